@@ -1,0 +1,44 @@
+/*
+ * pgconn.h: the libpq wrapper. Connections (normal and replication=database) with the session
+ * settings the value conversion relies on, a safe search_path, TLS modes, bounded connect time,
+ * and query helpers that record failures (with SQLSTATE) through err_set().
+ */
+#ifndef SP_PGCONN_H
+#define SP_PGCONN_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "config.h"
+
+/*
+ * Open a connection. replication: a replication=database connection (walsender). On failure
+ * records an error naming host:port and the likely fix (never the password) and returns NULL.
+ * Caller closes with PQfinish().
+ */
+PGconn	   *pgc_connect(const config_t *cfg, bool replication);
+
+/* Describe why the last connection attempt failed, for check's FAILED message (borrowed). */
+const char *pgc_last_connect_error(void);
+
+/*
+ * Run sql with text parameters (nparams may be 0). Returns the result if its status is
+ * PGRES_TUPLES_OK or PGRES_COMMAND_OK; otherwise records an ERR_SYSTEM error ("what" names the
+ * operation for the user), clears the result and returns NULL. Caller PQclear()s.
+ */
+PGresult   *pgc_query(PGconn *c, const char *what, const char *sql, int nparams,
+					  const char *const *params);
+
+/* Like pgc_query but records nothing: on failure stores the SQLSTATE and message for the caller. */
+PGresult   *pgc_try(PGconn *c, const char *sql, int nparams, const char *const *params,
+					char sqlstate[6], char *errmsg, size_t errmsg_size);
+
+/* Run a command expecting no rows; false (error recorded) on failure. */
+bool		pgc_command(PGconn *c, const char *what, const char *sql);
+
+/* Quote an identifier (PQescapeIdentifier); caller frees with PQfreemem(). NULL on failure. */
+char	   *pgc_ident(PGconn *c, const char *name);
+/* "schema"."name" quoted; caller frees with free(). */
+char	   *pgc_qualified(PGconn *c, const char *schema, const char *name);
+
+#endif

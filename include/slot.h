@@ -1,0 +1,49 @@
+/*
+ * slot.h: the replication slot and publication the config names: inspect, create, extend, drop.
+ * Shared by check (may they exist / be created?), read (create when missing, add tables) and
+ * cleanup (drop exactly these two).
+ */
+#ifndef SP_SLOT_H
+#define SP_SLOT_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "catalog.h"
+#include "pgoutput.h"
+
+typedef struct slot_info
+{
+	bool		exists;
+	bool		logical;
+	bool		active;
+	char		plugin[64];
+	char		database[128];
+	char		wal_status[16];	/* reserved, extended, unreserved, lost (or "" before 13) */
+	pg_lsn		restart_lsn;
+	pg_lsn		confirmed_flush;
+} slot_info;
+
+/* Read the slot's row from pg_replication_slots. False (error recorded) if the query fails. */
+bool		slot_get(PGconn *conn, const char *name, slot_info *out);
+
+/* CREATE_REPLICATION_SLOT ... LOGICAL pgoutput over a replication connection. */
+bool		slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point);
+
+/* pg_drop_replication_slot(name); *dropped says whether it existed. */
+bool		slot_drop(PGconn *conn, const char *name, bool *dropped);
+
+/* Whether the publication exists. */
+bool		publication_exists(PGconn *conn, const char *name, bool *exists, bool *all_tables);
+
+/*
+ * Make the publication cover these tables: create it (FOR TABLE ..., publish_via_partition_root)
+ * when missing, else ALTER PUBLICATION ... ADD TABLE for each table not yet in it. Never removes.
+ */
+bool		publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int n,
+							   int server_version);
+
+/* DROP PUBLICATION IF EXISTS; *dropped says whether it existed. */
+bool		publication_drop(PGconn *conn, const char *name, bool *dropped);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * typeconv.h: the one value-conversion table, shared by backfill and CDC.
+ *
+ * PostgreSQL sends every value in its text output format (COPY, simple queries and pgoutput alike,
+ * with the session settings pgconn fixes: DateStyle ISO, TimeZone UTC, extra_float_digits 1,
+ * bytea_output hex, IntervalStyle postgres). typeconv turns (resolved type, text) into exactly one
+ * JSON value, so a value backfilled and the same value streamed give byte-identical JSON.
+ * Pure code: no I/O, no logging.
+ */
+#ifndef SP_TYPECONV_H
+#define SP_TYPECONV_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+typedef enum tc_kind
+{
+	TC_STRING = 0,				/* text output as a JSON string (the default for any type) */
+	TC_INTEGER,					/* int2, int4, int8, oid, xid, cid: JSON integer, every digit */
+	TC_NUMERIC,					/* numeric: JSON number, every digit; NaN/±Infinity nulled */
+	TC_FLOAT,					/* float4, float8: shortest round-trip; NaN/±Infinity nulled */
+	TC_BOOLEAN,					/* bool */
+	TC_JSON,					/* json, jsonb: a string holding the JSON text */
+	TC_BYTEA,					/* bytea (hex output) as a base64 string */
+	TC_DATE,					/* YYYY-MM-DD, " BC" suffix; ±infinity nulled */
+	TC_TIME,					/* HH:MM:SS[.f] */
+	TC_TIMETZ,					/* HH:MM:SS[.f]+HH:MM */
+	TC_TIMESTAMP,				/* YYYY-MM-DDTHH:MM:SS[.f], " BC" suffix; ±infinity nulled */
+	TC_TIMESTAMPTZ,				/* YYYY-MM-DDTHH:MM:SS[.f]Z (UTC), " BC" suffix; ±infinity nulled */
+	TC_ARRAY					/* PostgreSQL array literal: JSON array of converted elements */
+} tc_kind;
+
+/* A column's type, resolved once (domains to their base type, arrays to their element). */
+typedef struct tc_type
+{
+	tc_kind		kind;
+	tc_kind		elem_kind;		/* for TC_ARRAY: the element's kind (never TC_ARRAY) */
+	char		elem_delim;		/* for TC_ARRAY: the element type's typdelim (',' or ';' for box) */
+	int			ndims;			/* for TC_ARRAY: declared dimensions (>= 1) for the schema */
+} tc_type;
+
+/* Well-known built-in type OIDs (pg_type.dat), so the table needs no catalog access. */
+enum
+{
+	TC_OID_BOOL = 16, TC_OID_BYTEA = 17, TC_OID_CHAR = 18, TC_OID_NAME = 19, TC_OID_INT8 = 20,
+	TC_OID_INT2 = 21, TC_OID_INT4 = 23, TC_OID_TEXT = 25, TC_OID_OID = 26, TC_OID_XID = 28,
+	TC_OID_CID = 29, TC_OID_JSON = 114, TC_OID_XML = 142, TC_OID_FLOAT4 = 700,
+	TC_OID_FLOAT8 = 701, TC_OID_MONEY = 790, TC_OID_BPCHAR = 1042, TC_OID_VARCHAR = 1043,
+	TC_OID_DATE = 1082, TC_OID_TIME = 1083, TC_OID_TIMESTAMP = 1114, TC_OID_TIMESTAMPTZ = 1184,
+	TC_OID_INTERVAL = 1186, TC_OID_TIMETZ = 1266, TC_OID_NUMERIC = 1700, TC_OID_UUID = 2950,
+	TC_OID_JSONB = 3802
+};
+
+/* The kind for a scalar (non-array) base type OID; TC_STRING for anything not special. */
+tc_kind		tc_kind_for_oid(uint32_t base_oid);
+
+/*
+ * Resolve a column type. base_oid is the type after stripping domains; elem_base_oid is, when the
+ * type is an array (typcategory 'A'), its element type after stripping domains (0 otherwise).
+ */
+tc_type		tc_resolve(uint32_t base_oid, uint32_t elem_base_oid, char elem_delim, int ndims);
+
+/*
+ * The JSON schema of a column of this type (Airbyte conventions; always nullable: ["null", T]).
+ * New reference; the caller decrefs.
+ */
+json_t	   *tc_json_schema(const tc_type *t);
+
+/*
+ * Append the JSON value for the text-format value text[0..len) to out (no NUL needed).
+ * Returns true when the value was written exactly. Returns false when it cannot be represented
+ * (NaN, ±Infinity, infinite dates, a malformed literal): then `null` was written and the caller
+ * records a meta change (NULLED, SOURCE_SERIALIZATION_ERROR) for the field.
+ */
+bool		tc_write(buf_t *out, const tc_type *t, const char *text, size_t len);
+
+#endif

@@ -1,0 +1,496 @@
+/*
+ * catalog.c: tables, columns, keys, publication membership and types from pg_catalog
+ * (see catalog.h). Every query takes names as parameters; nothing is interpolated into SQL.
+ */
+#include "catalog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "pgconn.h"
+
+/* Build a PostgreSQL text[] literal ({"a","b"}) from names; caller frees. */
+static char *
+text_array_literal(char *const *items, size_t n)
+{
+	buf_t		b;
+
+	buf_init(&b, 0);
+	buf_putc(&b, '{');
+	for (size_t i = 0; i < n; i++)
+	{
+		if (i)
+			buf_putc(&b, ',');
+		buf_putc(&b, '"');
+		for (const char *p = items[i]; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				buf_putc(&b, '\\');
+			buf_putc(&b, *p);
+		}
+		buf_putc(&b, '"');
+	}
+	buf_putc(&b, '}');
+	if (b.failed)
+	{
+		buf_free(&b);
+		return NULL;
+	}
+	return b.data;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char	   *d = strdup(s ? s : "");
+
+	if (d == NULL)
+	{
+		err_set(ERR_SYSTEM, NULL, "out of memory");
+		abort();
+	}
+	return d;
+}
+
+static void *
+xcalloc(size_t n, size_t sz)
+{
+	void	   *p = calloc(n ? n : 1, sz);
+
+	if (p == NULL)
+	{
+		err_set(ERR_SYSTEM, NULL, "out of memory");
+		abort();
+	}
+	return p;
+}
+
+static const char tables_sql[] =
+	"SELECT c.oid, n.nspname, c.relname, c.relkind, c.relreplident, "
+	"  CASE WHEN c.relkind = 'p' THEN "
+	"    (SELECT coalesce(sum(greatest(pc.reltuples, 0)), 0) FROM pg_partition_tree(c.oid) pt "
+	"       JOIN pg_class pc ON pc.oid = pt.relid WHERE pt.isleaf) "
+	"  ELSE greatest(c.reltuples, 0) END::float8, "
+	"  CASE WHEN c.relkind = 'p' THEN "
+	"    (SELECT coalesce(sum(pg_relation_size(pt.relid)), 0) FROM pg_partition_tree(c.oid) pt WHERE pt.isleaf) "
+	"  WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) ELSE 0 END::int8 "
+	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+	"  AND NOT c.relispartition AND has_any_column_privilege(c.oid, 'SELECT') "
+	"ORDER BY n.nspname, c.relname";
+
+static const char columns_sql[] =
+	"SELECT a.attrelid, a.attnum, a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod), "
+	"  a.attnotnull, a.attndims, a.attgenerated <> '' "
+	"FROM pg_attribute a "
+	"WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped "
+	"  AND has_column_privilege(a.attrelid, a.attnum, 'SELECT') "
+	"ORDER BY a.attrelid, a.attnum";
+
+/* Primary keys first, then unique immediate non-partial plain indexes, fewest columns first. */
+static const char keys_sql[] =
+	"SELECT i.indrelid, array_to_string((i.indkey::int2[])[0:i.indnkeyatts - 1], ' ') "
+	"FROM pg_index i "
+	"WHERE i.indrelid = ANY($1::oid[]) AND i.indisvalid AND i.indisready AND i.indisunique "
+	"  AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL "
+	"ORDER BY i.indrelid, i.indisprimary DESC, i.indnkeyatts, i.indexrelid";
+
+static const char pubtables_sql[] =
+	"SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1";
+
+static int
+find_table_by_oid(sp_catalog *cat, uint32_t oid)
+{
+	/* tables are few; catalogs of thousands of tables still load in milliseconds */
+	for (int i = 0; i < cat->ntables; i++)
+		if (cat->tables[i].oid == oid)
+			return i;
+	return -1;
+}
+
+bool
+catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
+{
+	PGresult   *res = NULL;
+	char	   *schemas = NULL;
+	buf_t		oids;
+	sp_typecache *types = typecache_new();
+	bool		ok = false;
+
+	memset(out, 0, sizeof(*out));
+	buf_init(&oids, 0);
+
+	schemas = text_array_literal(cfg->schemas, cfg->n_schemas);
+	{
+		const char *p[1] = {schemas};
+
+		res = pgc_query(conn, "listing tables", tables_sql, 1, p);
+	}
+	if (res == NULL)
+		goto done;
+	out->ntables = PQntuples(res);
+	out->tables = xcalloc((size_t) out->ntables, sizeof(sp_table));
+	buf_putc(&oids, '{');
+	for (int i = 0; i < out->ntables; i++)
+	{
+		sp_table   *t = &out->tables[i];
+
+		t->oid = (uint32_t) strtoul(PQgetvalue(res, i, 0), NULL, 10);
+		t->ns = xstrdup(PQgetvalue(res, i, 1));
+		t->name = xstrdup(PQgetvalue(res, i, 2));
+		t->relkind = PQgetvalue(res, i, 3)[0];
+		t->replident = PQgetvalue(res, i, 4)[0];
+		t->reltuples = strtod(PQgetvalue(res, i, 5), NULL);
+		t->relbytes = strtoll(PQgetvalue(res, i, 6), NULL, 10);
+		if (i)
+			buf_putc(&oids, ',');
+		buf_puts(&oids, PQgetvalue(res, i, 0));
+	}
+	buf_putc(&oids, '}');
+	PQclear(res);
+	res = NULL;
+
+	/* columns */
+	{
+		const char *p[1] = {oids.data};
+		int			n;
+		int			start = 0;
+
+		res = pgc_query(conn, "listing columns", columns_sql, 1, p);
+		if (res == NULL)
+			goto done;
+		n = PQntuples(res);
+		while (start < n)
+		{
+			uint32_t	relid = (uint32_t) strtoul(PQgetvalue(res, start, 0), NULL, 10);
+			int			end = start;
+			int			ti = find_table_by_oid(out, relid);
+			sp_table   *t;
+
+			while (end < n && (uint32_t) strtoul(PQgetvalue(res, end, 0), NULL, 10) == relid)
+				end++;
+			if (ti < 0)
+			{
+				start = end;
+				continue;
+			}
+			t = &out->tables[ti];
+			t->cols = xcalloc((size_t) (end - start), sizeof(sp_column));
+			for (int r = start; r < end; r++)
+			{
+				sp_column  *c;
+
+				/* pgoutput does not send stored generated columns: leave them out in CDC */
+				if (cfg->method == REPL_CDC && PQgetvalue(res, r, 7)[0] == 't')
+					continue;
+				c = &t->cols[t->ncols++];
+				c->attnum = (int) strtol(PQgetvalue(res, r, 1), NULL, 10);
+				c->name = xstrdup(PQgetvalue(res, r, 2));
+				c->type_oid = (uint32_t) strtoul(PQgetvalue(res, r, 3), NULL, 10);
+				c->type_name = xstrdup(PQgetvalue(res, r, 4));
+				c->not_null = PQgetvalue(res, r, 5)[0] == 't';
+				if (!typecache_resolve(types, conn, c->type_oid, (int) strtol(PQgetvalue(res, r, 6), NULL, 10), &c->type))
+					goto done;
+			}
+			start = end;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+
+	/* keys: the first usable index per table wins (primary key first) */
+	{
+		const char *p[1] = {oids.data};
+
+		res = pgc_query(conn, "listing keys", keys_sql, 1, p);
+		if (res == NULL)
+			goto done;
+		for (int r = 0; r < PQntuples(res); r++)
+		{
+			int			ti = find_table_by_oid(out, (uint32_t) strtoul(PQgetvalue(res, r, 0), NULL, 10));
+			sp_table   *t;
+			int			idx[32];
+			int			nidx = 0;
+			bool		usable = true;
+			char	   *s;
+			char	   *e;
+
+			if (ti < 0 || out->tables[ti].nkey > 0)
+				continue;
+			t = &out->tables[ti];
+			s = PQgetvalue(res, r, 1);
+			while (*s && nidx < 32)
+			{
+				long		attnum = strtol(s, &e, 10);
+				int			ci = -1;
+
+				if (e == s)
+					break;
+				s = e;
+				for (int k = 0; k < t->ncols; k++)
+					if (t->cols[k].attnum == attnum)
+						ci = k;
+				if (ci < 0 || !t->cols[ci].not_null)
+					usable = false;
+				idx[nidx++] = ci;
+			}
+			if (!usable || nidx == 0)
+				continue;
+			t->key = xcalloc((size_t) nidx, sizeof(int));
+			memcpy(t->key, idx, sizeof(int) * (size_t) nidx);
+			t->nkey = nidx;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+
+	/* publication membership */
+	if (cfg->method == REPL_CDC && cfg->publication)
+	{
+		const char *p[1] = {cfg->publication};
+
+		res = pgc_query(conn, "listing publication tables", pubtables_sql, 1, p);
+		if (res == NULL)
+			goto done;
+		for (int r = 0; r < PQntuples(res); r++)
+		{
+			sp_table   *t = catalog_find(out, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+
+			if (t)
+				t->in_publication = true;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	ok = true;
+
+done:
+	PQclear(res);
+	free(schemas);
+	buf_free(&oids);
+	typecache_free(types);
+	if (!ok)
+		catalog_free(out);
+	return ok;
+}
+
+void
+catalog_free(sp_catalog *cat)
+{
+	for (int i = 0; i < cat->ntables; i++)
+	{
+		sp_table   *t = &cat->tables[i];
+
+		for (int c = 0; c < t->ncols; c++)
+		{
+			free(t->cols[c].name);
+			free(t->cols[c].type_name);
+		}
+		free(t->cols);
+		free(t->key);
+		free(t->ns);
+		free(t->name);
+	}
+	free(cat->tables);
+	cat->tables = NULL;
+	cat->ntables = 0;
+}
+
+sp_table *
+catalog_find(sp_catalog *cat, const char *ns, const char *name)
+{
+	for (int i = 0; i < cat->ntables; i++)
+		if (strcmp(cat->tables[i].ns, ns) == 0 && strcmp(cat->tables[i].name, name) == 0)
+			return &cat->tables[i];
+	return NULL;
+}
+
+int
+table_column(const sp_table *t, const char *name)
+{
+	for (int i = 0; i < t->ncols; i++)
+		if (strcmp(t->cols[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+bool
+table_cdc_capable(const sp_table *t)
+{
+	if (t->relkind != 'r' && t->relkind != 'p')
+		return false;
+	if (t->replident == 'f')
+		return true;
+	return t->nkey > 0 && (t->replident == 'd' || t->replident == 'i');
+}
+
+static json_t *
+cdc_meta_schema(bool is_lsn)
+{
+	if (is_lsn)
+		return json_pack("{s:[s,s]}", "type", "null", "number");
+	return json_pack("{s:[s,s],s:s,s:s}", "type", "null", "string", "format", "date-time",
+					 "airbyte_type", "timestamp_with_timezone");
+}
+
+json_t *
+table_stream_json(const sp_table *t, const config_t *cfg)
+{
+	json_t	   *props = json_object();
+	json_t	   *stream;
+	json_t	   *modes = json_array();
+	bool		is_table = t->relkind == 'r' || t->relkind == 'p';
+	bool		cdc = cfg->method == REPL_CDC;
+
+	for (int i = 0; i < t->ncols; i++)
+		json_object_set_new(props, t->cols[i].name, tc_json_schema(&t->cols[i].type));
+	if (cdc)
+	{
+		json_object_set_new(props, "_ab_cdc_lsn", cdc_meta_schema(true));
+		json_object_set_new(props, "_ab_cdc_updated_at", cdc_meta_schema(false));
+		json_object_set_new(props, "_ab_cdc_deleted_at", cdc_meta_schema(false));
+	}
+	stream = json_pack("{s:s,s:s,s:{s:s,s:o}}", "name", t->name, "namespace", t->ns,
+					   "json_schema", "type", "object", "properties", props);
+	json_array_append_new(modes, json_string("full_refresh"));
+	if (is_table && (!cdc || table_cdc_capable(t)))
+		json_array_append_new(modes, json_string("incremental"));
+	json_object_set_new(stream, "supported_sync_modes", modes);
+	if (is_table && cdc && table_cdc_capable(t))
+	{
+		json_object_set_new(stream, "source_defined_cursor", json_true());
+		json_object_set_new(stream, "default_cursor_field", json_pack("[s]", "_ab_cdc_lsn"));
+	}
+	else if (is_table && cfg->method == REPL_XMIN)
+		json_object_set_new(stream, "source_defined_cursor", json_true());
+	else
+		json_object_set_new(stream, "source_defined_cursor", json_false());
+	if (t->nkey > 0)
+	{
+		json_t	   *pk = json_array();
+
+		for (int k = 0; k < t->nkey; k++)
+			json_array_append_new(pk, json_pack("[s]", t->cols[t->key[k]].name));
+		json_object_set_new(stream, "source_defined_primary_key", pk);
+	}
+	json_object_set_new(stream, "is_resumable", json_boolean(is_table));
+	return stream;
+}
+
+/* ---- type cache ---- */
+
+typedef struct tc_entry
+{
+	uint32_t	oid;
+	uint32_t	base;			/* after stripping domains */
+	uint32_t	elem;			/* base's array element, after stripping domains, or 0 */
+	char		elem_delim;
+} tc_entry;
+
+struct sp_typecache
+{
+	tc_entry   *e;
+	int			n;
+	int			cap;
+};
+
+sp_typecache *
+typecache_new(void)
+{
+	return xcalloc(1, sizeof(sp_typecache));
+}
+
+void
+typecache_free(sp_typecache *tc)
+{
+	if (tc == NULL)
+		return;
+	free(tc->e);
+	free(tc);
+}
+
+static const char type_sql[] =
+	"SELECT typtype, typbasetype, typelem, typcategory, typdelim FROM pg_type WHERE oid = $1";
+
+/* Follow domains down to the base type; also report the base's element and typdelim. */
+static bool
+lookup_base(PGconn *conn, uint32_t oid, uint32_t *base, uint32_t *elem, char *delim)
+{
+	for (int depth = 0; depth < 32; depth++)
+	{
+		char		oidtxt[16];
+		const char *p[1] = {oidtxt};
+		PGresult   *res;
+
+		snprintf(oidtxt, sizeof(oidtxt), "%u", oid);
+		res = pgc_query(conn, "looking up a type", type_sql, 1, p);
+		if (res == NULL)
+			return false;
+		if (PQntuples(res) != 1)
+		{
+			PQclear(res);
+			err_set(ERR_SYSTEM, NULL, "type with OID %u does not exist", oid);
+			return false;
+		}
+		if (PQgetvalue(res, 0, 0)[0] == 'd')
+		{
+			oid = (uint32_t) strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+			PQclear(res);
+			continue;
+		}
+		*base = oid;
+		*elem = PQgetvalue(res, 0, 3)[0] == 'A' ? (uint32_t) strtoul(PQgetvalue(res, 0, 2), NULL, 10) : 0;
+		*delim = PQgetvalue(res, 0, 4)[0];
+		PQclear(res);
+		return true;
+	}
+	err_set(ERR_SYSTEM, NULL, "type with OID %u nests domains too deeply", oid);
+	return false;
+}
+
+bool
+typecache_resolve(sp_typecache *tc, PGconn *conn, uint32_t oid, int ndims, tc_type *out)
+{
+	tc_entry   *e = NULL;
+
+	for (int i = 0; i < tc->n; i++)
+		if (tc->e[i].oid == oid)
+			e = &tc->e[i];
+	if (e == NULL)
+	{
+		tc_entry	ne = {oid, 0, 0, ','};
+		uint32_t	unused;
+
+		if (!lookup_base(conn, oid, &ne.base, &ne.elem, &ne.elem_delim))
+			return false;
+		if (ne.elem)
+		{
+			uint32_t	elem_base;
+			char		elem_delim;
+
+			if (!lookup_base(conn, ne.elem, &elem_base, &unused, &elem_delim))
+				return false;
+			ne.elem = elem_base;
+			ne.elem_delim = elem_delim;
+		}
+		if (tc->n == tc->cap)
+		{
+			int			ncap = tc->cap ? tc->cap * 2 : 32;
+			tc_entry   *ne_arr = realloc(tc->e, sizeof(tc_entry) * (size_t) ncap);
+
+			if (ne_arr == NULL)
+			{
+				err_set(ERR_SYSTEM, NULL, "out of memory");
+				return false;
+			}
+			tc->e = ne_arr;
+			tc->cap = ncap;
+		}
+		tc->e[tc->n] = ne;
+		e = &tc->e[tc->n++];
+	}
+	*out = tc_resolve(e->base, e->elem, e->elem_delim, ndims);
+	return true;
+}

@@ -1,0 +1,252 @@
+/*
+ * check.c: the check command. Always ends with one CONNECTION_STATUS; FAILED names the problem
+ * and the SQL or setting that fixes it. Each probe is one function returning NULL on success or
+ * the failure text.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airbyte.h"
+#include "catalog.h"
+#include "commands.h"
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "pgconn.h"
+#include "slot.h"
+
+static char fail_msg[2048];
+
+static const char *
+failf(const char *fmt,...) __attribute__((format(printf, 1, 2)));
+
+static const char *
+failf(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
+	va_end(ap);
+	return fail_msg;
+}
+
+/* The error recorded by a helper, as a FAILED message. */
+static const char *
+fail_from_err(void)
+{
+	failf("%s", err_message());
+	err_clear();
+	return fail_msg;
+}
+
+static const char *
+check_server(PGconn *conn)
+{
+	int			v = PQserverVersion(conn);
+
+	if (v < 120000)
+		return failf("PostgreSQL %d.%d is not supported: source-postgres needs PostgreSQL 12 or later",
+					 v / 10000, v % 10000 / 100);
+	return NULL;
+}
+
+static const char *
+check_wal_level(PGconn *conn)
+{
+	PGresult   *res = pgc_query(conn, "reading wal_level", "SHOW wal_level", 0, NULL);
+	const char *r = NULL;
+
+	if (res == NULL)
+		return fail_from_err();
+	if (strcmp(PQgetvalue(res, 0, 0), "logical") != 0)
+		r = failf("wal_level is %s; CDC needs logical decoding: set wal_level = logical "
+				  "(ALTER SYSTEM SET wal_level = logical, or the cloud provider's parameter, e.g. "
+				  "rds.logical_replication = 1) and restart PostgreSQL", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return r;
+}
+
+static const char *
+check_role(PGconn *conn, const config_t *cfg)
+{
+	PGresult   *res = pgc_query(conn, "reading the role's attributes",
+								"SELECT r.rolreplication OR r.rolsuper OR "
+								"  coalesce((SELECT pg_has_role(r.oid, m.oid, 'member') FROM pg_roles m "
+								"            WHERE m.rolname = 'rds_replication'), false) "
+								"FROM pg_roles r WHERE r.rolname = current_user", 0, NULL);
+	const char *r = NULL;
+
+	if (res == NULL)
+		return fail_from_err();
+	if (PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't')
+	{
+		char	   *q = pgc_ident(conn, cfg->username);
+
+		r = failf("role %s lacks REPLICATION, which CDC needs: ALTER ROLE %s REPLICATION "
+				  "(on Amazon RDS: GRANT rds_replication TO %s)", q ? q : cfg->username,
+				  q ? q : cfg->username, q ? q : cfg->username);
+		PQfreemem(q);
+	}
+	PQclear(res);
+	return r;
+}
+
+static const char *
+check_replication_connection(const config_t *cfg)
+{
+	PGconn	   *repl = pgc_connect(cfg, true);
+	PGresult   *res;
+	const char *r = NULL;
+
+	if (repl == NULL)
+	{
+		err_clear();
+		return failf("%s", pgc_last_connect_error());
+	}
+	res = pgc_query(repl, "IDENTIFY_SYSTEM", "IDENTIFY_SYSTEM", 0, NULL);
+	if (res == NULL)
+		r = fail_from_err();
+	else if (PQntuples(res) != 1 || PQgetisnull(res, 0, 3))
+		r = failf("the replication connection is not bound to database \"%s\"; the server must "
+				  "accept replication=database connections", cfg->database);
+	PQclear(res);
+	PQfinish(repl);
+	return r;
+}
+
+static const char *
+check_slot(PGconn *conn, const config_t *cfg)
+{
+	slot_info	s;
+	PGresult   *res;
+	const char *r = NULL;
+
+	if (!slot_get(conn, cfg->replication_slot, &s))
+		return fail_from_err();
+	if (s.exists)
+	{
+		if (!s.logical || strcmp(s.plugin, "pgoutput") != 0)
+			return failf("replication slot \"%s\" exists but uses plugin \"%s\"; source-postgres "
+						 "needs pgoutput: SELECT pg_drop_replication_slot('%s'); then let the "
+						 "connector create it, or SELECT pg_create_logical_replication_slot('%s', "
+						 "'pgoutput')", cfg->replication_slot, s.plugin, cfg->replication_slot,
+						 cfg->replication_slot);
+		if (strcmp(s.database, cfg->database) != 0)
+			return failf("replication slot \"%s\" belongs to database \"%s\", not \"%s\"; use a "
+						 "slot created in this database", cfg->replication_slot, s.database,
+						 cfg->database);
+		if (strcmp(s.wal_status, "lost") == 0)
+			return failf("replication slot \"%s\" has lost required WAL (wal_status = lost); drop "
+						 "it and re-sync: SELECT pg_drop_replication_slot('%s')",
+						 cfg->replication_slot, cfg->replication_slot);
+		return NULL;
+	}
+	res = pgc_query(conn, "counting replication slots",
+					"SELECT count(*) < current_setting('max_replication_slots')::int "
+					"FROM pg_replication_slots", 0, NULL);
+	if (res == NULL)
+		return fail_from_err();
+	if (PQgetvalue(res, 0, 0)[0] != 't')
+		r = failf("replication slot \"%s\" does not exist and cannot be created: all "
+				  "max_replication_slots are in use; raise max_replication_slots or drop an unused "
+				  "slot", cfg->replication_slot);
+	PQclear(res);
+	return r;
+}
+
+static const char *
+check_publication(PGconn *conn, const config_t *cfg)
+{
+	bool		exists;
+	bool		all;
+	PGresult   *res;
+	const char *r = NULL;
+
+	if (!publication_exists(conn, cfg->publication, &exists, &all))
+		return fail_from_err();
+	if (exists)
+		return NULL;
+	res = pgc_query(conn, "checking the CREATE privilege",
+					"SELECT has_database_privilege(current_database(), 'CREATE')", 0, NULL);
+	if (res == NULL)
+		return fail_from_err();
+	if (PQgetvalue(res, 0, 0)[0] != 't')
+	{
+		char	   *q = pgc_ident(conn, cfg->publication);
+
+		r = failf("publication \"%s\" does not exist and the role may not create it; create it "
+				  "as the tables' owner: CREATE PUBLICATION %s FOR TABLE <the tables to sync>",
+				  cfg->publication, q ? q : cfg->publication);
+		PQfreemem(q);
+	}
+	PQclear(res);
+	return r;
+}
+
+static const char *
+check_tables(PGconn *conn, const config_t *cfg)
+{
+	sp_catalog	cat;
+	const char *r = NULL;
+
+	if (!catalog_load(conn, cfg, &cat))
+		return fail_from_err();
+	if (cat.ntables == 0)
+	{
+		char	   *q = pgc_ident(conn, cfg->schemas[0]);
+		char	   *u = pgc_ident(conn, cfg->username);
+
+		r = failf("no table the role can read in schemas [%s%s]; grant access: GRANT USAGE ON "
+				  "SCHEMA %s TO %s; GRANT SELECT ON ALL TABLES IN SCHEMA %s TO %s",
+				  cfg->schemas[0], cfg->n_schemas > 1 ? ", ..." : "", q ? q : "", u ? u : "",
+				  q ? q : "", u ? u : "");
+		PQfreemem(q);
+		PQfreemem(u);
+	}
+	catalog_free(&cat);
+	return r;
+}
+
+bool
+cmd_check(const cli_args *args)
+{
+	config_t	cfg;
+	PGconn	   *conn = NULL;
+	const char *failure = NULL;
+
+	config_init(&cfg);
+	if (!config_load(args->config, &cfg))
+	{
+		/* check reports config problems as a FAILED status, exit 0 */
+		failure = fail_from_err();
+		goto done;
+	}
+	conn = pgc_connect(&cfg, false);
+	if (conn == NULL)
+	{
+		err_clear();
+		failure = failf("%s", pgc_last_connect_error());
+		goto done;
+	}
+	if ((failure = check_server(conn)) != NULL)
+		goto done;
+	if (cfg.method == REPL_CDC)
+	{
+		if ((failure = check_wal_level(conn)) != NULL ||
+			(failure = check_role(conn, &cfg)) != NULL ||
+			(failure = check_replication_connection(&cfg)) != NULL ||
+			(failure = check_slot(conn, &cfg)) != NULL ||
+			(failure = check_publication(conn, &cfg)) != NULL)
+			goto done;
+	}
+	failure = check_tables(conn, &cfg);
+
+done:
+	ab_connection_status(failure == NULL, failure);
+	PQfinish(conn);
+	config_free(&cfg);
+	return true;
+}

@@ -1,0 +1,258 @@
+/*
+ * pgconn.c: the libpq wrapper (see pgconn.h).
+ *
+ * Connections are opened with PQconnectdbParams (keyword arrays, never a conninfo string, so no
+ * quoting games and no secret in a string we might print). Every session gets the settings
+ * typeconv relies on, through the startup packet's options so they hold for walsenders too.
+ */
+#include "pgconn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+
+#define SESSION_OPTIONS \
+	"-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=1 -c bytea_output=hex " \
+	"-c IntervalStyle=postgres -c search_path=pg_catalog -c statement_timeout=0 " \
+	"-c lock_timeout=10000 -c idle_in_transaction_session_timeout=0"
+
+static char last_connect_error[1024];
+
+static const char *
+ssl_mode_name(ssl_mode_t m)
+{
+	switch (m)
+	{
+		case SSL_DISABLE:
+			return "disable";
+		case SSL_ALLOW:
+			return "allow";
+		case SSL_PREFER:
+			return "prefer";
+		case SSL_REQUIRE:
+			return "require";
+		case SSL_VERIFY_CA:
+			return "verify-ca";
+		case SSL_VERIFY_FULL:
+			return "verify-full";
+	}
+	return "prefer";
+}
+
+/* Keep the first line of a libpq message, without its trailing newline. */
+static void
+first_line(const char *in, char *out, size_t outsz)
+{
+	size_t		n = 0;
+
+	while (in && in[n] && in[n] != '\n' && n + 1 < outsz)
+	{
+		out[n] = in[n];
+		n++;
+	}
+	out[n] = '\0';
+}
+
+PGconn *
+pgc_connect(const config_t *cfg, bool replication)
+{
+	const char *keys[48];
+	const char *vals[48];
+	int			n = 0;
+	char		port[16];
+	char		timeout[16];
+	char		options[1024];
+	const char *user_options = NULL;
+	PGconn	   *conn;
+	char		msg[1024];
+
+	snprintf(port, sizeof(port), "%d", cfg->port);
+	snprintf(timeout, sizeof(timeout), "%d", cfg->connect_timeout_seconds > 0 ? cfg->connect_timeout_seconds : 10);
+
+#define KV(k, v) do { keys[n] = (k); vals[n] = (v); n++; } while (0)
+	KV("host", cfg->host);
+	KV("port", port);
+	KV("dbname", cfg->database);
+	KV("user", cfg->username);
+	if (cfg->password)
+		KV("password", cfg->password);
+	KV("sslmode", ssl_mode_name(cfg->ssl_mode));
+	if (cfg->ssl_root_cert_file)
+		KV("sslrootcert", cfg->ssl_root_cert_file);
+	if (cfg->ssl_cert_file)
+		KV("sslcert", cfg->ssl_cert_file);
+	if (cfg->ssl_key_file)
+		KV("sslkey", cfg->ssl_key_file);
+	if (cfg->client_key_password)
+		KV("sslpassword", cfg->client_key_password);
+	KV("connect_timeout", timeout);
+	KV("application_name", "source-postgres");
+	KV("client_encoding", "UTF8");
+	KV("keepalives", "1");
+	KV("keepalives_idle", "30");
+	KV("keepalives_interval", "10");
+	KV("keepalives_count", "6");
+	/* jdbc_url_params mapped to libpq keywords; "options" is merged with ours below */
+	for (size_t i = 0; i < cfg->n_libpq_params && n < 44; i++)
+	{
+		if (strcmp(cfg->libpq_params[i].key, "options") == 0)
+			user_options = cfg->libpq_params[i].value;
+		else
+			KV(cfg->libpq_params[i].key, cfg->libpq_params[i].value);
+	}
+	snprintf(options, sizeof(options), "%s%s%s", user_options ? user_options : "",
+			 user_options ? " " : "", SESSION_OPTIONS);
+	KV("options", options);
+	if (replication)
+		KV("replication", "database");
+	keys[n] = NULL;
+	vals[n] = NULL;
+#undef KV
+
+	conn = PQconnectdbParams(keys, vals, 0);
+	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+	{
+		PQsetNoticeProcessor(conn, NULL, NULL);
+		return conn;
+	}
+
+	first_line(conn ? PQerrorMessage(conn) : "out of memory", msg, sizeof(msg));
+	if (strstr(msg, "password authentication failed") || strstr(msg, "no password supplied") ||
+		strstr(msg, "authentication failed"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "could not log in to %s:%d as \"%s\": %s; check the username and password",
+				 cfg->host, cfg->port, cfg->username, msg);
+	else if (strstr(msg, "does not exist") && strstr(msg, "database"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "database \"%s\" does not exist on %s:%d; check the database field",
+				 cfg->database, cfg->host, cfg->port);
+	else if (strstr(msg, "replication") && replication)
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "could not open a replication connection to %s:%d: %s; the role needs the "
+				 "REPLICATION attribute (ALTER ROLE \"%s\" REPLICATION) and pg_hba.conf must allow "
+				 "it (hba entries for \"replication\" do not apply to replication=database, "
+				 "the database entry does)",
+				 cfg->host, cfg->port, msg, cfg->username);
+	else if (strstr(msg, "timeout") || strstr(msg, "timed out"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "could not connect to %s:%d within %s seconds: %s; check the host, the port "
+				 "and that the network allows the connection",
+				 cfg->host, cfg->port, timeout, msg);
+	else if (strstr(msg, "SSL") || strstr(msg, "certificate"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "TLS failure connecting to %s:%d with ssl_mode %s: %s; check ssl_mode and the "
+				 "certificates",
+				 cfg->host, cfg->port, ssl_mode_name(cfg->ssl_mode), msg);
+	else
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "could not connect to %s:%d: %s; check the host, the port and that the server "
+				 "accepts TCP connections from here",
+				 cfg->host, cfg->port, msg);
+	err_set(ERR_CONFIG, msg, "%s", last_connect_error);
+	PQfinish(conn);
+	return NULL;
+}
+
+const char *
+pgc_last_connect_error(void)
+{
+	return last_connect_error;
+}
+
+PGresult *
+pgc_try(PGconn *c, const char *sql, int nparams, const char *const *params,
+		char sqlstate[6], char *errmsg, size_t errmsg_size)
+{
+	PGresult   *res;
+	ExecStatusType st;
+
+	if (nparams > 0)
+		res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	else
+		res = PQexec(c, sql);
+	st = PQresultStatus(res);
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+	{
+		if (sqlstate)
+			sqlstate[0] = '\0';
+		return res;
+	}
+	if (sqlstate)
+	{
+		const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		snprintf(sqlstate, 6, "%s", s ? s : "");
+	}
+	if (errmsg)
+	{
+		const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+		first_line(m ? m : PQerrorMessage(c), errmsg, errmsg_size);
+	}
+	PQclear(res);
+	return NULL;
+}
+
+PGresult *
+pgc_query(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params)
+{
+	char		state[6];
+	char		msg[1024];
+	PGresult   *res = pgc_try(c, sql, nparams, params, state, msg, sizeof(msg));
+
+	if (res == NULL)
+	{
+		char		internal[1200];
+
+		snprintf(internal, sizeof(internal), "SQLSTATE %s: %s", state, msg);
+		if (strcmp(state, "42501") == 0)
+			err_set(ERR_CONFIG, internal, "%s failed: permission denied (%s); grant the role the "
+					"privilege named in the message", what, msg);
+		else
+			err_set(strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ? ERR_TRANSIENT : ERR_SYSTEM,
+					internal, "%s failed: %s", what, msg);
+	}
+	return res;
+}
+
+bool
+pgc_command(PGconn *c, const char *what, const char *sql)
+{
+	PGresult   *res = pgc_query(c, what, sql, 0, NULL);
+
+	PQclear(res);
+	return res != NULL;
+}
+
+char *
+pgc_ident(PGconn *c, const char *name)
+{
+	char	   *q = PQescapeIdentifier(c, name, strlen(name));
+
+	if (q == NULL)
+		err_set(ERR_SYSTEM, PQerrorMessage(c), "could not quote identifier");
+	return q;
+}
+
+char *
+pgc_qualified(PGconn *c, const char *schema, const char *name)
+{
+	char	   *s = pgc_ident(c, schema);
+	char	   *t = s ? pgc_ident(c, name) : NULL;
+	char	   *out = NULL;
+
+	if (s && t)
+	{
+		size_t		len = strlen(s) + strlen(t) + 2;
+
+		out = malloc(len);
+		if (out)
+			snprintf(out, len, "%s.%s", s, t);
+	}
+	PQfreemem(s);
+	PQfreemem(t);
+	return out;
+}

@@ -1,0 +1,188 @@
+/*
+ * slot.c: replication slot and publication management (see slot.h).
+ */
+#include "slot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+#include "pgconn.h"
+
+bool
+slot_get(PGconn *conn, const char *name, slot_info *out)
+{
+	const char *p[1] = {name};
+	PGresult   *res;
+
+	memset(out, 0, sizeof(*out));
+	res = pgc_query(conn, "reading pg_replication_slots",
+					"SELECT slot_type, coalesce(plugin, ''), coalesce(database, ''), active, "
+					"  coalesce(restart_lsn::text, ''), coalesce(confirmed_flush_lsn::text, ''), "
+					"  coalesce(to_jsonb(s)->>'wal_status', '') "
+					"FROM pg_replication_slots s WHERE slot_name = $1", 1, p);
+	if (res == NULL)
+		return false;
+	if (PQntuples(res) == 1)
+	{
+		out->exists = true;
+		out->logical = strcmp(PQgetvalue(res, 0, 0), "logical") == 0;
+		snprintf(out->plugin, sizeof(out->plugin), "%s", PQgetvalue(res, 0, 1));
+		snprintf(out->database, sizeof(out->database), "%s", PQgetvalue(res, 0, 2));
+		out->active = PQgetvalue(res, 0, 3)[0] == 't';
+		pgo_lsn_parse(PQgetvalue(res, 0, 4), &out->restart_lsn);
+		pgo_lsn_parse(PQgetvalue(res, 0, 5), &out->confirmed_flush);
+		snprintf(out->wal_status, sizeof(out->wal_status), "%s", PQgetvalue(res, 0, 6));
+	}
+	PQclear(res);
+	return true;
+}
+
+bool
+slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point)
+{
+	char	   *q = pgc_ident(repl, name);
+	char		sql[256];
+	PGresult   *res;
+
+	if (q == NULL)
+		return false;
+	/* NOEXPORT_SNAPSHOT: backfills read in their own short transactions, not in this snapshot */
+	snprintf(sql, sizeof(sql), "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput NOEXPORT_SNAPSHOT", q);
+	PQfreemem(q);
+	res = pgc_query(repl, "creating the replication slot", sql, 0, NULL);
+	if (res == NULL)
+		return false;
+	if (consistent_point && PQntuples(res) == 1)
+		pgo_lsn_parse(PQgetvalue(res, 0, 1), consistent_point);
+	PQclear(res);
+	log_info("created replication slot \"%s\"", name);
+	return true;
+}
+
+bool
+slot_drop(PGconn *conn, const char *name, bool *dropped)
+{
+	const char *p[1] = {name};
+	PGresult   *res;
+
+	*dropped = false;
+	res = pgc_query(conn, "dropping the replication slot",
+					"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+					"WHERE slot_name = $1", 1, p);
+	if (res == NULL)
+		return false;
+	*dropped = PQntuples(res) == 1;
+	PQclear(res);
+	return true;
+}
+
+bool
+publication_exists(PGconn *conn, const char *name, bool *exists, bool *all_tables)
+{
+	const char *p[1] = {name};
+	PGresult   *res = pgc_query(conn, "reading pg_publication",
+								"SELECT puballtables FROM pg_publication WHERE pubname = $1", 1, p);
+
+	if (res == NULL)
+		return false;
+	*exists = PQntuples(res) == 1;
+	if (all_tables)
+		*all_tables = *exists && PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return true;
+}
+
+bool
+publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int n,
+				   int server_version)
+{
+	bool		exists;
+	bool		all_tables;
+	char	   *pub = NULL;
+	buf_t		sql;
+	bool		ok = false;
+
+	buf_init(&sql, 0);
+	if (!publication_exists(conn, name, &exists, &all_tables))
+		return false;
+	if (exists && all_tables)
+		return true;
+	pub = pgc_ident(conn, name);
+	if (pub == NULL)
+		goto done;
+	if (!exists)
+	{
+		buf_printf(&sql, "CREATE PUBLICATION %s", pub);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *qn = pgc_qualified(conn, tables[i]->ns, tables[i]->name);
+
+			if (qn == NULL)
+				goto done;
+			buf_puts(&sql, i ? ", " : " FOR TABLE ");
+			buf_puts(&sql, qn);
+			free(qn);
+		}
+		if (server_version >= 130000)
+			buf_puts(&sql, " WITH (publish_via_partition_root = true)");
+		if (!pgc_command(conn, "creating the publication (CREATE PUBLICATION needs the CREATE "
+						 "privilege on the database and ownership of the tables)", sql.data))
+			goto done;
+		log_info("created publication \"%s\" for %d table(s)", name, n);
+		for (int i = 0; i < n; i++)
+			tables[i]->in_publication = true;
+	}
+	else
+	{
+		for (int i = 0; i < n; i++)
+		{
+			char	   *qn;
+
+			if (tables[i]->in_publication)
+				continue;
+			qn = pgc_qualified(conn, tables[i]->ns, tables[i]->name);
+			if (qn == NULL)
+				goto done;
+			buf_reset(&sql);
+			buf_printf(&sql, "ALTER PUBLICATION %s ADD TABLE %s", pub, qn);
+			free(qn);
+			if (!pgc_command(conn, "adding a table to the publication (ALTER PUBLICATION needs "
+							 "ownership of the publication and of the table)", sql.data))
+				goto done;
+			log_info("added %s.%s to publication \"%s\"", tables[i]->ns, tables[i]->name, name);
+			tables[i]->in_publication = true;
+		}
+	}
+	ok = true;
+done:
+	PQfreemem(pub);
+	buf_free(&sql);
+	return ok;
+}
+
+bool
+publication_drop(PGconn *conn, const char *name, bool *dropped)
+{
+	bool		exists;
+	bool		all;
+	char	   *pub;
+	char		sql[512];
+	bool		ok;
+
+	*dropped = false;
+	if (!publication_exists(conn, name, &exists, &all))
+		return false;
+	if (!exists)
+		return true;
+	pub = pgc_ident(conn, name);
+	if (pub == NULL)
+		return false;
+	snprintf(sql, sizeof(sql), "DROP PUBLICATION %s", pub);
+	PQfreemem(pub);
+	ok = pgc_command(conn, "dropping the publication", sql);
+	*dropped = ok;
+	return ok;
+}

@@ -1,0 +1,297 @@
+"""spec, check, discover, cleanup and error handling, end to end against a real PostgreSQL."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import BINARY, PASSWORD, Cluster, configured_catalog, run_connector
+
+cluster = None
+
+
+def setUpModule():
+    global cluster
+    cluster = Cluster().start()
+    cluster.create_capture_role()
+    cluster.psql("CREATE ROLE norepl LOGIN PASSWORD '%s'; GRANT SELECT ON ALL TABLES IN SCHEMA public TO norepl;" % PASSWORD)
+    cluster.psql("""
+        CREATE TABLE public.users (id bigint PRIMARY KEY, name text NOT NULL, email varchar(100));
+        INSERT INTO public.users VALUES (1, 'ann', 'a@example.com');
+        ALTER TABLE public.users OWNER TO capture;
+    """)
+
+
+def tearDownModule():
+    cluster.stop()
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="sp-test-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run_cmd(self, args, **kw):
+        return run_connector(args, self.tmp, **kw)
+
+    def assertNoSecret(self, result):
+        self.assertNotIn(PASSWORD, result.raw)
+        self.assertNotIn(PASSWORD, result.stderr)
+
+    def status(self, result):
+        self.assertEqual(result.rc, 0, result.raw + result.stderr)
+        cs = result.of_type("CONNECTION_STATUS")
+        self.assertEqual(len(cs), 1, result.raw)
+        self.assertEqual(result.messages[-1]["type"], "CONNECTION_STATUS")
+        self.assertNoSecret(result)
+        return cs[0]["connectionStatus"]
+
+
+class SpecTest(Base):
+    def test_spec_is_one_valid_message(self):
+        r = self.run_cmd(["spec"])
+        self.assertEqual(r.rc, 0)
+        self.assertEqual(len(r.messages), 1)
+        self.assertEqual(r.messages[0]["type"], "SPEC")
+        props = r.messages[0]["spec"]["connectionSpecification"]["properties"]
+        for f in ("host", "port", "database", "username", "password", "schemas", "ssl_mode",
+                  "replication_method", "jdbc_url_params"):
+            self.assertIn(f, props)
+        self.assertTrue(props["password"]["airbyte_secret"])
+
+
+class UsageTest(Base):
+    def test_usage_errors_exit_2(self):
+        for argv in ([BINARY], [BINARY, "bogus"], [BINARY, "check"], [BINARY, "read", "--config", "x"],
+                     [BINARY, "check", "--config"], [BINARY, "discover", "--nope", "x"]):
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, argv)
+            self.assertEqual(r.stdout, "", "usage errors print nothing on the protocol channel")
+            self.assertIn("usage", r.stderr)
+
+    def test_bad_config_files(self):
+        cases = {
+            "missing": None,
+            "empty": "",
+            "malformed": "{\"host\": ",
+            "array": "[1,2]",
+            "wrong type": json.dumps({"host": "h", "port": "5432", "database": "d", "username": "u"}),
+            "missing field": json.dumps({"host": "h", "port": 5432, "username": "u"}),
+        }
+        for name, raw in cases.items():
+            with self.subTest(name):
+                if raw is None:
+                    r = run_connector(["discover", "--config", os.path.join(self.tmp, "nope.json")], self.tmp)
+                else:
+                    r = self.run_cmd(["discover"], raw_config=raw)
+                self.assertEqual(r.rc, 1, r.raw + r.stderr)
+                errs = r.trace_errors()
+                self.assertEqual(len(errs), 1, r.raw)
+                self.assertEqual(errs[0]["failure_type"], "config_error")
+                self.assertTrue(errs[0]["message"])
+                self.assertNotIn("Segmentation", r.stderr)
+
+    def test_bad_config_names_the_field(self):
+        r = self.run_cmd(["discover"], raw_config=json.dumps({"host": "h", "port": "5432", "database": "d", "username": "u"}))
+        self.assertIn("port", r.trace_errors()[0]["message"])
+        r = self.run_cmd(["check"], raw_config=json.dumps({"host": "h", "port": 5432, "username": "u"}))
+        st = self.status(r)
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("database", st["message"])
+
+
+class CheckTest(Base):
+    def test_check_succeeds_cdc(self):
+        st = self.status(self.run_cmd(["check"], config=cluster.config()))
+        self.assertEqual(st["status"], "SUCCEEDED", st)
+
+    def test_check_succeeds_standard(self):
+        st = self.status(self.run_cmd(["check"], config=cluster.config(cdc=False)))
+        self.assertEqual(st["status"], "SUCCEEDED", st)
+
+    def test_wrong_password(self):
+        r = self.run_cmd(["check"], config=cluster.config(password="wrong-" + PASSWORD[::-1]))
+        st = self.status(r)
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("password", st["message"])
+        self.assertNotIn(PASSWORD[::-1], r.raw)
+
+    def test_unreachable_host_fails_fast(self):
+        # a port nobody listens on: refused at once; and a non-routable address: bounded by the timeout
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead = s.getsockname()[1]
+        st = self.status(self.run_cmd(["check"], config=cluster.config(port=dead)))
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn(str(dead), st["message"])
+        t0 = time.time()
+        st = self.status(self.run_cmd(["check"], config=cluster.config(host="10.255.255.1", connect_timeout_seconds=3)))
+        self.assertEqual(st["status"], "FAILED")
+        self.assertLess(time.time() - t0, 20)
+
+    def test_role_without_replication(self):
+        st = self.status(self.run_cmd(["check"], config=cluster.config(user="norepl")))
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("REPLICATION", st["message"])
+        self.assertIn("ALTER ROLE", st["message"])
+
+    def test_wal_level_replica(self):
+        other = Cluster(wal_level="replica").start()
+        try:
+            other.create_capture_role()
+            other.psql("CREATE TABLE t (id int primary key);")
+            st = self.status(self.run_cmd(["check"], config=other.config()))
+            self.assertEqual(st["status"], "FAILED")
+            self.assertIn("wal_level", st["message"])
+            self.assertIn("logical", st["message"])
+        finally:
+            other.stop()
+
+    def test_slot_with_wrong_plugin(self):
+        cluster.psql("SELECT pg_create_logical_replication_slot('wrong_plugin', 'test_decoding');")
+        try:
+            cfg = cluster.config()
+            cfg["replication_method"]["replication_slot"] = "wrong_plugin"
+            st = self.status(self.run_cmd(["check"], config=cfg))
+            self.assertEqual(st["status"], "FAILED")
+            self.assertIn("pgoutput", st["message"])
+        finally:
+            cluster.psql("SELECT pg_drop_replication_slot('wrong_plugin');")
+
+    def test_no_readable_tables(self):
+        cfg = cluster.config(schemas=["nothing_here"])
+        st = self.status(self.run_cmd(["check"], config=cfg))
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("GRANT", st["message"])
+
+
+class DiscoverTest(Base):
+    @classmethod
+    def setUpClass(cls):
+        cluster.psql("""
+            CREATE SCHEMA "Odd Schema";
+            GRANT USAGE ON SCHEMA "Odd Schema" TO capture;
+            CREATE TABLE "Odd Schema"."Mixed Case ""Quoted"" Tablé" ("Id" int PRIMARY KEY, "Naïve col" text, "x""y" int);
+            CREATE TABLE "Odd Schema".ukey (a int NOT NULL, b text NOT NULL, c int, UNIQUE (b, a));
+            CREATE TABLE "Odd Schema".nokey (a int, b text);
+            CREATE TABLE "Odd Schema".composite (k2 text, k1 int, v int, PRIMARY KEY (k1, k2));
+            CREATE VIEW "Odd Schema".v AS SELECT 1 AS one;
+            CREATE TABLE "Odd Schema".parted (id int, d date, PRIMARY KEY (id, d)) PARTITION BY RANGE (d);
+            CREATE TABLE "Odd Schema".parted_2024 PARTITION OF "Odd Schema".parted FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+            CREATE TABLE "Odd Schema".hidden (a int);
+            GRANT SELECT ON ALL TABLES IN SCHEMA "Odd Schema" TO capture;
+            REVOKE SELECT ON "Odd Schema".hidden FROM capture;
+        """)
+
+    def discover(self, **kw):
+        r = self.run_cmd(["discover"], config=cluster.config(schemas=["Odd Schema"], **kw))
+        self.assertEqual(r.rc, 0, r.raw + r.stderr)
+        self.assertNoSecret(r)
+        cats = r.of_type("CATALOG")
+        self.assertEqual(len(cats), 1)
+        return {s["name"]: s for s in cats[0]["catalog"]["streams"]}
+
+    def test_streams_and_keys(self):
+        s = self.discover()
+        self.assertEqual(sorted(s), sorted(['Mixed Case "Quoted" Tablé', "composite", "nokey", "parted", "ukey", "v"]))
+        odd = s['Mixed Case "Quoted" Tablé']
+        self.assertEqual(odd["namespace"], "Odd Schema")
+        self.assertEqual(list(odd["json_schema"]["properties"])[:3], ["Id", "Naïve col", 'x"y'])
+        self.assertEqual(odd["source_defined_primary_key"], [["Id"]])
+        self.assertEqual(s["composite"]["source_defined_primary_key"], [["k1"], ["k2"]])
+        self.assertEqual(s["ukey"]["source_defined_primary_key"], [["b"], ["a"]])
+        self.assertNotIn("source_defined_primary_key", s["nokey"])
+        self.assertEqual(s["parted"]["source_defined_primary_key"], [["id"], ["d"]])
+
+    def test_cdc_sync_modes(self):
+        s = self.discover()
+        odd = s['Mixed Case "Quoted" Tablé']
+        self.assertEqual(odd["supported_sync_modes"], ["full_refresh", "incremental"])
+        self.assertTrue(odd["source_defined_cursor"])
+        self.assertEqual(odd["default_cursor_field"], ["_ab_cdc_lsn"])
+        self.assertTrue(odd["is_resumable"])
+        for meta in ("_ab_cdc_lsn", "_ab_cdc_updated_at", "_ab_cdc_deleted_at"):
+            self.assertIn(meta, odd["json_schema"]["properties"])
+        self.assertEqual(s["v"]["supported_sync_modes"], ["full_refresh"])
+        # keyless without REPLICA IDENTITY FULL cannot be captured: full refresh only
+        self.assertEqual(s["nokey"]["supported_sync_modes"], ["full_refresh"])
+
+    def test_standard_mode_has_no_cdc_columns(self):
+        s = self.discover(replication_method={"method": "Standard"})
+        odd = s['Mixed Case "Quoted" Tablé']
+        self.assertNotIn("_ab_cdc_lsn", odd["json_schema"]["properties"])
+        self.assertFalse(odd["source_defined_cursor"])
+
+    def test_types(self):
+        cluster.psql("""
+            CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+            CREATE DOMAIN posint_arr AS posint[];
+            CREATE TYPE mood AS ENUM ('sad', 'happy');
+            CREATE TABLE public.alltypes (
+              id serial PRIMARY KEY, i2 smallint, i4 int, i8 bigint, n numeric(38, 10), nn numeric,
+              f4 real, f8 double precision, b bool, t text, vc varchar(5), c char(3), nm name,
+              j json, jb jsonb, by bytea, d date, tm time, ttz timetz, ts timestamp, tstz timestamptz,
+              iv interval, u uuid, ip inet, cidr_ cidr, mac macaddr, bits bit(3), vbits varbit,
+              money_ money, x xml, tsv tsvector, pt point, bx box, r int4range, dom posint,
+              arr int[], arr2 int[][], tarr text[], darr posint_arr, en mood, enarr mood[], o oid
+            );
+            GRANT SELECT ON public.alltypes TO capture;
+        """)
+        r = self.run_cmd(["discover"], config=cluster.config())
+        st = {s["name"]: s for s in r.of_type("CATALOG")[0]["catalog"]["streams"]}["alltypes"]
+        p = st["json_schema"]["properties"]
+        def t(col):
+            return p[col]["type"]
+        for col in ("i2", "i4", "i8", "o", "dom"):
+            self.assertEqual(t(col), ["null", "integer"], col)
+        for col in ("n", "nn", "f4", "f8"):
+            self.assertEqual(t(col), ["null", "number"], col)
+        self.assertEqual(t("b"), ["null", "boolean"])
+        for col in ("t", "vc", "c", "nm", "j", "jb", "iv", "u", "ip", "cidr_", "mac", "bits", "vbits",
+                    "money_", "x", "tsv", "pt", "bx", "r", "en"):
+            self.assertEqual(t(col), ["null", "string"], col)
+        self.assertEqual(p["by"]["contentEncoding"], "base64")
+        self.assertEqual(p["d"]["format"], "date")
+        self.assertEqual(p["ts"]["airbyte_type"], "timestamp_without_timezone")
+        self.assertEqual(p["tstz"]["airbyte_type"], "timestamp_with_timezone")
+        self.assertEqual(p["tm"]["airbyte_type"], "time_without_timezone")
+        self.assertEqual(p["ttz"]["airbyte_type"], "time_with_timezone")
+        self.assertEqual(p["arr"]["items"]["type"], ["null", "integer"])
+        self.assertEqual(p["arr2"]["items"]["items"]["type"], ["null", "integer"])
+        self.assertEqual(p["tarr"]["items"]["type"], ["null", "string"])
+        self.assertEqual(p["darr"]["items"]["type"], ["null", "integer"])
+        self.assertEqual(p["enarr"]["items"]["type"], ["null", "string"])
+        self.assertEqual(st["source_defined_primary_key"], [["id"]])
+
+
+class CleanupTest(Base):
+    def test_cleanup_drops_only_its_own(self):
+        cluster.psql("SELECT pg_create_logical_replication_slot('sp_slot', 'pgoutput');"
+                     "SELECT pg_create_logical_replication_slot('other_slot', 'pgoutput');"
+                     "CREATE PUBLICATION sp_pub; CREATE PUBLICATION other_pub;")
+        try:
+            r = self.run_cmd(["cleanup"], config=cluster.config())
+            self.assertEqual(r.rc, 0, r.raw)
+            logs = " ".join(r.logs())
+            self.assertIn("dropped replication slot \"sp_slot\"", logs)
+            self.assertIn("dropped publication \"sp_pub\"", logs)
+            slots = [x[0] for x in cluster.query("SELECT slot_name FROM pg_replication_slots ORDER BY 1")]
+            pubs = [x[0] for x in cluster.query("SELECT pubname FROM pg_publication ORDER BY 1")]
+            self.assertEqual(slots, ["other_slot"])
+            self.assertEqual(pubs, ["other_pub"])
+            # idempotent: a second cleanup says there was nothing
+            r = self.run_cmd(["cleanup"], config=cluster.config())
+            self.assertEqual(r.rc, 0)
+            self.assertIn("did not exist", " ".join(r.logs()))
+        finally:
+            cluster.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'other_slot';"
+                         "DROP PUBLICATION IF EXISTS other_pub;")
+
+
+if __name__ == "__main__":
+    unittest.main()
