@@ -12,7 +12,7 @@
 #include "error.h"
 #include "log.h"
 
-volatile int sp_stop_requested = 0;
+
 
 typedef struct subcommand
 {

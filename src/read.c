@@ -1,12 +1,540 @@
-/* read.c: placeholder until the read command lands. */
-#include <stddef.h>
+/*
+ * read.c: the read command's orchestration. Loads config, catalog and state; prepares the
+ * publication and slot; decides the start, acknowledgement and end positions; then runs full
+ * refreshes, backfills and the replication loop in that order, and ends with a final STATE.
+ *
+ * Consistency of backfill and stream: every backfilled row of a CDC stream is read after the
+ * stream's start position (the state's LSN, or the slot's), and every change after that position
+ * is streamed after the backfill; backfilled rows carry that start position as _ab_cdc_lsn, so a
+ * deduplicating destination that orders by _ab_cdc_lsn (or by arrival) ends with the source's
+ * rows. docs/design.md explains it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uuid/uuid.h>
 
+#include "airbyte.h"
 #include "commands.h"
 #include "error.h"
+#include "log.h"
+#include "pgconn.h"
+#include "reader.h"
+#include "slot.h"
+#include "typeconv.h"
+
+volatile int sp_stop_requested = 0;
+
+void
+format_pg_timestamp(int64_t pg_us, char out[40])
+{
+	/* 946684800 = seconds from 1970-01-01 to 2000-01-01 */
+	int64_t		us = pg_us + INT64_C(946684800) * 1000000;
+	time_t		secs = (time_t) (us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
+	int			frac = (int) (us - (int64_t) secs * 1000000);
+	struct tm	tm;
+	size_t		n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (frac > 0)
+	{
+		char		f[8];
+		int			k = 6;
+
+		snprintf(f, sizeof(f), "%06d", frac);
+		while (k > 0 && f[k - 1] == '0')
+			k--;
+		f[k] = '\0';
+		n += (size_t) snprintf(out + n, 40 - n, ".%s", f);
+	}
+	snprintf(out + n, 40 - n, "Z");
+}
+
+void
+reader_emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, bool first,
+				  const char *text, size_t len, bool is_null)
+{
+	const sp_column *c = &s->table->cols[s->sel[selidx]];
+
+	if (!first)
+		buf_putc(out, ',');
+	buf_puts(out, s->json_keys[selidx]);
+	if (is_null)
+	{
+		buf_append(out, "null", 4);
+		return;
+	}
+	if (!tc_write(out, &c->type, text, len) && r->nnulled < 64)
+		r->nulled[r->nnulled++] = c->name;
+}
+
+void
+reader_mark_running(reader *r, rd_stream *s)
+{
+	if (!s->running)
+	{
+		s->running = true;
+		ab_stream_status(s->table->ns, s->table->name, "RUNNING");
+	}
+}
+
+void
+reader_emit_state(reader *r)
+{
+	json_t	   *streams = json_array();
+
+	if (!r->cdc)
+	{
+		json_decref(streams);
+		return;
+	}
+	for (int i = 0; i < r->nstreams; i++)
+		if (r->streams[i].incremental)
+			json_array_append_new(streams, state_stream_json(&r->streams[i].st));
+	ab_state(state_global_json(r->lsn, r->cfg->replication_slot, r->cfg->publication, streams,
+							   r->records_since_state));
+	r->records_since_state = 0;
+	r->last_state_ms = ab_now_ms();
+	if (r->cfg->lsn_commit == LSN_COMMIT_WHILE_READING)
+		r->ack_lsn = r->lsn;
+}
+
+/* The JSON key for a column: "name": escaped once, reused for every record. */
+static char *
+json_key(const char *name)
+{
+	buf_t		b;
+
+	buf_init(&b, 0);
+	buf_json_string(&b, name, strlen(name));
+	buf_putc(&b, ':');
+	return b.data;
+}
+
+static bool
+add_stream(reader *r, const json_t *cs)
+{
+	const json_t *stream = json_object_get(cs, "stream");
+	const json_t *name = json_object_get(stream, "name");
+	const json_t *ns = json_object_get(stream, "namespace");
+	const json_t *mode = json_object_get(cs, "sync_mode");
+	const json_t *props = json_object_get(json_object_get(stream, "json_schema"), "properties");
+	const char *nsname = json_is_string(ns) ? json_string_value(ns) : r->cfg->schemas[0];
+	sp_table   *t;
+	rd_stream  *s;
+
+	if (!json_is_string(name) || !json_is_string(mode))
+	{
+		err_set(ERR_CONFIG, NULL, "the configured catalog has a stream without stream.name or "
+				"sync_mode; pass the catalog Airbyte configured from discover's output");
+		return false;
+	}
+	t = catalog_find(&r->cat, nsname, json_string_value(name));
+	if (t == NULL)
+	{
+		log_warn("stream %s.%s is in the catalog but is not a table or view the role can read "
+				 "in schemas of the config; skipping it", nsname, json_string_value(name));
+		return true;
+	}
+	s = &r->streams[r->nstreams++];
+	memset(s, 0, sizeof(*s));
+	s->table = t;
+	s->st.ns = t->ns;
+	s->st.name = t->name;
+	s->st.ctid_block = -1;
+	if (strcmp(json_string_value(mode), "incremental") == 0)
+	{
+		if (r->cfg->method != REPL_CDC)
+		{
+			err_set(ERR_CONFIG, NULL, "stream %s.%s is incremental, but incremental sync is only "
+					"implemented for replication_method CDC; use CDC or sync it as full refresh",
+					t->ns, t->name);
+			return false;
+		}
+		if (!table_cdc_capable(t))
+		{
+			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: it has neither a "
+					"primary key nor REPLICA IDENTITY FULL; add a primary key, run ALTER TABLE "
+					"... REPLICA IDENTITY FULL, or sync it as full refresh", t->ns, t->name);
+			return false;
+		}
+		s->incremental = true;
+		r->cdc = true;
+	}
+	else if (strcmp(json_string_value(mode), "full_refresh") != 0)
+	{
+		err_set(ERR_CONFIG, NULL, "stream %s.%s has unknown sync_mode \"%s\"", t->ns, t->name,
+				json_string_value(mode));
+		return false;
+	}
+	s->sel = calloc((size_t) (t->ncols ? t->ncols : 1), sizeof(int));
+	s->json_keys = calloc((size_t) (t->ncols ? t->ncols : 1), sizeof(char *));
+	if (s->sel == NULL || s->json_keys == NULL)
+		abort();
+	for (int i = 0; i < t->ncols; i++)
+	{
+		if (json_is_object(props) && json_object_get(props, t->cols[i].name) == NULL)
+			continue;
+		s->sel[s->nsel] = i;
+		s->json_keys[s->nsel] = json_key(t->cols[i].name);
+		s->nsel++;
+	}
+	if (s->nsel == 0)
+	{
+		err_set(ERR_CONFIG, NULL, "stream %s.%s selects none of the table's columns", t->ns, t->name);
+		return false;
+	}
+	return true;
+}
+
+static bool
+load_catalog(reader *r, const char *path)
+{
+	json_error_t jerr;
+	json_t	   *root = json_load_file(path, 0, &jerr);
+	json_t	   *streams;
+	bool		ok = false;
+
+	if (root == NULL)
+	{
+		err_set(ERR_CONFIG, jerr.text, "could not read the catalog file \"%s\": %s", path, jerr.text);
+		return false;
+	}
+	streams = json_object_get(root, "streams");
+	if (!json_is_array(streams))
+	{
+		err_set(ERR_CONFIG, NULL, "the catalog file \"%s\" has no \"streams\" array; pass a "
+				"ConfiguredAirbyteCatalog", path);
+		goto done;
+	}
+	r->streams = calloc(json_array_size(streams) + 1, sizeof(rd_stream));
+	if (r->streams == NULL)
+		abort();
+	for (size_t i = 0; i < json_array_size(streams); i++)
+		if (!add_stream(r, json_array_get(streams, i)))
+			goto done;
+	ok = true;
+done:
+	json_decref(root);
+	return ok;
+}
+
+/* Copy a stream's saved position into its runtime state. */
+static void
+restore_stream(rd_stream *s, const stream_state *saved)
+{
+	s->st.streaming = saved->streaming;
+	s->st.ctid_block = saved->ctid_block;
+	if (saved->ncursor > 0 && saved->ncursor == s->table->nkey)
+	{
+		s->st.cursor = calloc((size_t) saved->ncursor, sizeof(char *));
+		if (s->st.cursor == NULL)
+			abort();
+		for (int k = 0; k < saved->ncursor; k++)
+			s->st.cursor[k] = strdup(saved->cursor[k]);
+		s->st.ncursor = saved->ncursor;
+	}
+}
+
+static bool
+lsn_query(PGconn *conn, const char *what, const char *sql, pg_lsn *out)
+{
+	PGresult   *res = pgc_query(conn, what, sql, 0, NULL);
+	bool		ok = res && PQntuples(res) == 1 && pgo_lsn_parse(PQgetvalue(res, 0, 0), out);
+
+	if (res && !ok)
+		err_set(ERR_SYSTEM, NULL, "%s returned no LSN", what);
+	PQclear(res);
+	return ok;
+}
+
+/*
+ * Prepare CDC: publication, slot, start position (from the state or the slot), lost-position
+ * handling, and the end-of-batch position.
+ */
+static bool
+prepare_cdc(reader *r, const sp_state *state)
+{
+	const config_t *cfg = r->cfg;
+	sp_table  **tables = calloc((size_t) r->nstreams + 1, sizeof(sp_table *));
+	int			ntables = 0;
+	slot_info	slot;
+	bool		pub_existed;
+	bool		all;
+	bool		resync = false;
+	bool		ok = false;
+
+	if (tables == NULL)
+		abort();
+	for (int i = 0; i < r->nstreams; i++)
+		if (r->streams[i].incremental)
+			tables[ntables++] = r->streams[i].table;
+
+	/* the publication must exist before the slot: pgoutput reads it with historic snapshots */
+	if (!publication_exists(r->conn, cfg->publication, &pub_existed, &all))
+		goto done;
+	if (!publication_ensure(r->conn, cfg->publication, tables, ntables, r->server_version))
+		goto done;
+	if (!slot_get(r->conn, cfg->replication_slot, &slot))
+		goto done;
+
+	if (state->present && state->slot && strcmp(state->slot, cfg->replication_slot) != 0)
+		log_warn("the state was made with replication slot \"%s\" but the config names \"%s\"",
+				 state->slot, cfg->replication_slot);
+
+	if (state->present)
+	{
+		const char *lost = NULL;
+		char		why[512];
+
+		if (!slot.exists)
+			lost = "the replication slot no longer exists";
+		else if (strcmp(slot.wal_status, "lost") == 0)
+			lost = "the replication slot has lost WAL it needs (wal_status = lost)";
+		else if (state->lsn < slot.confirmed_flush && cfg->lsn_commit == LSN_COMMIT_AFTER_DESTINATION)
+		{
+			char		a[18],
+						b[18];
+
+			pgo_lsn_format(state->lsn, a);
+			pgo_lsn_format(slot.confirmed_flush, b);
+			snprintf(why, sizeof(why), "the state's position %s is behind the slot's confirmed "
+					 "position %s, so changes in between are no longer available", a, b);
+			lost = why;
+		}
+		if (lost)
+		{
+			if (cfg->invalid_cursor != INVALID_CURSOR_RESYNC)
+			{
+				err_set(ERR_CONFIG, NULL, "cannot resume CDC from the saved state: %s; set "
+						"invalid_cdc_cursor_position_behavior to \"Re-sync data\" to re-sync the "
+						"streams, or reset them", lost);
+				goto done;
+			}
+			log_warn("cannot resume CDC from the saved state: %s; re-syncing every CDC stream "
+					 "(invalid_cdc_cursor_position_behavior = Re-sync data)", lost);
+			resync = true;
+			if (slot.exists && strcmp(slot.wal_status, "lost") == 0)
+			{
+				bool		dropped;
+
+				if (!slot_drop(r->conn, cfg->replication_slot, &dropped))
+					goto done;
+				slot.exists = false;
+			}
+		}
+	}
+
+	if (!slot.exists)
+	{
+		PGconn	   *repl = pgc_connect(cfg, true);
+		pg_lsn		cp = 0;
+
+		if (repl == NULL || !slot_create(repl, cfg->replication_slot, &cp))
+		{
+			PQfinish(repl);
+			goto done;
+		}
+		PQfinish(repl);
+		r->lsn = cp;
+	}
+	else if (state->present && !resync)
+	{
+		r->lsn = state->lsn;
+		if (state->lsn < slot.confirmed_flush)
+		{
+			log_warn("the slot has confirmed past the state's position (lsn_commit_behaviour "
+					 "\"While reading Data\"); resuming from the slot's position");
+			r->lsn = slot.confirmed_flush;
+		}
+	}
+	else
+	{
+		/*
+		 * A fresh start on an existing slot: every stream is backfilled, so nothing before now
+		 * is needed. Move the slot to now so decoding never meets WAL from before a publication
+		 * we may just have created.
+		 */
+		pg_lsn		now;
+		char		nowtxt[18];
+		const char *p[2] = {cfg->replication_slot, nowtxt};
+		PGresult   *res;
+
+		if (!lsn_query(r->conn, "reading the WAL position", "SELECT pg_current_wal_lsn()", &now))
+			goto done;
+		if (now > slot.confirmed_flush)
+		{
+			pgo_lsn_format(now, nowtxt);
+			res = pgc_query(r->conn, "advancing the replication slot",
+							"SELECT pg_replication_slot_advance($1, $2::pg_lsn)", 2, p);
+			if (res == NULL)
+				goto done;
+			PQclear(res);
+		}
+		if (!slot_get(r->conn, cfg->replication_slot, &slot))
+			goto done;
+		r->lsn = slot.confirmed_flush;
+	}
+	r->ack_lsn = r->lsn;
+
+	for (int i = 0; i < r->nstreams; i++)
+	{
+		rd_stream  *s = &r->streams[i];
+		const stream_state *saved = state_find(state, s->table->ns, s->table->name);
+
+		if (!s->incremental)
+			continue;
+		if (saved && !resync)
+			restore_stream(s, saved);
+		else
+			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
+	}
+
+	/* the end of this batch: everything acknowledged before now */
+	if (!r->follow)
+	{
+		if (r->server_version >= 140000)
+		{
+			uuid_t		u;
+			char		us[37];
+			const char *p[1] = {r->end_marker};
+			PGresult   *res;
+
+			uuid_generate(u);
+			uuid_unparse_lower(u, us);
+			snprintf(r->end_marker, sizeof(r->end_marker), "end:%s", us);
+			res = pgc_query(r->conn, "writing the end-of-batch marker",
+							"SELECT pg_logical_emit_message(false, 'source-postgres', $1)", 1, p);
+			if (res == NULL)
+			{
+				/* e.g. a read-only standby: fall back to the insert position */
+				err_clear();
+				r->end_marker[0] = '\0';
+			}
+			else
+			{
+				pgo_lsn_parse(PQgetvalue(res, 0, 0), &r->target_lsn);
+				PQclear(res);
+			}
+		}
+		if (r->end_marker[0] == '\0' &&
+			!lsn_query(r->conn, "reading the WAL insert position",
+					   "SELECT pg_current_wal_insert_lsn()", &r->target_lsn))
+			goto done;
+	}
+	if (cfg->heartbeat_action_query && cfg->heartbeat_action_query[0])
+	{
+		if (!pgc_command(r->conn, "running heartbeat_action_query", cfg->heartbeat_action_query))
+			goto done;
+	}
+	ok = true;
+done:
+	free(tables);
+	return ok;
+}
+
+static void
+reader_free(reader *r)
+{
+	for (int i = 0; i < r->nstreams; i++)
+	{
+		rd_stream  *s = &r->streams[i];
+
+		for (int k = 0; k < s->nsel; k++)
+			free(s->json_keys[k]);
+		free(s->json_keys);
+		free(s->sel);
+		for (int k = 0; k < s->st.ncursor; k++)
+			free(s->st.cursor[k]);
+		free(s->st.cursor);
+	}
+	free(r->streams);
+	catalog_free(&r->cat);
+	typecache_free(r->types);
+	buf_free(&r->scratch);
+	PQfinish(r->conn);
+}
 
 bool
 cmd_read(const cli_args *args)
 {
-	err_set(ERR_SYSTEM, NULL, "read is not implemented yet");
-	return false;
+	config_t	cfg;
+	sp_state	state;
+	reader		r;
+	bool		ok = false;
+	char		now[40];
+
+	memset(&r, 0, sizeof(r));
+	memset(&state, 0, sizeof(state));
+	config_init(&cfg);
+	r.cfg = &cfg;
+	r.follow = args->follow;
+	buf_init(&r.scratch, 0);
+	if (!config_load(args->config, &cfg) || !state_load(args->state, &state))
+		goto done;
+	r.conn = pgc_connect(&cfg, false);
+	if (r.conn == NULL)
+		goto done;
+	r.server_version = PQserverVersion(r.conn);
+	r.types = typecache_new();
+	if (!catalog_load(r.conn, &cfg, &r.cat) || !load_catalog(&r, args->catalog))
+		goto done;
+	if (r.cdc && !prepare_cdc(&r, &state))
+		goto done;
+	format_pg_timestamp((ab_now_ms() - INT64_C(946684800000)) * 1000, now);
+	memcpy(r.backfill_updated_at, now, sizeof(now));
+	r.last_state_ms = ab_now_ms();
+
+	for (int i = 0; i < r.nstreams; i++)
+	{
+		sp_table   *t = r.streams[i].table;
+
+		ab_stream_status(t->ns, t->name, "STARTED");
+		ab_estimate(t->ns, t->name, (int64_t) t->reltuples, t->relbytes);
+	}
+	for (int i = 0; i < r.nstreams; i++)
+	{
+		rd_stream  *s = &r.streams[i];
+
+		if (s->incremental)
+			continue;
+		if (!full_refresh_stream(&r, s))
+			goto done;
+		ab_stream_status(s->table->ns, s->table->name, "COMPLETE");
+	}
+	if (r.cdc)
+	{
+		for (int i = 0; i < r.nstreams; i++)
+			if (r.streams[i].incremental && !r.streams[i].st.streaming &&
+				!backfill_stream(&r, &r.streams[i]))
+				goto done;
+		if (!replication_run(&r))
+			goto done;
+		reader_emit_state(&r);
+		for (int i = 0; i < r.nstreams; i++)
+			if (r.streams[i].incremental)
+				ab_stream_status(r.streams[i].table->ns, r.streams[i].table->name, "COMPLETE");
+	}
+	else
+	{
+		/* full refresh only: one STREAM state per stream, as Airbyte's sources do */
+		for (int i = 0; i < r.nstreams; i++)
+			ab_state(json_pack("{s:s,s:{s:{s:s,s:s},s:{}},s:{s:I}}", "type", "STREAM", "stream",
+							   "stream_descriptor", "name", r.streams[i].table->name,
+							   "namespace", r.streams[i].table->ns, "stream_state",
+							   "sourceStats", "recordCount", (json_int_t) r.streams[i].records));
+	}
+	ok = !ab_broken();
+	if (!ok)
+		err_set(ERR_SYSTEM, NULL, "stdout was closed before the read finished");
+done:
+	if (!ok)
+		for (int i = 0; i < r.nstreams; i++)
+			ab_stream_status(r.streams[i].table->ns, r.streams[i].table->name, "INCOMPLETE");
+	reader_free(&r);
+	state_free(&state);
+	config_free(&cfg);
+	return ok;
 }

@@ -273,7 +273,7 @@ class CleanupTest(Base):
     def test_cleanup_drops_only_its_own(self):
         cluster.psql("SELECT pg_create_logical_replication_slot('sp_slot', 'pgoutput');"
                      "SELECT pg_create_logical_replication_slot('other_slot', 'pgoutput');"
-                     "CREATE PUBLICATION sp_pub; CREATE PUBLICATION other_pub;")
+                     "SET ROLE capture; CREATE PUBLICATION sp_pub; RESET ROLE; CREATE PUBLICATION other_pub;")
         try:
             r = self.run_cmd(["cleanup"], config=cluster.config())
             self.assertEqual(r.rc, 0, r.raw)

@@ -1,0 +1,71 @@
+/*
+ * reader.h: the state of one `read` run, shared by its parts: read.c (orchestration: catalog,
+ * state, slot, publication, order of work), backfill.c (full refresh and chunked backfill over
+ * COPY) and replication.c (the pgoutput streaming loop). Records from both paths go through
+ * reader_emit_value() so backfilled and streamed values are byte-identical.
+ */
+#ifndef SP_READER_H
+#define SP_READER_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "catalog.h"
+#include "config.h"
+#include "pgoutput.h"
+#include "state.h"
+
+typedef struct rd_stream
+{
+	sp_table   *table;			/* borrowed from the reader's catalog */
+	bool		incremental;	/* a CDC incremental stream (else full refresh) */
+	int			nsel;			/* selected columns, in table order */
+	int		   *sel;			/* indexes into table->cols */
+	char	  **json_keys;		/* per selected column: the JSON-escaped key with its colon */
+	stream_state st;			/* runtime backfill/streaming position */
+	bool		running;		/* STREAM_STATUS RUNNING emitted */
+	long long	records;
+} rd_stream;
+
+typedef struct reader
+{
+	const config_t *cfg;
+	PGconn	   *conn;			/* a normal connection: catalog, backfill, TOAST re-reads */
+	int			server_version;
+	sp_catalog	cat;
+	sp_typecache *types;
+	int			nstreams;
+	rd_stream  *streams;
+	bool		cdc;			/* any CDC incremental stream selected */
+	bool		follow;
+
+	pg_lsn		lsn;			/* everything before this has been emitted (the state's LSN) */
+	pg_lsn		ack_lsn;		/* what the slot may confirm (per lsn_commit_behaviour) */
+	pg_lsn		target_lsn;		/* batch end: the WAL insert position at read start */
+	char		end_marker[64]; /* content of our end-of-batch logical message ("" if none) */
+
+	long long	records_since_state;
+	int64_t		last_state_ms;
+	char		backfill_updated_at[40];	/* _ab_cdc_updated_at of backfilled rows */
+	buf_t		scratch;		/* COPY unescaping */
+	int			nnulled;
+	const char *nulled[64];		/* fields nulled in the current record */
+} reader;
+
+/* Write `"key":value` for one selected column (with a leading comma unless first). */
+void		reader_emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, bool first,
+							  const char *text, size_t len, bool is_null);
+/* Emit STREAM_STATUS RUNNING once per stream. */
+void		reader_mark_running(reader *r, rd_stream *s);
+/* Emit a GLOBAL STATE for the current position and streams' progress. */
+void		reader_emit_state(reader *r);
+/* "2024-01-15T05:00:45.5Z" from microseconds since 2000-01-01 (PostgreSQL's epoch). */
+void		format_pg_timestamp(int64_t pg_us, char out[40]);
+
+bool		backfill_stream(reader *r, rd_stream *s);
+bool		full_refresh_stream(reader *r, rd_stream *s);
+bool		replication_run(reader *r);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * state.h: the read's input state (what Airbyte passes with --state) and the shape of the GLOBAL
+ * state we emit. The LSN is kept as text in the JSON ("16/B374D848") so no digit is ever lost.
+ *
+ *   {"type":"GLOBAL","global":{
+ *      "shared_state":{"state_version":1,"lsn":"0/1A2B3C","slot":"sp_slot","publication":"sp_pub"},
+ *      "stream_states":[{"stream_descriptor":{"name":"users","namespace":"public"},
+ *                        "stream_state":{"phase":"backfill","cursor":["41"]}}, ...]}}
+ *
+ * phase "backfill": rows after `cursor` (the key columns' text values; null before the first chunk,
+ * or {"ctid_block":N} for keyless tables) remain to be copied; phase "streaming": backfill done.
+ */
+#ifndef SP_STATE_H
+#define SP_STATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "pgoutput.h"
+
+typedef struct stream_state
+{
+	char	   *ns;
+	char	   *name;
+	bool		streaming;		/* backfill complete */
+	int			ncursor;		/* key values of the last copied row; 0 = from the start */
+	char	  **cursor;
+	long long	ctid_block;		/* keyless tables: next heap block to copy (-1 when unused) */
+} stream_state;
+
+typedef struct sp_state
+{
+	bool		present;		/* a GLOBAL state was given */
+	pg_lsn		lsn;
+	char	   *slot;			/* the slot the state was made with, or NULL */
+	int			nstreams;
+	stream_state *streams;
+} sp_state;
+
+/*
+ * Load the --state file (path may be NULL: no state). Accepts a JSON array of AirbyteStateMessage
+ * objects, a single one, or an AirbyteMessage of type STATE. False (config_error recorded) when it
+ * is malformed.
+ */
+bool		state_load(const char *path, sp_state *out);
+/* The same from parsed JSON (borrowed). */
+bool		state_parse(const json_t *root, sp_state *out);
+void		state_free(sp_state *st);
+/* The state of this stream, or NULL (borrowed). */
+const stream_state *state_find(const sp_state *st, const char *ns, const char *name);
+
+/* JSON for one stream's stream_state (new reference). */
+json_t	   *state_stream_json(const stream_state *ss);
+/* A whole GLOBAL state object (steals stream_states, a JSON array of entries); new reference. */
+json_t	   *state_global_json(pg_lsn lsn, const char *slot, const char *publication,
+							  json_t *stream_states, long long record_count);
+
+#endif

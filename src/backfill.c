@@ -1,0 +1,377 @@
+/*
+ * backfill.c: copying tables. Full refresh streams are one COPY; CDC streams are copied in
+ * key-ordered chunks (keyset pagination), each chunk one short COPY statement, with a STATE
+ * after every chunk so a resumed read continues after the last copied key. Keyless tables under
+ * REPLICA IDENTITY FULL are copied in ctid block ranges (PostgreSQL 14+: TID range scans).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airbyte.h"
+#include "commands.h"
+#include "copytext.h"
+#include "error.h"
+#include "log.h"
+#include "pgconn.h"
+#include "reader.h"
+
+#define MAX_FIELDS 1700
+
+/* Append the quoted names of the selected columns, then key columns not selected. */
+static bool
+append_select_list(reader *r, buf_t *sql, const rd_stream *s, int *keypos)
+{
+	int			n = s->nsel;
+
+	for (int i = 0; i < s->nsel; i++)
+	{
+		char	   *q = pgc_ident(r->conn, s->table->cols[s->sel[i]].name);
+
+		if (q == NULL)
+			return false;
+		buf_puts(sql, i ? ", " : "");
+		buf_puts(sql, q);
+		PQfreemem(q);
+	}
+	for (int k = 0; keypos && k < s->table->nkey; k++)
+	{
+		int			ci = s->table->key[k];
+
+		keypos[k] = -1;
+		for (int i = 0; i < s->nsel; i++)
+			if (s->sel[i] == ci)
+				keypos[k] = i;
+		if (keypos[k] < 0)
+		{
+			char	   *q = pgc_ident(r->conn, s->table->cols[ci].name);
+
+			if (q == NULL)
+				return false;
+			buf_puts(sql, ", ");
+			buf_puts(sql, q);
+			PQfreemem(q);
+			keypos[k] = n++;
+		}
+	}
+	return true;
+}
+
+/* Append "k1, k2" (quoted key column names). */
+static bool
+append_key_list(reader *r, buf_t *sql, const rd_stream *s)
+{
+	for (int k = 0; k < s->table->nkey; k++)
+	{
+		char	   *q = pgc_ident(r->conn, s->table->cols[s->table->key[k]].name);
+
+		if (q == NULL)
+			return false;
+		buf_puts(sql, k ? ", " : "");
+		buf_puts(sql, q);
+		PQfreemem(q);
+	}
+	return true;
+}
+
+/* Emit one COPY row of stream s as a RECORD. */
+static bool
+emit_row(reader *r, rd_stream *s, const char *row, size_t len, int nfields, copy_field *f,
+		 char lsn_json[24])
+{
+	buf_t	   *out;
+
+	if (!copy_parse_row(row, len, &r->scratch, f, nfields))
+	{
+		err_set(ERR_SYSTEM, NULL, "could not parse a COPY row of %s.%s (expected %d fields)",
+				s->table->ns, s->table->name, nfields);
+		return false;
+	}
+	r->nnulled = 0;
+	out = ab_record_begin(s->table->ns, s->table->name, ab_now_ms());
+	for (int i = 0; i < s->nsel; i++)
+		reader_emit_value(r, out, s, i, i == 0, f[i].data, f[i].len, f[i].is_null);
+	if (lsn_json)
+	{
+		buf_append(out, ",\"_ab_cdc_lsn\":", 15);
+		buf_puts(out, lsn_json);
+		buf_append(out, ",\"_ab_cdc_updated_at\":\"", 23);
+		buf_puts(out, r->backfill_updated_at);
+		buf_append(out, "\",\"_ab_cdc_deleted_at\":null", 27);
+	}
+	ab_record_end(r->nulled, r->nnulled);
+	s->records++;
+	r->records_since_state++;
+	return true;
+}
+
+/*
+ * Run sql (a COPY ... TO STDOUT) and emit its rows. When keypos is given, the key values of the
+ * last row are stored into s->st.cursor. *nrows counts the rows.
+ */
+static bool
+copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keypos,
+		  long long *nrows, bool cdc_meta)
+{
+	PGresult   *res;
+	char	   *row = NULL;
+	char	   *last = NULL;
+	int			lastlen = 0;
+	int			n;
+	bool		ok = false;
+	copy_field *f = calloc((size_t) nfields, sizeof(copy_field));
+	char		lsn_json[24];
+
+	if (f == NULL)
+		abort();
+	snprintf(lsn_json, sizeof(lsn_json), "%llu", (unsigned long long) r->lsn);
+	*nrows = 0;
+	res = PQexec(r->conn, sql);
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+	{
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		err_set(ERR_SYSTEM, PQresultErrorMessage(res), "copying %s.%s failed (SQLSTATE %s)",
+				s->table->ns, s->table->name, state ? state : "none");
+		PQclear(res);
+		free(f);
+		return false;
+	}
+	PQclear(res);
+	while ((n = PQgetCopyData(r->conn, &row, 0)) > 0)
+	{
+		if (*nrows == 0)
+			reader_mark_running(r, s);
+		if (!emit_row(r, s, row, (size_t) n, nfields, f, cdc_meta ? lsn_json : NULL))
+		{
+			PQfreemem(row);
+			goto drain;
+		}
+		PQfreemem(last);
+		last = row;
+		lastlen = n;
+		row = NULL;
+		(*nrows)++;
+		if (ab_broken())
+		{
+			err_set(ERR_SYSTEM, NULL, "stdout was closed while copying %s.%s", s->table->ns,
+					s->table->name);
+			goto drain;
+		}
+	}
+	if (n == -2)
+	{
+		err_set(ERR_TRANSIENT, PQerrorMessage(r->conn), "the connection failed while copying %s.%s",
+				s->table->ns, s->table->name);
+		goto done;
+	}
+	ok = true;
+drain:
+	/* collect the COPY's final result (and any error) */
+	if (!ok)
+	{
+		PQrequestCancel(r->conn);
+		while (PQgetCopyData(r->conn, &row, 0) > 0)
+			PQfreemem(row);
+	}
+	while ((res = PQgetResult(r->conn)) != NULL)
+	{
+		if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
+		{
+			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+			err_set(ERR_SYSTEM, PQresultErrorMessage(res), "copying %s.%s failed (SQLSTATE %s)",
+					s->table->ns, s->table->name, state ? state : "none");
+			ok = false;
+		}
+		PQclear(res);
+	}
+	if (ok && keypos && last)
+	{
+		if (!copy_parse_row(last, (size_t) lastlen, &r->scratch, f, nfields))
+			ok = false;
+		else
+		{
+			for (int k = 0; k < s->st.ncursor; k++)
+				free(s->st.cursor[k]);
+			free(s->st.cursor);
+			s->st.cursor = calloc((size_t) s->table->nkey, sizeof(char *));
+			if (s->st.cursor == NULL)
+				abort();
+			for (int k = 0; k < s->table->nkey; k++)
+				s->st.cursor[k] = strndup(f[keypos[k]].data, f[keypos[k]].len);
+			s->st.ncursor = s->table->nkey;
+		}
+	}
+done:
+	PQfreemem(last);
+	free(f);
+	return ok;
+}
+
+bool
+full_refresh_stream(reader *r, rd_stream *s)
+{
+	buf_t		sql;
+	char	   *qt = pgc_qualified(r->conn, s->table->ns, s->table->name);
+	long long	nrows;
+	bool		ok = false;
+
+	buf_init(&sql, 0);
+	if (qt == NULL)
+		goto done;
+	buf_puts(&sql, "COPY (SELECT ");
+	if (!append_select_list(r, &sql, s, NULL))
+		goto done;
+	buf_printf(&sql, " FROM %s) TO STDOUT", qt);
+	ok = copy_rows(r, s, sql.data, s->nsel, NULL, &nrows, false);
+	if (ok)
+		log_info("stream %s.%s: full refresh copied %lld rows", s->table->ns, s->table->name, nrows);
+done:
+	free(qt);
+	buf_free(&sql);
+	return ok;
+}
+
+/* Keyset chunks: WHERE (k1, k2) > (v1, v2) ORDER BY k1, k2 LIMIT n. */
+static bool
+backfill_by_key(reader *r, rd_stream *s, const char *qt)
+{
+	int			keypos[32];
+	int			nfields = s->nsel;
+	long long	total = 0;
+	buf_t		sql;
+	bool		ok = false;
+
+	buf_init(&sql, 0);
+	for (int k = 0; k < s->table->nkey; k++)
+	{
+		bool		selected = false;
+
+		for (int i = 0; i < s->nsel; i++)
+			selected |= s->sel[i] == s->table->key[k];
+		nfields += selected ? 0 : 1;
+	}
+	while (!s->st.streaming)
+	{
+		long long	nrows;
+
+		buf_reset(&sql);
+		buf_puts(&sql, "COPY (SELECT ");
+		if (!append_select_list(r, &sql, s, keypos))
+			goto done;
+		buf_printf(&sql, " FROM %s", qt);
+		if (s->st.ncursor == s->table->nkey && s->st.ncursor > 0)
+		{
+			buf_puts(&sql, " WHERE (");
+			if (!append_key_list(r, &sql, s))
+				goto done;
+			buf_puts(&sql, ") > (");
+			for (int k = 0; k < s->table->nkey; k++)
+			{
+				/* COPY takes no parameters: the value goes as an escaped literal */
+				char	   *lit = PQescapeLiteral(r->conn, s->st.cursor[k], strlen(s->st.cursor[k]));
+
+				if (lit == NULL)
+				{
+					err_set(ERR_SYSTEM, PQerrorMessage(r->conn), "could not quote a key value");
+					goto done;
+				}
+				buf_printf(&sql, "%s%s::%s", k ? ", " : "", lit,
+						   s->table->cols[s->table->key[k]].type_name);
+				PQfreemem(lit);
+			}
+			buf_puts(&sql, ")");
+		}
+		buf_puts(&sql, " ORDER BY ");
+		if (!append_key_list(r, &sql, s))
+			goto done;
+		buf_printf(&sql, " LIMIT %d) TO STDOUT", r->cfg->backfill_chunk_size);
+		if (!copy_rows(r, s, sql.data, nfields, keypos, &nrows, true))
+			goto done;
+		total += nrows;
+		if (nrows < r->cfg->backfill_chunk_size)
+			s->st.streaming = true;
+		reader_emit_state(r);
+		if (sp_stop_requested)
+			break;
+	}
+	log_info("stream %s.%s: backfilled %lld rows in this read", s->table->ns, s->table->name, total);
+	ok = true;
+done:
+	buf_free(&sql);
+	return ok;
+}
+
+/* Keyless tables: ctid block ranges on PostgreSQL 14+, else one pass. */
+static bool
+backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
+{
+	buf_t		sql;
+	long long	nblocks = 0;
+	long long	step;
+	long long	total = 0;
+	bool		ok = false;
+	bool		ranges = r->server_version >= 140000 && s->table->relkind == 'r';
+
+	buf_init(&sql, 0);
+	if (ranges)
+	{
+		char		oid[16];
+		const char *p[1] = {oid};
+		PGresult   *res;
+
+		snprintf(oid, sizeof(oid), "%u", s->table->oid);
+		res = pgc_query(r->conn, "reading the table size",
+						"SELECT pg_relation_size($1::oid) / current_setting('block_size')::int8", 1, p);
+		if (res == NULL)
+			goto done;
+		nblocks = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	/* about backfill_chunk_size rows per chunk at a guessed 50 rows per 8 kB block */
+	step = r->cfg->backfill_chunk_size / 50 + 1;
+	if (s->st.ctid_block < 0)
+		s->st.ctid_block = 0;
+	while (!s->st.streaming)
+	{
+		long long	nrows;
+
+		buf_reset(&sql);
+		buf_puts(&sql, "COPY (SELECT ");
+		if (!append_select_list(r, &sql, s, NULL))
+			goto done;
+		buf_printf(&sql, " FROM %s", qt);
+		if (ranges)
+			buf_printf(&sql, " WHERE ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
+					   s->st.ctid_block, s->st.ctid_block + step);
+		buf_puts(&sql, ") TO STDOUT");
+		if (!copy_rows(r, s, sql.data, s->nsel, NULL, &nrows, true))
+			goto done;
+		total += nrows;
+		s->st.ctid_block += step;
+		if (!ranges || s->st.ctid_block >= nblocks)
+			s->st.streaming = true;
+		reader_emit_state(r);
+		if (sp_stop_requested)
+			break;
+	}
+	log_info("stream %s.%s: backfilled %lld rows in this read", s->table->ns, s->table->name, total);
+	ok = true;
+done:
+	buf_free(&sql);
+	return ok;
+}
+
+bool
+backfill_stream(reader *r, rd_stream *s)
+{
+	char	   *qt = pgc_qualified(r->conn, s->table->ns, s->table->name);
+	bool		ok;
+
+	if (qt == NULL)
+		return false;
+	ok = s->table->nkey > 0 ? backfill_by_key(r, s, qt) : backfill_by_ctid(r, s, qt);
+	free(qt);
+	return ok;
+}

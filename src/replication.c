@@ -1,0 +1,640 @@
+/*
+ * replication.c: the streaming loop over a replication=database connection (in the manner of
+ * pg_recvlogical's StreamLogicalLog). START_REPLICATION with pgoutput, CopyData 'w' decoded by
+ * the pure decoder into records, keepalives 'k' answered, standby status updates 'r' sent on a
+ * timer and on request (never per message), and the batch end rule: stop once every transaction
+ * committed before the read began has been delivered.
+ *
+ * Records are written as changes arrive (pgoutput protocol 1 sends a transaction only once it
+ * has committed, and Begin already carries its commit LSN and time), so memory does not grow
+ * with transaction size; STATE is emitted only between transactions.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "airbyte.h"
+#include "commands.h"
+#include "error.h"
+#include "log.h"
+#include "pgconn.h"
+#include "pgoutput.h"
+#include "reader.h"
+
+#define STATUS_INTERVAL_US (INT64_C(10) * 1000000)
+#define END_MARKER_PREFIX "source-postgres"
+
+/* A relation announced by pgoutput, mapped to the stream that captures it. */
+typedef struct rel_map
+{
+	pg_oid		oid;
+	rd_stream  *stream;			/* NULL: not captured */
+	int			ncols;
+	int		   *selidx;			/* per relation column: index into stream->sel, or -1 */
+	tc_type    *types;			/* per relation column: resolved now (the table may have changed) */
+} rel_map;
+
+typedef struct repl_ctx
+{
+	reader	   *r;
+	PGconn	   *conn;
+	pgo_decoder *dec;
+	rel_map    *rels;
+	int			nrels;
+	int			relcap;
+	bool		in_txn;
+	char		txn_lsn[24];	/* commit LSN of the open transaction, as a JSON number */
+	char		txn_time[40];	/* its commit time, RFC 3339 UTC */
+	bool		done;
+	int64_t		last_status_us;
+	long long	changes;
+	buf_t		sql;
+} repl_ctx;
+
+static int64_t
+now_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* Microseconds since 2000-01-01, as the replication protocol counts. */
+static int64_t
+pg_now_us(void)
+{
+	return now_us() - INT64_C(946684800) * 1000000;
+}
+
+static bool
+send_status(repl_ctx *c, bool reply_requested)
+{
+	uint8_t		msg[34];
+	pg_lsn		ack = c->r->ack_lsn;
+
+	/*
+	 * write = flush = apply = the acknowledged position: the slot's confirmed_flush_lsn follows
+	 * flush, and reporting write below what the server has sent makes an idle walsender send
+	 * keepalives carrying its position, which lets an idle read advance and end.
+	 */
+	pgo_build_status(msg, ack, ack, ack, pg_now_us(), reply_requested);
+	if (PQputCopyData(c->conn, (const char *) msg, sizeof(msg)) <= 0 || PQflush(c->conn) != 0)
+	{
+		err_set(ERR_TRANSIENT, PQerrorMessage(c->conn), "could not send a standby status update");
+		return false;
+	}
+	c->last_status_us = now_us();
+	return true;
+}
+
+static rel_map *
+rel_lookup(repl_ctx *c, pg_oid oid)
+{
+	for (int i = 0; i < c->nrels; i++)
+		if (c->rels[i].oid == oid)
+			return &c->rels[i];
+	return NULL;
+}
+
+/* (Re)build the mapping for a Relation message: every 'R' replaces the previous one. */
+static bool
+on_relation(repl_ctx *c, const pgo_relation *rel)
+{
+	rel_map    *m = rel_lookup(c, rel->oid);
+	rd_stream  *s = NULL;
+
+	if (m == NULL)
+	{
+		if (c->nrels == c->relcap)
+		{
+			int			ncap = c->relcap ? c->relcap * 2 : 16;
+			rel_map    *n = realloc(c->rels, sizeof(rel_map) * (size_t) ncap);
+
+			if (n == NULL)
+				abort();
+			c->rels = n;
+			c->relcap = ncap;
+		}
+		m = &c->rels[c->nrels++];
+		memset(m, 0, sizeof(*m));
+	}
+	free(m->selidx);
+	free(m->types);
+	m->oid = rel->oid;
+	m->ncols = rel->ncols;
+	m->selidx = calloc((size_t) (rel->ncols ? rel->ncols : 1), sizeof(int));
+	m->types = calloc((size_t) (rel->ncols ? rel->ncols : 1), sizeof(tc_type));
+	if (m->selidx == NULL || m->types == NULL)
+		abort();
+	for (int i = 0; i < c->r->nstreams; i++)
+	{
+		rd_stream  *cand = &c->r->streams[i];
+
+		if (cand->incremental && strcmp(cand->table->ns, rel->nspname) == 0 &&
+			strcmp(cand->table->name, rel->relname) == 0)
+			s = cand;
+	}
+	m->stream = s;
+	for (int j = 0; j < rel->ncols; j++)
+	{
+		m->selidx[j] = -1;
+		if (s == NULL)
+			continue;
+		for (int k = 0; k < s->nsel; k++)
+			if (strcmp(s->table->cols[s->sel[k]].name, rel->cols[j].name) == 0)
+				m->selidx[j] = k;
+		if (m->selidx[j] >= 0 &&
+			!typecache_resolve(c->r->types, c->r->conn, rel->cols[j].type_oid, 0, &m->types[j]))
+			return false;
+		/* keep the discovered array depth for the schema's sake; values convert the same */
+		if (m->selidx[j] >= 0)
+			m->types[j].ndims = s->table->cols[s->sel[m->selidx[j]]].type.ndims;
+	}
+	return true;
+}
+
+static void
+emit_typed(reader *r, buf_t *out, const rd_stream *s, int selidx, const tc_type *t, bool first,
+		   const char *text, size_t len, bool is_null)
+{
+	if (!first)
+		buf_putc(out, ',');
+	buf_puts(out, s->json_keys[selidx]);
+	if (is_null)
+		buf_append(out, "null", 4);
+	else if (!tc_write(out, t, text, len) && r->nnulled < 64)
+		r->nulled[r->nnulled++] = s->table->cols[s->sel[selidx]].name;
+}
+
+/*
+ * An unchanged TOASTed value that pgoutput did not send: read the row's current value by key.
+ * Returns the result (caller clears) or NULL when the row is gone (a later change deletes it).
+ */
+static PGresult *
+refetch_row(repl_ctx *c, const rel_map *m, const pgo_relation *rel, const pgo_tuple *newtup,
+			const pgo_tuple *oldtup, bool *failed)
+{
+	rd_stream  *s = m->stream;
+	const sp_table *t = s->table;
+	char	   *qt = pgc_qualified(c->r->conn, t->ns, t->name);
+	const char *params[32];
+	char	   *owned[32];
+	int			np = 0;
+	PGresult   *res = NULL;
+
+	*failed = false;
+	buf_reset(&c->sql);
+	buf_puts(&c->sql, "SELECT ");
+	for (int k = 0; k < s->nsel; k++)
+	{
+		char	   *q = pgc_ident(c->r->conn, t->cols[s->sel[k]].name);
+
+		buf_puts(&c->sql, k ? ", " : "");
+		buf_puts(&c->sql, q ? q : "NULL");
+		PQfreemem(q);
+	}
+	buf_printf(&c->sql, " FROM %s WHERE ", qt ? qt : "");
+	free(qt);
+	for (int k = 0; k < t->nkey && k < 32; k++)
+	{
+		const sp_column *kc = &t->cols[t->key[k]];
+		const pgo_value *v = NULL;
+		char	   *q = pgc_ident(c->r->conn, kc->name);
+
+		for (int j = 0; j < rel->ncols; j++)
+			if (strcmp(rel->cols[j].name, kc->name) == 0)
+			{
+				if (newtup->cols[j].kind == PGO_COL_TEXT)
+					v = &newtup->cols[j];
+				else if (oldtup && oldtup->ncols > j && oldtup->cols[j].kind == PGO_COL_TEXT)
+					v = &oldtup->cols[j];
+			}
+		if (v == NULL)
+		{
+			PQfreemem(q);
+			for (int i = 0; i < np; i++)
+				free(owned[i]);
+			return NULL;
+		}
+		owned[np] = strndup(v->data, v->len);
+		params[np] = owned[np];
+		np++;
+		buf_printf(&c->sql, "%s%s = $%d::%s", k ? " AND " : "", q ? q : "NULL", np, kc->type_name);
+		PQfreemem(q);
+	}
+	if (np > 0)
+	{
+		res = pgc_query(c->r->conn, "re-reading a row for an unchanged TOASTed value", c->sql.data,
+						np, params);
+		if (res == NULL)
+			*failed = true;
+		else if (PQntuples(res) != 1)
+		{
+			PQclear(res);
+			res = NULL;
+		}
+	}
+	for (int i = 0; i < np; i++)
+		free(owned[i]);
+	return res;
+}
+
+static void
+append_meta(repl_ctx *c, buf_t *out, bool deleted)
+{
+	buf_append(out, ",\"_ab_cdc_lsn\":", 15);
+	buf_puts(out, c->txn_lsn);
+	buf_append(out, ",\"_ab_cdc_updated_at\":\"", 23);
+	buf_puts(out, c->txn_time);
+	if (deleted)
+	{
+		buf_append(out, "\",\"_ab_cdc_deleted_at\":\"", 24);
+		buf_puts(out, c->txn_time);
+		buf_putc(out, '"');
+	}
+	else
+		buf_append(out, "\",\"_ab_cdc_deleted_at\":null", 27);
+}
+
+/* Insert or update: the full new row. */
+static bool
+emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pgo_tuple *oldtup,
+		 char old_kind)
+{
+	rel_map    *m = rel_lookup(c, rel->oid);
+	reader	   *r = c->r;
+	rd_stream  *s;
+	buf_t	   *out;
+	bool		first = true;
+	PGresult   *refetched = NULL;
+	bool		tried_refetch = false;
+
+	if (m == NULL || m->stream == NULL)
+		return true;
+	s = m->stream;
+	reader_mark_running(r, s);
+	r->nnulled = 0;
+	/* resolve unchanged TOAST values before the record is opened (the re-read is a query) */
+	for (int j = 0; j < rel->ncols && !tried_refetch; j++)
+		if (m->selidx[j] >= 0 && newtup->cols[j].kind == PGO_COL_UNCHANGED &&
+			!(old_kind == 'O' && oldtup->cols[j].kind == PGO_COL_TEXT))
+		{
+			bool		failed;
+
+			tried_refetch = true;
+			refetched = refetch_row(c, m, rel, newtup, old_kind ? oldtup : NULL, &failed);
+			if (failed)
+				return false;
+		}
+	out = ab_record_begin(s->table->ns, s->table->name, ab_now_ms());
+	for (int j = 0; j < rel->ncols; j++)
+	{
+		const pgo_value *v = &newtup->cols[j];
+		int			k = m->selidx[j];
+
+		if (k < 0)
+			continue;
+		if (v->kind == PGO_COL_UNCHANGED)
+		{
+			if (old_kind == 'O' && oldtup->cols[j].kind == PGO_COL_TEXT)
+				v = &oldtup->cols[j];	/* REPLICA IDENTITY FULL: the old row has it */
+			else if (refetched)
+			{
+				emit_typed(r, out, s, k, &m->types[j], first, PQgetvalue(refetched, 0, k),
+						   (size_t) PQgetlength(refetched, 0, k), PQgetisnull(refetched, 0, k));
+				first = false;
+				continue;
+			}
+			else
+			{
+				/* the row is gone now: a later change in the stream deletes it */
+				emit_typed(r, out, s, k, &m->types[j], first, NULL, 0, true);
+				if (r->nnulled < 64)
+					r->nulled[r->nnulled++] = s->table->cols[s->sel[k]].name;
+				first = false;
+				continue;
+			}
+		}
+		emit_typed(r, out, s, k, &m->types[j], first, v->data, v->len, v->kind == PGO_COL_NULL);
+		first = false;
+	}
+	append_meta(c, out, false);
+	ab_record_end(r->nulled, r->nnulled);
+	PQclear(refetched);
+	s->records++;
+	r->records_since_state++;
+	return true;
+}
+
+/* Delete: the old key (or the whole old row under REPLICA IDENTITY FULL). */
+static void
+emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char old_kind)
+{
+	rel_map    *m = rel_lookup(c, rel->oid);
+	reader	   *r = c->r;
+	rd_stream  *s;
+	buf_t	   *out;
+	bool		first = true;
+
+	if (m == NULL || m->stream == NULL)
+		return;
+	s = m->stream;
+	reader_mark_running(r, s);
+	r->nnulled = 0;
+	out = ab_record_begin(s->table->ns, s->table->name, ab_now_ms());
+	for (int j = 0; j < rel->ncols; j++)
+	{
+		const pgo_value *v = &oldtup->cols[j];
+		int			k = m->selidx[j];
+
+		if (k < 0 || (old_kind == 'K' && !rel->cols[j].is_key) || v->kind == PGO_COL_UNCHANGED)
+			continue;
+		emit_typed(r, out, s, k, &m->types[j], first, v->data, v->len, v->kind == PGO_COL_NULL);
+		first = false;
+	}
+	append_meta(c, out, true);
+	ab_record_end(r->nulled, r->nnulled);
+	s->records++;
+	r->records_since_state++;
+}
+
+static void
+maybe_state(repl_ctx *c)
+{
+	reader	   *r = c->r;
+
+	if (r->records_since_state >= r->cfg->checkpoint_records ||
+		ab_now_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
+		reader_emit_state(r);
+}
+
+static bool
+on_message(repl_ctx *c, const uint8_t *data, size_t len)
+{
+	pgo_msg		msg;
+	reader	   *r = c->r;
+
+	if (!pgo_decode(c->dec, data, len, &msg))
+	{
+		err_set(ERR_SYSTEM, pgo_error(c->dec), "could not decode a pgoutput message: %s",
+				pgo_error(c->dec));
+		return false;
+	}
+	switch (msg.type)
+	{
+		case PGO_BEGIN:
+			c->in_txn = true;
+			snprintf(c->txn_lsn, sizeof(c->txn_lsn), "%llu", (unsigned long long) msg.u.begin.final_lsn);
+			format_pg_timestamp(msg.u.begin.commit_time, c->txn_time);
+			break;
+		case PGO_COMMIT:
+			c->in_txn = false;
+			if (msg.u.commit.end_lsn > r->lsn)
+				r->lsn = msg.u.commit.end_lsn;
+			if (!r->follow && r->end_marker[0] == '\0' && r->lsn >= r->target_lsn)
+				c->done = true;
+			maybe_state(c);
+			break;
+		case PGO_RELATION:
+			return on_relation(c, msg.u.relation);
+		case PGO_INSERT:
+			c->changes++;
+			return emit_row(c, msg.u.insert.rel, &msg.u.insert.newtup, NULL, 0);
+		case PGO_UPDATE:
+			c->changes++;
+			return emit_row(c, msg.u.update.rel, &msg.u.update.newtup, &msg.u.update.oldtup,
+							msg.u.update.old_kind);
+		case PGO_DELETE:
+			c->changes++;
+			emit_delete(c, msg.u.del.rel, &msg.u.del.oldtup, msg.u.del.old_kind);
+			break;
+		case PGO_TRUNCATE:
+			for (int i = 0; i < msg.u.truncate.nrels; i++)
+			{
+				rel_map    *m = rel_lookup(c, msg.u.truncate.relids[i]);
+
+				if (m && m->stream)
+					log_warn("TRUNCATE of %s.%s at LSN %s: Airbyte records cannot express a "
+							 "truncate, so the destination keeps the rows it has; refresh this "
+							 "stream (or clear it in the destination) to drop them",
+							 m->stream->table->ns, m->stream->table->name, c->txn_lsn);
+			}
+			break;
+		case PGO_MESSAGE:
+			if (!msg.u.message.transactional &&
+				strcmp(msg.u.message.prefix, END_MARKER_PREFIX) == 0 && r->end_marker[0] &&
+				msg.u.message.content_len == strlen(r->end_marker) &&
+				memcmp(msg.u.message.content, r->end_marker, msg.u.message.content_len) == 0)
+			{
+				/* every transaction committed before the marker has been delivered */
+				if (!c->in_txn && msg.u.message.lsn > r->lsn)
+					r->lsn = msg.u.message.lsn;
+				if (!r->follow)
+					c->done = true;
+			}
+			break;
+		case PGO_ORIGIN:
+		case PGO_TYPE:
+			break;
+		default:
+			err_set(ERR_SYSTEM, NULL, "unexpected pgoutput message '%c' with protocol version 1",
+					(char) msg.type);
+			return false;
+	}
+	return true;
+}
+
+static bool
+start_replication(repl_ctx *c)
+{
+	reader	   *r = c->r;
+	char	   *slot = pgc_ident(c->conn, r->cfg->replication_slot);
+	char	   *pubid = pgc_ident(c->conn, r->cfg->publication);
+	char	   *publit = pubid ? PQescapeLiteral(c->conn, pubid, strlen(pubid)) : NULL;
+	char		lsn[18];
+	PGresult   *res;
+	bool		ok = false;
+
+	if (slot == NULL || publit == NULL)
+		goto done;
+	pgo_lsn_format(r->lsn, lsn);
+	buf_reset(&c->sql);
+	buf_printf(&c->sql, "START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', "
+			   "publication_names %s%s)", slot, lsn, publit,
+			   r->server_version >= 140000 ? ", messages 'true'" : "");
+	res = PQexec(c->conn, c->sql.data);
+	if (PQresultStatus(res) != PGRES_COPY_BOTH)
+	{
+		const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		err_set(st && strcmp(st, "55006") == 0 ? ERR_TRANSIENT : ERR_SYSTEM,
+				PQresultErrorMessage(res), "could not start replication from slot \"%s\": %s",
+				r->cfg->replication_slot, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
+				PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(c->conn));
+		PQclear(res);
+		goto done;
+	}
+	PQclear(res);
+	log_info("streaming changes from slot \"%s\" at %s", r->cfg->replication_slot, lsn);
+	ok = true;
+done:
+	PQfreemem(slot);
+	PQfreemem(pubid);
+	PQfreemem(publit);
+	return ok;
+}
+
+static bool
+stream_loop(repl_ctx *c)
+{
+	reader	   *r = c->r;
+	int64_t		last_data_us = now_us();
+	int64_t		idle_limit_us = (int64_t) r->cfg->initial_waiting_seconds * 1000000;
+
+	if (!send_status(c, false))
+		return false;
+	/* nothing to wait for: the state is already at or past the end of this batch */
+	if (!r->follow && r->end_marker[0] == '\0' && r->lsn >= r->target_lsn)
+		c->done = true;
+	while (!c->done && !sp_stop_requested)
+	{
+		char	   *buf = NULL;
+		int			n;
+		pgo_frame	f;
+		const char *ferr;
+
+		if (now_us() - c->last_status_us >= STATUS_INTERVAL_US && !send_status(c, false))
+			return false;
+		n = PQgetCopyData(c->conn, &buf, 1);
+		if (n == 0)
+		{
+			struct pollfd pfd = {PQsocket(c->conn), POLLIN, 0};
+			int64_t		wait_ms = (STATUS_INTERVAL_US - (now_us() - c->last_status_us)) / 1000;
+
+			if (wait_ms > 1000)
+				wait_ms = 1000;
+			if (wait_ms < 1)
+				wait_ms = 1;
+			if (!c->in_txn && ab_now_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
+			{
+				/* idle: make what we have durable before sleeping */
+				ab_flush();
+			}
+			if (poll(&pfd, 1, (int) wait_ms) < 0 && errno != EINTR)
+			{
+				err_set(ERR_TRANSIENT, NULL, "waiting for the replication connection failed");
+				return false;
+			}
+			if (PQconsumeInput(c->conn) == 0)
+			{
+				err_set(ERR_TRANSIENT, PQerrorMessage(c->conn), "the replication connection failed");
+				return false;
+			}
+			if (!r->follow && now_us() - last_data_us > idle_limit_us)
+			{
+				log_warn("nothing arrived from the server for %d seconds "
+						 "(initial_waiting_seconds); ending this read",
+						 r->cfg->initial_waiting_seconds);
+				break;
+			}
+			continue;
+		}
+		if (n == -1)
+		{
+			PGresult   *res = PQgetResult(c->conn);
+
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			{
+				err_set(ERR_TRANSIENT, PQresultErrorMessage(res), "replication stopped: %s",
+						PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
+						PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "the server ended the stream");
+				PQclear(res);
+				return false;
+			}
+			PQclear(res);
+			break;
+		}
+		if (n < 0)
+		{
+			err_set(ERR_TRANSIENT, PQerrorMessage(c->conn), "the replication connection failed: %s",
+					PQerrorMessage(c->conn));
+			return false;
+		}
+		last_data_us = now_us();
+		if (!pgo_parse_frame((const uint8_t *) buf, (size_t) n, &f, &ferr))
+		{
+			err_set(ERR_SYSTEM, ferr, "malformed replication message: %s", ferr);
+			PQfreemem(buf);
+			return false;
+		}
+		if (f.type == PGO_FRAME_KEEPALIVE)
+		{
+			/* between transactions the sent position is a safe place to resume from */
+			if (!c->in_txn && f.wal_end > r->lsn)
+			{
+				r->lsn = f.wal_end;
+				if (!r->follow && r->end_marker[0] == '\0' && r->lsn >= r->target_lsn)
+					c->done = true;
+				maybe_state(c);
+			}
+			if (f.reply_requested && !send_status(c, false))
+			{
+				PQfreemem(buf);
+				return false;
+			}
+		}
+		else if (!on_message(c, f.payload, f.payload_len))
+		{
+			PQfreemem(buf);
+			return false;
+		}
+		PQfreemem(buf);
+		if (ab_broken())
+		{
+			err_set(ERR_SYSTEM, NULL, "stdout was closed while streaming");
+			return false;
+		}
+	}
+	return true;
+}
+
+bool
+replication_run(reader *r)
+{
+	repl_ctx	c;
+	bool		ok = false;
+
+	memset(&c, 0, sizeof(c));
+	c.r = r;
+	buf_init(&c.sql, 0);
+	c.conn = pgc_connect(r->cfg, true);
+	if (c.conn == NULL)
+		goto done;
+	c.dec = pgo_decoder_new(1);
+	if (!start_replication(&c) || !stream_loop(&c))
+		goto done;
+	/* the last word to the server: what the slot may confirm */
+	if (!send_status(&c, false))
+		goto done;
+	log_info("streamed %lld changes; position %llu", c.changes, (unsigned long long) r->lsn);
+	ok = true;
+done:
+	if (c.conn)
+	{
+		PQputCopyEnd(c.conn, NULL);
+		PQfinish(c.conn);
+	}
+	pgo_decoder_free(c.dec);
+	for (int i = 0; i < c.nrels; i++)
+	{
+		free(c.rels[i].selidx);
+		free(c.rels[i].types);
+	}
+	free(c.rels);
+	buf_free(&c.sql);
+	return ok;
+}

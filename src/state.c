@@ -1,0 +1,230 @@
+/*
+ * state.c: parse the input state and build the GLOBAL state we emit (see state.h).
+ */
+#include "state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+static bool
+bad_state(const char *what)
+{
+	err_set(ERR_CONFIG, NULL, "the state is not one this connector wrote: %s; pass the last "
+			"STATE this connector emitted, or none to start over", what);
+	return false;
+}
+
+static char *
+dupstr(const char *s)
+{
+	char	   *d = strdup(s);
+
+	if (d == NULL)
+		abort();
+	return d;
+}
+
+static bool
+parse_stream(const json_t *entry, stream_state *ss)
+{
+	const json_t *desc = json_object_get(entry, "stream_descriptor");
+	const json_t *name = json_object_get(desc, "name");
+	const json_t *ns = json_object_get(desc, "namespace");
+	const json_t *s = json_object_get(entry, "stream_state");
+	const json_t *phase = json_object_get(s, "phase");
+	const json_t *cursor = json_object_get(s, "cursor");
+	const json_t *block = json_object_get(s, "ctid_block");
+
+	memset(ss, 0, sizeof(*ss));
+	ss->ctid_block = -1;
+	if (!json_is_string(name))
+		return bad_state("a stream_states entry has no stream_descriptor.name");
+	ss->name = dupstr(json_string_value(name));
+	ss->ns = dupstr(json_is_string(ns) ? json_string_value(ns) : "public");
+	if (!json_is_string(phase))
+		return bad_state("a stream_state has no phase");
+	if (strcmp(json_string_value(phase), "streaming") == 0)
+		ss->streaming = true;
+	else if (strcmp(json_string_value(phase), "backfill") != 0)
+		return bad_state("a stream_state phase is neither backfill nor streaming");
+	if (json_is_array(cursor) && json_array_size(cursor) > 0)
+	{
+		size_t		n = json_array_size(cursor);
+
+		ss->cursor = calloc(n, sizeof(char *));
+		if (ss->cursor == NULL)
+			abort();
+		for (size_t i = 0; i < n; i++)
+		{
+			const json_t *v = json_array_get(cursor, i);
+
+			if (!json_is_string(v))
+				return bad_state("a backfill cursor value is not a string");
+			ss->cursor[i] = dupstr(json_string_value(v));
+			ss->ncursor++;
+		}
+	}
+	else if (cursor != NULL && !json_is_null(cursor) && !json_is_array(cursor))
+		return bad_state("a backfill cursor is not an array");
+	if (json_is_integer(block))
+		ss->ctid_block = json_integer_value(block);
+	return true;
+}
+
+bool
+state_parse(const json_t *root, sp_state *out)
+{
+	const json_t *msg = root;
+	const json_t *global;
+	const json_t *shared;
+	const json_t *lsn;
+	const json_t *streams;
+	const json_t *slot;
+
+	memset(out, 0, sizeof(*out));
+	if (json_is_array(root))
+	{
+		size_t		i;
+		const json_t *m;
+
+		msg = NULL;
+		/* the last GLOBAL entry wins; an empty array is no state */
+		json_array_foreach(root, i, m)
+		{
+			const json_t *t = json_object_get(m, "type");
+
+			if (json_is_string(t) && strcmp(json_string_value(t), "GLOBAL") == 0)
+				msg = m;
+			else if (json_is_string(t) && strcmp(json_string_value(t), "STREAM") == 0)
+				return bad_state("it holds per-stream (STREAM) states, but CDC keeps a GLOBAL state");
+		}
+		if (msg == NULL)
+			return true;
+	}
+	if (!json_is_object(msg))
+		return bad_state("it is neither a JSON array nor an object");
+	if (json_object_size(msg) == 0)
+		return true;
+	if (json_is_string(json_object_get(msg, "type")) &&
+		strcmp(json_string_value(json_object_get(msg, "type")), "STATE") == 0)
+		msg = json_object_get(msg, "state");
+	global = json_object_get(msg, "global");
+	if (!json_is_object(global))
+		return bad_state("it has no \"global\" object");
+	shared = json_object_get(global, "shared_state");
+	lsn = json_object_get(shared, "lsn");
+	if (!json_is_string(lsn) || !pgo_lsn_parse(json_string_value(lsn), &out->lsn))
+		return bad_state("shared_state.lsn is missing or not an LSN like \"0/16B3748\"");
+	slot = json_object_get(shared, "slot");
+	if (json_is_string(slot))
+		out->slot = dupstr(json_string_value(slot));
+	streams = json_object_get(global, "stream_states");
+	if (streams != NULL && !json_is_array(streams))
+		return bad_state("global.stream_states is not an array");
+	out->present = true;
+	if (streams)
+	{
+		size_t		n = json_array_size(streams);
+
+		out->streams = calloc(n ? n : 1, sizeof(stream_state));
+		if (out->streams == NULL)
+			abort();
+		for (size_t i = 0; i < n; i++)
+		{
+			out->nstreams++;
+			if (!parse_stream(json_array_get(streams, i), &out->streams[i]))
+				return false;
+		}
+	}
+	return true;
+}
+
+bool
+state_load(const char *path, sp_state *out)
+{
+	json_error_t jerr;
+	json_t	   *root;
+	bool		ok;
+
+	memset(out, 0, sizeof(*out));
+	if (path == NULL)
+		return true;
+	root = json_load_file(path, JSON_DECODE_ANY, &jerr);
+	if (root == NULL)
+	{
+		err_set(ERR_CONFIG, jerr.text, "could not read the state file \"%s\": %s", path,
+				jerr.text);
+		return false;
+	}
+	ok = state_parse(root, out);
+	json_decref(root);
+	return ok;
+}
+
+void
+state_free(sp_state *st)
+{
+	for (int i = 0; i < st->nstreams; i++)
+	{
+		stream_state *ss = &st->streams[i];
+
+		for (int k = 0; k < ss->ncursor; k++)
+			free(ss->cursor[k]);
+		free(ss->cursor);
+		free(ss->ns);
+		free(ss->name);
+	}
+	free(st->streams);
+	free(st->slot);
+	memset(st, 0, sizeof(*st));
+}
+
+const stream_state *
+state_find(const sp_state *st, const char *ns, const char *name)
+{
+	for (int i = 0; i < st->nstreams; i++)
+		if (strcmp(st->streams[i].ns, ns) == 0 && strcmp(st->streams[i].name, name) == 0)
+			return &st->streams[i];
+	return NULL;
+}
+
+json_t *
+state_stream_json(const stream_state *ss)
+{
+	json_t	   *s = json_pack("{s:s}", "phase", ss->streaming ? "streaming" : "backfill");
+
+	if (!ss->streaming)
+	{
+		if (ss->ncursor > 0)
+		{
+			json_t	   *c = json_array();
+
+			for (int i = 0; i < ss->ncursor; i++)
+				json_array_append_new(c, json_string(ss->cursor[i]));
+			json_object_set_new(s, "cursor", c);
+		}
+		else
+			json_object_set_new(s, "cursor", json_null());
+		if (ss->ctid_block >= 0)
+			json_object_set_new(s, "ctid_block", json_integer(ss->ctid_block));
+	}
+	return json_pack("{s:{s:s,s:s},s:o}", "stream_descriptor", "name", ss->name, "namespace",
+					 ss->ns, "stream_state", s);
+}
+
+json_t *
+state_global_json(pg_lsn lsn, const char *slot, const char *publication, json_t *stream_states,
+				  long long record_count)
+{
+	char		lsntxt[18];
+
+	pgo_lsn_format(lsn, lsntxt);
+	return json_pack("{s:s,s:{s:{s:i,s:s,s:s,s:s},s:o},s:{s:I}}",
+					 "type", "GLOBAL",
+					 "global", "shared_state", "state_version", 1, "lsn", lsntxt,
+					 "slot", slot, "publication", publication,
+					 "stream_states", stream_states,
+					 "sourceStats", "recordCount", (json_int_t) record_count);
+}
