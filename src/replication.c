@@ -362,6 +362,38 @@ emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char 
 	r->records_since_state++;
 }
 
+/*
+ * Whether an update changes the row's identity in the destination, so the old identity must be
+ * deleted first: pgoutput sends an old key ('K') only when the key changed; under REPLICA
+ * IDENTITY FULL ('O') compare the key columns, and for a keyless table the whole row is the
+ * identity.
+ */
+static bool
+update_moves_identity(repl_ctx *c, const pgo_msg *msg)
+{
+	const pgo_relation *rel = msg->u.update.rel;
+	const pgo_tuple *o = &msg->u.update.oldtup;
+	const pgo_tuple *n = &msg->u.update.newtup;
+	rel_map    *m = rel_lookup(c, rel->oid);
+
+	if (m == NULL || m->stream == NULL || msg->u.update.old_kind == 0)
+		return false;
+	if (msg->u.update.old_kind == 'K' || m->stream->table->nkey == 0)
+		return true;
+	for (int k = 0; k < m->stream->table->nkey; k++)
+	{
+		const char *name = m->stream->table->cols[m->stream->table->key[k]].name;
+
+		for (int j = 0; j < rel->ncols; j++)
+			if (strcmp(rel->cols[j].name, name) == 0 && n->cols[j].kind == PGO_COL_TEXT &&
+				o->cols[j].kind == PGO_COL_TEXT &&
+				(o->cols[j].len != n->cols[j].len ||
+				 memcmp(o->cols[j].data, n->cols[j].data, n->cols[j].len) != 0))
+				return true;
+	}
+	return false;
+}
+
 static void
 maybe_state(repl_ctx *c)
 {
@@ -406,6 +438,8 @@ on_message(repl_ctx *c, const uint8_t *data, size_t len)
 			return emit_row(c, msg.u.insert.rel, &msg.u.insert.newtup, NULL, 0);
 		case PGO_UPDATE:
 			c->changes++;
+			if (update_moves_identity(c, &msg))
+				emit_delete(c, msg.u.update.rel, &msg.u.update.oldtup, msg.u.update.old_kind);
 			return emit_row(c, msg.u.update.rel, &msg.u.update.newtup, &msg.u.update.oldtup,
 							msg.u.update.old_kind);
 		case PGO_DELETE:

@@ -1,0 +1,237 @@
+"""read: full refresh and CDC against a real PostgreSQL, replayed into a deduplicating destination."""
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import unittest
+
+from destination import Destination, source_rows
+from harness import Cluster, configured_catalog, run_connector
+
+cluster = None
+
+
+def setUpModule():
+    global cluster
+    cluster = Cluster().start()
+    cluster.create_capture_role()
+
+
+def tearDownModule():
+    cluster.stop()
+
+
+class ReadBase(unittest.TestCase):
+    slot = "sp_slot"
+    pub = "sp_pub"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="sp-read-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def cfg(self, **cdc):
+        c = cluster.config()
+        c["replication_method"].update({"replication_slot": self.slot, "publication": self.pub})
+        c["replication_method"].update(cdc)
+        return c
+
+    def discover(self, cfg=None):
+        r = run_connector(["discover"], self.tmp, config=cfg or self.cfg())
+        self.assertEqual(r.rc, 0, r.raw)
+        return r.of_type("CATALOG")[0]
+
+    def read(self, catalog, state=None, cfg=None, expect_rc=0, timeout=300):
+        t0 = time.time()
+        r = run_connector(["read"], self.tmp, config=cfg or self.cfg(), catalog=catalog,
+                          state=[state] if state else None, timeout=timeout)
+        r.seconds = time.time() - t0
+        self.assertEqual(r.rc, expect_rc, r.raw[-3000:] + r.stderr)
+        if expect_rc == 0:
+            self.check_record_schemas(r, catalog)
+            self.assertTrue(r.states(), "a read ends with a STATE")
+        return r
+
+    def check_record_schemas(self, r, catalog):
+        import jsonschema
+        schemas = {(s["stream"]["namespace"], s["stream"]["name"]): s["stream"]["json_schema"] for s in catalog["streams"]}
+        validators = {k: jsonschema.Draft7Validator(v) for k, v in schemas.items()}
+        for rec in r.records():
+            validators[(rec["namespace"], rec["stream"])].validate(rec["data"])
+
+    def full_refresh(self, tables):
+        """The source's rows, through a full-refresh read (the same value conversion)."""
+        cfg = cluster.config(cdc=False)
+        cat = run_connector(["discover"], self.tmp, config=cfg).of_type("CATALOG")[0]
+        fr = configured_catalog(cat, streams=tables, sync_mode="full_refresh")
+        r = run_connector(["read"], self.tmp, config=cfg, catalog=fr)
+        self.assertEqual(r.rc, 0, r.raw[-2000:])
+        return {t: source_rows(r.records(), t) for t in tables}
+
+    def drop_slot(self):
+        cluster.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '%s';"
+                     "DROP PUBLICATION IF EXISTS %s;" % (self.slot, self.pub))
+
+
+class FullRefreshTest(ReadBase):
+    def test_full_refresh_standard_mode(self):
+        cluster.psql("""CREATE TABLE fr (id int PRIMARY KEY, v text); ALTER TABLE fr OWNER TO capture;
+                        INSERT INTO fr SELECT g, 'v' || g FROM generate_series(1, 2500) g;
+                        CREATE VIEW frv AS SELECT id, v FROM fr WHERE id <= 10; GRANT SELECT ON frv TO capture;""")
+        cfg = cluster.config(cdc=False)
+        cat = self.discover(cfg)
+        configured = configured_catalog(cat, streams=["fr", "frv"], sync_mode="full_refresh")
+        r = self.read(configured, cfg=cfg)
+        self.assertEqual(len(r.records("fr")), 2500)
+        self.assertEqual(len(r.records("frv")), 10)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records("fr")), list(range(1, 2501)))
+        statuses = [(m["trace"]["stream_status"]["stream_descriptor"]["name"], m["trace"]["stream_status"]["status"])
+                    for m in r.of_type("TRACE") if m["trace"]["type"] == "STREAM_STATUS"]
+        for s in ("fr", "frv"):
+            self.assertEqual([st for n, st in statuses if n == s], ["STARTED", "RUNNING", "COMPLETE"])
+        self.assertTrue([m for m in r.of_type("TRACE") if m["trace"]["type"] == "ESTIMATE"])
+        self.assertTrue(r.states())
+        # only the configured columns
+        cat2 = json.loads(json.dumps(configured))
+        for s in cat2["streams"]:
+            if s["stream"]["name"] == "fr":
+                del s["stream"]["json_schema"]["properties"]["v"]
+        r = self.read(cat2, cfg=cfg)
+        self.assertEqual(set(r.records("fr")[0]["data"]), {"id"})
+
+
+class CdcTest(ReadBase):
+    def setUp(self):
+        super().setUp()
+        self.drop_slot()
+
+    def test_several_reads_converge(self):
+        cluster.psql("""
+            DROP TABLE IF EXISTS orders, items, keyless;
+            CREATE TABLE orders (id bigint PRIMARY KEY, customer text, amount numeric(12,2), placed timestamptz, note text);
+            CREATE TABLE items (order_id bigint, line int, sku text, qty int, PRIMARY KEY (order_id, line));
+            CREATE TABLE keyless (a int, b text); ALTER TABLE keyless REPLICA IDENTITY FULL;
+            ALTER TABLE orders OWNER TO capture; ALTER TABLE items OWNER TO capture; ALTER TABLE keyless OWNER TO capture;
+            INSERT INTO orders SELECT g, 'c' || (g % 17), g * 1.25, '2024-01-01'::timestamptz + g * interval '1 minute', NULL FROM generate_series(1, 3000) g;
+            INSERT INTO items SELECT g / 3 + 1, g % 3, 'sku' || g, g % 5 FROM generate_series(0, 2999) g;
+            INSERT INTO keyless VALUES (1, 'one'), (2, 'two'), (3, 'three');
+        """)
+        tables = ["orders", "items", "keyless"]
+        cat = configured_catalog(self.discover(), streams=tables)
+        self.assertEqual({s["sync_mode"] for s in cat["streams"]}, {"incremental"})
+        dest = Destination({"orders": ["id"], "items": ["order_id", "line"], "keyless": None})
+        cfg = self.cfg(backfill_chunk_size=700)
+        r = self.read(cat, cfg=cfg)
+        self.assertGreaterEqual(len(r.states()), 5, "a state after every chunk")
+        state = dest.apply_until_last_state(r.messages)
+        changes = [
+            """INSERT INTO orders VALUES (5001, 'new', 1.00, now(), 'n');
+               UPDATE orders SET amount = amount + 1 WHERE id % 10 = 0;
+               DELETE FROM orders WHERE id BETWEEN 100 AND 150;
+               INSERT INTO items VALUES (5001, 0, 'x', 1);""",
+            """BEGIN; UPDATE orders SET customer = 'moved' WHERE id < 50; DELETE FROM items WHERE order_id < 20;
+               INSERT INTO orders SELECT g, 'bulk', g, now(), repeat('big', 5000) FROM generate_series(6000, 6999) g; COMMIT;
+               UPDATE keyless SET b = 'TWO' WHERE a = 2; DELETE FROM keyless WHERE a = 3; INSERT INTO keyless VALUES (4, 'four');""",
+            """UPDATE orders SET id = id + 100000 WHERE id BETWEEN 200 AND 210;
+               UPDATE orders SET customer = 'toast-untouched' WHERE id BETWEEN 6000 AND 6010;
+               BEGIN; INSERT INTO orders VALUES (7000, 'tx', 1, now(), NULL); UPDATE orders SET note = 'same tx' WHERE id = 7000; DELETE FROM orders WHERE id = 7000; COMMIT;""",
+            "",  # nothing new: a quick, nearly empty read
+        ]
+        for sql in changes:
+            if sql:
+                cluster.psql(sql)
+            started_with = state
+            r = self.read(cat, state=state, cfg=cfg)
+            state = dest.apply_until_last_state(r.messages)
+            if not sql:
+                self.assertEqual(r.records(), [])
+                self.assertLess(r.seconds, 5)
+        src = self.full_refresh(tables)
+        for t in tables:
+            self.assertEqual(dest.table(t), src[t], t)
+        # the slot confirmed the state the last read started with, never beyond
+        confirmed = cluster.query("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot)[0][0]
+        self.assertEqual(confirmed, started_with["global"]["shared_state"]["lsn"])
+
+    def test_toast_unchanged_is_never_a_placeholder(self):
+        cluster.psql("""
+            DROP TABLE IF EXISTS docs, docs_full;
+            CREATE TABLE docs (id int PRIMARY KEY, title text, body text);
+            CREATE TABLE docs_full (id int PRIMARY KEY, title text, body text); ALTER TABLE docs_full REPLICA IDENTITY FULL;
+            ALTER TABLE docs OWNER TO capture; ALTER TABLE docs_full OWNER TO capture;
+        """)
+        cat = configured_catalog(self.discover(), streams=["docs", "docs_full"])
+        r = self.read(cat)
+        state = r.states()[-1]
+        big = "".join(chr(ord("a") + (i * 7919) % 26) for i in range(300000))  # incompressible enough to TOAST
+        cluster.psql("INSERT INTO docs VALUES (1, 't', '%s'); INSERT INTO docs_full VALUES (1, 't', '%s');" % (big, big))
+        cluster.psql("UPDATE docs SET title = 't2' WHERE id = 1; UPDATE docs_full SET title = 't2' WHERE id = 1;")
+        r = self.read(cat, state=state)
+        for t in ("docs", "docs_full"):
+            recs = r.records(t)
+            self.assertEqual([x["data"]["title"] for x in recs], ["t", "t2"])
+            for x in recs:
+                self.assertEqual(x["data"]["body"], big, t)
+                self.assertNotIn("meta", x)
+
+    def test_idle_read_is_quick_and_advances(self):
+        cluster.psql("DROP TABLE IF EXISTS idle; CREATE TABLE idle (id int PRIMARY KEY); ALTER TABLE idle OWNER TO capture;"
+                     "DROP TABLE IF EXISTS other; CREATE TABLE other (id int);")
+        cat = configured_catalog(self.discover(), streams=["idle"])
+        r = self.read(cat)
+        state = r.states()[-1]
+        lsn0 = state["global"]["shared_state"]["lsn"]
+        # unrelated WAL: another table, not captured
+        cluster.psql("INSERT INTO other SELECT generate_series(1, 20000);")
+        r = self.read(cat, state=state)
+        self.assertLess(r.seconds, 5)
+        self.assertEqual(r.records(), [])
+        lsn1 = r.states()[-1]["global"]["shared_state"]["lsn"]
+        def num(l):
+            hi, lo = l.split("/")
+            return (int(hi, 16) << 32) + int(lo, 16)
+        self.assertGreater(num(lsn1), num(lsn0) + 20000 * 20, "state moves past unrelated WAL")
+        # the next read confirms it, so the slot does not pin that WAL
+        r = self.read(cat, state=r.states()[-1])
+        confirmed = cluster.query("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot)[0][0]
+        self.assertEqual(num(confirmed), num(lsn1))
+
+    def test_resume_from_older_state_repeats_without_loss(self):
+        cluster.psql("DROP TABLE IF EXISTS ev; CREATE TABLE ev (id int PRIMARY KEY, v int); ALTER TABLE ev OWNER TO capture;")
+        cat = configured_catalog(self.discover(), streams=["ev"])
+        s0 = self.read(cat).states()[-1]
+        cluster.psql("INSERT INTO ev SELECT g, g FROM generate_series(1, 100) g;")
+        r1 = self.read(cat, state=s0)
+        self.assertEqual(len(r1.records()), 100)
+        # the platform lost r1's state: the next read starts from s0 again and must repeat everything
+        cluster.psql("INSERT INTO ev SELECT g, g FROM generate_series(101, 150) g;")
+        r2 = self.read(cat, state=s0)
+        self.assertEqual(sorted(x["data"]["id"] for x in r2.records()), list(range(1, 151)))
+        # a state older than what the slot confirmed cannot be served: a clear error
+        r3 = self.read(cat, state=r2.states()[-1])
+        r4 = self.read(cat, state=s0, expect_rc=1)
+        err = r4.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("Re-sync data", err["message"])
+        # and with "Re-sync data" it re-syncs the stream
+        r5 = self.read(cat, state=s0, cfg=self.cfg(invalid_cdc_cursor_position_behavior="Re-sync data"))
+        self.assertEqual(sorted(x["data"]["id"] for x in r5.records()), list(range(1, 151)))
+
+    def test_large_transaction_streams_in_bounded_memory(self):
+        cluster.psql("DROP TABLE IF EXISTS bulk; CREATE TABLE bulk (id int PRIMARY KEY, pad text); ALTER TABLE bulk OWNER TO capture;")
+        cat = configured_catalog(self.discover(), streams=["bulk"])
+        state = self.read(cat).states()[-1]
+        cluster.psql("INSERT INTO bulk SELECT g, repeat('p', 200) FROM generate_series(1, 200000) g;")
+        r = run_connector(["read"], self.tmp, config=self.cfg(), catalog=cat, state=[state],
+                          env={"SP_REPORT_RSS": "1"})
+        self.assertEqual(r.rc, 0)
+        self.assertEqual(len(r.records()), 200000)
+        ids = [x["data"]["id"] for x in r.records()]
+        self.assertEqual(len(set(ids)), 200000)
+
+
+if __name__ == "__main__":
+    unittest.main()
