@@ -1,0 +1,173 @@
+/* Unit tests for state parsing and emission, and the buffer/JSON helpers state relies on. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "error.h"
+#include "reader.h"
+#include "state.h"
+
+static bool
+parse(const char *text, sp_state *st)
+{
+	json_error_t e;
+	json_t	   *j = json_loads(text, JSON_DECODE_ANY, &e);
+	bool		ok;
+
+	assert_non_null(j);
+	err_clear();
+	ok = state_parse(j, st);
+	json_decref(j);
+	return ok;
+}
+
+static void
+test_round_trip(void **state)
+{
+	stream_state a = {"public", "users", false, 0, NULL, -1};
+	char	   *cur[] = {"41", "x\"y"};
+	stream_state b = {"s p", "Tablé", false, 2, cur, -1};
+	stream_state c = {"public", "done", true, 0, NULL, -1};
+	json_t	   *arr = json_array();
+	json_t	   *g;
+	char	   *text;
+	sp_state	st;
+	const stream_state *got;
+
+	json_array_append_new(arr, state_stream_json(&a));
+	json_array_append_new(arr, state_stream_json(&b));
+	json_array_append_new(arr, state_stream_json(&c));
+	g = state_global_json(((uint64_t) 0x16 << 32) | 0xB374D848, "slot", "pub", arr, 7);
+	text = json_dumps(json_pack("[o]", g), JSON_COMPACT);
+	assert_true(parse(text, &st));
+	assert_true(st.present);
+	assert_int_equal(st.lsn, ((uint64_t) 0x16 << 32) | 0xB374D848);
+	assert_string_equal(st.slot, "slot");
+	assert_int_equal(st.nstreams, 3);
+	got = state_find(&st, "s p", "Tablé");
+	assert_non_null(got);
+	assert_false(got->streaming);
+	assert_int_equal(got->ncursor, 2);
+	assert_string_equal(got->cursor[1], "x\"y");
+	assert_true(state_find(&st, "public", "done")->streaming);
+	assert_int_equal(state_find(&st, "public", "users")->ncursor, 0);
+	assert_null(state_find(&st, "public", "nope"));
+	state_free(&st);
+	free(text);
+}
+
+static void
+test_accepted_shapes(void **state)
+{
+	sp_state	st;
+	const char *global = "{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/10\"},\"stream_states\":[]}}";
+	char		wrapped[512];
+
+	assert_true(parse("[]", &st));
+	assert_false(st.present);
+	state_free(&st);
+	assert_true(parse("{}", &st));
+	assert_false(st.present);
+	state_free(&st);
+	assert_true(parse(global, &st));
+	assert_true(st.present);
+	assert_int_equal(st.lsn, 16);
+	state_free(&st);
+	snprintf(wrapped, sizeof(wrapped), "{\"type\":\"STATE\",\"state\":%s}", global);
+	assert_true(parse(wrapped, &st));
+	assert_int_equal(st.lsn, 16);
+	state_free(&st);
+}
+
+static void
+test_rejected_shapes(void **state)
+{
+	const char *bad[] = {
+		"42",
+		"\"x\"",
+		"[{\"type\":\"STREAM\",\"stream\":{}}]",
+		"{\"type\":\"GLOBAL\"}",
+		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"zz\"}}}",
+		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":{}}}",
+		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":[{}]}}",
+		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":"
+		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"weird\"}}]}}",
+		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":"
+		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"backfill\",\"cursor\":[1]}}]}}",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	{
+		sp_state	st;
+
+		assert_false(parse(bad[i], &st));
+		assert_int_equal(err_get_kind(), ERR_CONFIG);
+		assert_non_null(strstr(err_message(), "state"));
+		state_free(&st);
+	}
+}
+
+static void
+test_json_string_escaping(void **state)
+{
+	buf_t		b;
+
+	buf_init(&b, 0);
+	assert_true(buf_json_string(&b, "a\"b\\c\n\x01\x7f", 8));
+	assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\u0001\\u007f\"");
+	buf_reset(&b);
+	assert_true(buf_json_string(&b, "é日😀", strlen("é日😀")));
+	assert_string_equal(b.data, "\"é日😀\"");
+	buf_reset(&b);
+	/* invalid UTF-8: lone continuation byte, overlong, surrogate, truncated sequence */
+	assert_false(buf_json_string(&b, "\x80" "\xC0\xAF" "\xED\xA0\x80" "\xE6\x97", 8));
+	assert_null(strstr(b.data, "\x80"));
+	buf_free(&b);
+}
+
+static void
+test_buffer_cap(void **state)
+{
+	buf_t		b;
+
+	buf_init(&b, 8);
+	buf_puts(&b, "12345678");
+	assert_false(b.failed);
+	buf_putc(&b, '9');
+	assert_true(b.failed);
+	assert_int_equal(b.len, 8);
+	buf_free(&b);
+}
+
+static void
+test_pg_timestamps(void **state)
+{
+	char		out[40];
+
+	format_pg_timestamp(0, out);
+	assert_string_equal(out, "2000-01-01T00:00:00Z");
+	format_pg_timestamp(INT64_C(758611245500000), out);
+	assert_string_equal(out, "2024-01-15T05:20:45.5Z");
+	format_pg_timestamp(-1, out);
+	assert_string_equal(out, "1999-12-31T23:59:59.999999Z");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_accepted_shapes),
+		cmocka_unit_test(test_rejected_shapes),
+		cmocka_unit_test(test_json_string_escaping),
+		cmocka_unit_test(test_buffer_cap),
+		cmocka_unit_test(test_pg_timestamps),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
