@@ -52,10 +52,10 @@ typedef struct config
 	char	   *database;
 	char	   *username;
 	char	   *password;		/* may be NULL; secret */
-	char	  **schemas;		/* default {"public"} */
+	char	  **schemas;		/* default {"public"}; none (n_schemas 0) = every schema */
 	size_t		n_schemas;
 
-	ssl_mode_t	ssl_mode;		/* default SSL_DISABLE when ssl_mode is absent, as Airbyte's */
+	ssl_mode_t	ssl_mode;		/* default SSL_PREFER when ssl_mode is absent (libpq's default) */
 	char	   *ca_certificate; /* PEM text; secret */
 	char	   *client_certificate; /* PEM text; secret */
 	char	   *client_key;		/* PEM text; secret */

@@ -77,7 +77,9 @@ static const char tables_sql[] =
 	"    (SELECT coalesce(sum(pg_relation_size(pt.relid)), 0) FROM pg_partition_tree(c.oid) pt WHERE pt.isleaf) "
 	"  WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) ELSE 0 END::int8 "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-	"WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+	"WHERE (n.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND "
+	"       n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%')) "
+	"  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
 	"  AND NOT c.relispartition AND has_any_column_privilege(c.oid, 'SELECT') "
 	"ORDER BY n.nspname, c.relname";
 

@@ -196,13 +196,13 @@ check_tables(PGconn *conn, const config_t *cfg)
 		return fail_from_err();
 	if (cat.ntables == 0)
 	{
-		char	   *q = pgc_ident(conn, cfg->schemas[0]);
+		char	   *q = cfg->n_schemas ? pgc_ident(conn, cfg->schemas[0]) : NULL;
 		char	   *u = pgc_ident(conn, cfg->username);
 
 		r = failf("no table the role can read in schemas [%s%s]; grant access: GRANT USAGE ON "
 				  "SCHEMA %s TO %s; GRANT SELECT ON ALL TABLES IN SCHEMA %s TO %s",
-				  cfg->schemas[0], cfg->n_schemas > 1 ? ", ..." : "", q ? q : "", u ? u : "",
-				  q ? q : "", u ? u : "");
+				  cfg->n_schemas ? cfg->schemas[0] : "all", cfg->n_schemas > 1 ? ", ..." : "",
+				  q ? q : "<schema>", u ? u : "", q ? q : "<schema>", u ? u : "");
 		PQfreemem(q);
 		PQfreemem(u);
 	}

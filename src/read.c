@@ -121,7 +121,8 @@ add_stream(reader *r, const json_t *cs)
 	const json_t *ns = json_object_get(stream, "namespace");
 	const json_t *mode = json_object_get(cs, "sync_mode");
 	const json_t *props = json_object_get(json_object_get(stream, "json_schema"), "properties");
-	const char *nsname = json_is_string(ns) ? json_string_value(ns) : r->cfg->schemas[0];
+	const char *nsname = json_is_string(ns) ? json_string_value(ns) :
+		(r->cfg->n_schemas ? r->cfg->schemas[0] : "public");
 	sp_table   *t;
 	rd_stream  *s;
 

@@ -158,7 +158,7 @@ class SpecChecks:
         self.assert_invalid(dict(MINIMAL_CONFIG, port=70000))
         self.assert_invalid(dict(MINIMAL_CONFIG, host=5))
         self.assert_invalid(dict(MINIMAL_CONFIG, schemas="public"))
-        self.assert_invalid(dict(MINIMAL_CONFIG, schemas=[]))
+        self.assert_valid(dict(MINIMAL_CONFIG, schemas=[]))  # empty = every schema, as in Airbyte
         self.assert_invalid(dict(MINIMAL_CONFIG, password=123))
         self.assert_invalid(dict(MINIMAL_CONFIG, ssl_mode={"mode": "sometimes"}))
         self.assert_invalid(dict(MINIMAL_CONFIG, replication_method={"method": "Magic"}))

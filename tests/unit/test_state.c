@@ -43,7 +43,9 @@ test_round_trip(void **state)
 	json_array_append_new(arr, state_stream_json(&b));
 	json_array_append_new(arr, state_stream_json(&c));
 	g = state_global_json(((uint64_t) 0x16 << 32) | 0xB374D848, "slot", "pub", arr, 7);
-	text = json_dumps(json_pack("[o]", g), JSON_COMPACT);
+	arr = json_pack("[o]", g);
+	text = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
 	assert_true(parse(text, &st));
 	assert_true(st.present);
 	assert_int_equal(st.lsn, ((uint64_t) 0x16 << 32) | 0xB374D848);
