@@ -21,6 +21,8 @@ class Destination:
         self.rows = {name: {} for name in keys}
         self.seq = 0
         self.applied = 0
+        self.repeated = 0
+        self._seen = set()
 
     def key_of(self, stream, data):
         cols = self.keys[stream]
@@ -37,6 +39,10 @@ class Destination:
         self.applied += 1
         k = self.key_of(stream, data)
         lsn = data.get("_ab_cdc_lsn", 0) or 0
+        fingerprint = hash((stream, k, lsn, canon(data)))
+        if fingerprint in self._seen:
+            self.repeated += 1
+        self._seen.add(fingerprint)
         cur = self.rows[stream].get(k)
         if cur is not None and (cur[0], cur[1]) > (lsn, self.seq):
             return
