@@ -235,3 +235,111 @@ class CdcTest(ReadBase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CatalogChangesTest(ReadBase):
+    slot = "sp_slot_cc"
+    pub = "sp_pub_cc"
+
+    def setUp(self):
+        super().setUp()
+        self.drop_slot()
+        cluster.psql("""
+            DROP TABLE IF EXISTS cc_a, cc_b;
+            CREATE TABLE cc_a (id int PRIMARY KEY, v text); CREATE TABLE cc_b (id int PRIMARY KEY, v text);
+            ALTER TABLE cc_a OWNER TO capture; ALTER TABLE cc_b OWNER TO capture;
+            INSERT INTO cc_a SELECT g, 'a' || g FROM generate_series(1, 300) g;
+            INSERT INTO cc_b SELECT g, 'b' || g FROM generate_series(1, 400) g;
+        """)
+
+    def test_table_added_later_and_removed(self):
+        disc = self.discover()
+        only_a = configured_catalog(disc, streams=["cc_a"])
+        both = configured_catalog(disc, streams=["cc_a", "cc_b"])
+        dest = Destination({"cc_a": ["id"], "cc_b": ["id"]})
+        cfg = self.cfg(backfill_chunk_size=100)
+        r = self.read(only_a, cfg=cfg)
+        state = dest.apply_until_last_state(r.messages)
+        self.assertEqual(len(r.records("cc_b")), 0)
+        cluster.psql("UPDATE cc_a SET v = 'changed' WHERE id <= 10; UPDATE cc_b SET v = 'changed' WHERE id <= 10;")
+        # cc_b joins: it is backfilled, cc_a keeps its position and streams its changes
+        r = self.read(both, state=state, cfg=cfg)
+        self.assertEqual(len(r.records("cc_b")), 400)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records("cc_a")), list(range(1, 11)))
+        pubs = cluster.query("SELECT tablename FROM pg_publication_tables WHERE pubname = '%s' ORDER BY 1" % self.pub)
+        self.assertEqual([p[0] for p in pubs], ["cc_a", "cc_b"])
+        state = dest.apply_until_last_state(r.messages)
+        cluster.psql("DELETE FROM cc_a WHERE id = 1; DELETE FROM cc_b WHERE id = 1;")
+        r = self.read(both, state=state, cfg=cfg)
+        state = dest.apply_until_last_state(r.messages)
+        src = self.full_refresh(["cc_a", "cc_b"])
+        self.assertEqual(dest.table("cc_a"), src["cc_a"])
+        self.assertEqual(dest.table("cc_b"), src["cc_b"])
+        # cc_a removed from the catalog: no longer read, and gone from the state
+        cluster.psql("UPDATE cc_a SET v = 'after removal'; UPDATE cc_b SET v = 'x' WHERE id = 2;")
+        only_b = configured_catalog(disc, streams=["cc_b"])
+        r = self.read(only_b, state=state, cfg=cfg)
+        self.assertEqual(r.records("cc_a"), [])
+        self.assertEqual([x["data"]["id"] for x in r.records("cc_b")], [2])
+        names = [s["stream_descriptor"]["name"] for s in r.states()[-1]["global"]["stream_states"]]
+        self.assertEqual(names, ["cc_b"])
+
+
+class LostPositionTest(ReadBase):
+    slot = "sp_slot_lost"
+    pub = "sp_pub_lost"
+
+    def test_dropped_slot_fails_or_resyncs(self):
+        self.drop_slot()
+        cluster.psql("DROP TABLE IF EXISTS lp; CREATE TABLE lp (id int PRIMARY KEY); ALTER TABLE lp OWNER TO capture;"
+                     "INSERT INTO lp SELECT generate_series(1, 50);")
+        cat = configured_catalog(self.discover(), streams=["lp"])
+        state = self.read(cat).states()[-1]
+        cluster.psql("SELECT pg_drop_replication_slot('%s');" % self.slot)
+        r = self.read(cat, state=state, expect_rc=1)
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("no longer exists", err["message"])
+        self.assertIn("Re-sync data", err["message"])
+        r = self.read(cat, state=state, cfg=self.cfg(invalid_cdc_cursor_position_behavior="Re-sync data"))
+        self.assertEqual(len(r.records("lp")), 50)
+        self.assertTrue(any("re-syncing" in l for l in r.logs()))
+
+
+class FollowTest(ReadBase):
+    slot = "sp_slot_follow"
+    pub = "sp_pub_follow"
+
+    def test_follow_streams_until_sigterm(self):
+        import signal
+        import subprocess
+        from harness import BINARY
+        self.drop_slot()
+        cluster.psql("DROP TABLE IF EXISTS fol; CREATE TABLE fol (id int PRIMARY KEY); ALTER TABLE fol OWNER TO capture;")
+        cat = configured_catalog(self.discover(), streams=["fol"])
+        for name, obj in (("config", self.cfg(checkpoint_interval_seconds=1)), ("catalog", cat)):
+            with open(os.path.join(self.tmp, name + ".json"), "w") as f:
+                json.dump(obj, f)
+        out = open(os.path.join(self.tmp, "out"), "wb")
+        p = subprocess.Popen([BINARY, "read", "--follow", "--config", os.path.join(self.tmp, "config.json"),
+                              "--catalog", os.path.join(self.tmp, "catalog.json")], stdout=out)
+        try:
+            time.sleep(1.5)
+            cluster.psql("INSERT INTO fol SELECT generate_series(1, 10);")
+            time.sleep(2.5)
+            self.assertIsNone(p.poll(), "--follow keeps streaming")
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=30), 0)
+        finally:
+            if p.poll() is None:
+                p.kill()
+            out.close()
+        with open(os.path.join(self.tmp, "out")) as f:
+            msgs = [json.loads(l) for l in f.read().splitlines()]
+        recs = [m for m in msgs if m["type"] == "RECORD"]
+        self.assertEqual(sorted(m["record"]["data"]["id"] for m in recs), list(range(1, 11)))
+        self.assertEqual(msgs[-1]["type"], "TRACE")
+        states = [m for m in msgs if m["type"] == "STATE"]
+        self.assertTrue(states)
+        last_record = max(i for i, m in enumerate(msgs) if m["type"] == "RECORD")
+        self.assertTrue(any(m["type"] == "STATE" for m in msgs[last_record:]), "a final STATE covers the records")
