@@ -16,7 +16,7 @@
 
 #include "buf.h"
 
-/* Milliseconds since the epoch. */
+/* Milliseconds since the epoch (the coarse clock: a few ms of resolution, no TSC read). */
 int64_t		ab_now_ms(void);
 
 /* Write one message (any AirbyteMessage object) and release the reference (steals msg). */
@@ -27,10 +27,15 @@ bool		ab_flush(void);
 bool		ab_broken(void);
 
 /*
- * Begin a RECORD: returns the output buffer positioned inside `"data":{`; the caller appends
- * `"col":value` members separated by commas. Borrowed buffer; valid until ab_record_end().
+ * The constant start of a stream's RECORD lines, up to and including `"emitted_at":`, built once
+ * per stream. Caller frees with free().
  */
-buf_t	   *ab_record_begin(const char *ns, const char *stream, int64_t emitted_at);
+char	   *ab_record_prefix(const char *ns, const char *stream, size_t *len);
+/*
+ * Begin a RECORD from its prefix: returns the output buffer positioned inside `"data":{`; the
+ * caller appends `"col":value` members separated by commas. Borrowed; valid until ab_record_end().
+ */
+buf_t	   *ab_record_begin(const char *prefix, size_t prefix_len, int64_t emitted_at);
 /*
  * Close a record begun by ab_record_begin(). nulled lists the names of fields that were set to
  * null because the value cannot be represented (reason SOURCE_SERIALIZATION_ERROR); may be NULL.

@@ -36,6 +36,19 @@ PGresult   *pgc_try(PGconn *c, const char *sql, int nparams, const char *const *
 /* Run a command expecting no rows; false (error recorded) on failure. */
 bool		pgc_command(PGconn *c, const char *what, const char *sql);
 
+/*
+ * Wait until the connection has input or timeout_ms passes, then read what arrived into libpq's
+ * buffer. With batch set (a busy stream), wake only once PGC_BATCH_BYTES have gathered in the
+ * socket or PGC_BATCH_WAIT_MS passed: the server flushes small messages, and reading them in large
+ * batches takes a fraction of the system calls and wake-ups. *lowat remembers the socket's setting
+ * (start false). False (error recorded) if the connection failed.
+ */
+#define PGC_BATCH_BYTES (64 * 1024)
+#define PGC_BATCH_WAIT_MS 2
+bool		pgc_wait_input(PGconn *c, int timeout_ms, bool batch, bool *lowat);
+/* Restore the socket's normal wake-up after batched reading (libpq's own waits need it). */
+void		pgc_batch_end(PGconn *c, bool *lowat);
+
 /* Quote an identifier (PQescapeIdentifier); caller frees with PQfreemem(). NULL on failure. */
 char	   *pgc_ident(PGconn *c, const char *name);
 /* "schema"."name" quoted; caller frees with free(). */

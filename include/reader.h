@@ -24,6 +24,9 @@ typedef struct rd_stream
 	int			nsel;			/* selected columns, in table order */
 	int		   *sel;			/* indexes into table->cols */
 	char	  **json_keys;		/* per selected column: the JSON-escaped key with its colon */
+	size_t	   *json_key_lens;
+	char	   *rec_prefix;		/* ab_record_prefix() of this stream */
+	size_t		rec_prefix_len;
 	stream_state st;			/* runtime backfill/streaming position */
 	bool		running;		/* STREAM_STATUS RUNNING emitted */
 	long long	records;
@@ -54,9 +57,14 @@ typedef struct reader
 	const char *nulled[64];		/* fields nulled in the current record */
 } reader;
 
-/* Write `"key":value` for one selected column (with a leading comma unless first). */
-void		reader_emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, bool first,
-							  const char *text, size_t len, bool is_null);
+/*
+ * Write `"key":value` for one selected column (with a leading comma unless first), converting
+ * with type t; a value that cannot be represented is nulled and noted for the record's meta.
+ */
+void		reader_emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, const tc_type *t,
+							  bool first, const char *text, size_t len, bool is_null);
+/* Begin a RECORD of stream s (see ab_record_begin). */
+buf_t	   *reader_record_begin(reader *r, const rd_stream *s);
 /* Emit STREAM_STATUS RUNNING once per stream. */
 void		reader_mark_running(reader *r, rd_stream *s);
 /* Emit a GLOBAL STATE for the current position and streams' progress. */

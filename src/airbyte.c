@@ -9,7 +9,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #define OUT_FLUSH_AT ((size_t) 1 << 20)
@@ -22,10 +23,10 @@ static size_t record_start;
 int64_t
 ab_now_ms(void)
 {
-	struct timeval tv;
+	struct timespec ts;
 
-	gettimeofday(&tv, NULL);
-	return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 bool
@@ -81,16 +82,41 @@ ab_emit(json_t *msg)
 	maybe_flush();
 }
 
-buf_t *
-ab_record_begin(const char *ns, const char *stream, int64_t emitted_at)
+char *
+ab_record_prefix(const char *ns, const char *stream, size_t *len)
 {
+	buf_t		b;
+
+	buf_init(&b, 0);
+	buf_append(&b, "{\"type\":\"RECORD\",\"record\":{\"namespace\":", 39);
+	buf_json_string(&b, ns, strlen(ns));
+	buf_append(&b, ",\"stream\":", 10);
+	buf_json_string(&b, stream, strlen(stream));
+	buf_append(&b, ",\"emitted_at\":", 14);
+	if (b.failed)
+		abort();
+	*len = b.len;
+	return b.data;
+}
+
+buf_t *
+ab_record_begin(const char *prefix, size_t prefix_len, int64_t emitted_at)
+{
+	static int64_t last_ms = -1;
+	static char ms_txt[24];
+	static size_t ms_len;
+
 	record_start = out.len;
-	buf_append(&out, "{\"type\":\"RECORD\",\"record\":{\"namespace\":", 39);
-	buf_json_string(&out, ns, strlen(ns));
-	buf_append(&out, ",\"stream\":", 10);
-	buf_json_string(&out, stream, strlen(stream));
-	buf_append(&out, ",\"emitted_at\":", 14);
-	buf_put_int64(&out, emitted_at);
+	buf_append(&out, prefix, prefix_len);
+	if (emitted_at != last_ms)
+	{
+		buf_t		t = {ms_txt, 0, sizeof(ms_txt), sizeof(ms_txt) - 1, false};
+
+		buf_put_int64(&t, emitted_at);
+		ms_len = t.len;
+		last_ms = emitted_at;
+	}
+	buf_append(&out, ms_txt, ms_len);
 	buf_append(&out, ",\"data\":{", 9);
 	return &out;
 }

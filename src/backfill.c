@@ -87,10 +87,10 @@ emit_row(reader *r, rd_stream *s, const char *row, size_t len, int nfields, copy
 				s->table->ns, s->table->name, nfields);
 		return false;
 	}
-	r->nnulled = 0;
-	out = ab_record_begin(s->table->ns, s->table->name, ab_now_ms());
+	out = reader_record_begin(r, s);
 	for (int i = 0; i < s->nsel; i++)
-		reader_emit_value(r, out, s, i, i == 0, f[i].data, f[i].len, f[i].is_null);
+		reader_emit_value(r, out, s, i, &s->table->cols[s->sel[i]].type, i == 0, f[i].data,
+						  f[i].len, f[i].is_null);
 	if (lsn_json)
 	{
 		buf_append(out, ",\"_ab_cdc_lsn\":", 15);
@@ -121,6 +121,7 @@ copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keyp
 	bool		ok = false;
 	copy_field *f = calloc((size_t) nfields, sizeof(copy_field));
 	char		lsn_json[24];
+	bool		lowat = false;
 
 	if (f == NULL)
 		abort();
@@ -138,8 +139,18 @@ copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keyp
 		return false;
 	}
 	PQclear(res);
-	while ((n = PQgetCopyData(r->conn, &row, 0)) > 0)
+	for (;;)
 	{
+		n = PQgetCopyData(r->conn, &row, 1);
+		if (n == 0)
+		{
+			/* COPY data arrives as fast as we read it: read it in large batches */
+			if (!pgc_wait_input(r->conn, 1000, true, &lowat))
+				goto drain;
+			continue;
+		}
+		if (n < 0)
+			break;
 		if (*nrows == 0)
 			reader_mark_running(r, s);
 		if (!emit_row(r, s, row, (size_t) n, nfields, f, cdc_meta ? lsn_json : NULL))
@@ -163,10 +174,12 @@ copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keyp
 	{
 		err_set(ERR_TRANSIENT, PQerrorMessage(r->conn), "the connection failed while copying %s.%s",
 				s->table->ns, s->table->name);
+		pgc_batch_end(r->conn, &lowat);
 		goto done;
 	}
 	ok = true;
 drain:
+	pgc_batch_end(r->conn, &lowat);
 	/* collect the COPY's final result (and any error) */
 	if (!ok)
 	{

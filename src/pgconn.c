@@ -7,9 +7,12 @@
  */
 #include "pgconn.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "error.h"
 #include "log.h"
@@ -160,6 +163,45 @@ const char *
 pgc_last_connect_error(void)
 {
 	return last_connect_error;
+}
+
+static void
+set_lowat(PGconn *c, bool batch, bool *lowat)
+{
+	int			v = batch ? PGC_BATCH_BYTES : 1;
+
+	if (batch == *lowat)
+		return;
+	setsockopt(PQsocket(c), SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v));
+	*lowat = batch;
+}
+
+void
+pgc_batch_end(PGconn *c, bool *lowat)
+{
+	set_lowat(c, false, lowat);
+}
+
+bool
+pgc_wait_input(PGconn *c, int timeout_ms, bool batch, bool *lowat)
+{
+	struct pollfd pfd = {PQsocket(c), POLLIN, 0};
+
+	set_lowat(c, batch, lowat);
+	if (batch && timeout_ms > PGC_BATCH_WAIT_MS)
+		timeout_ms = PGC_BATCH_WAIT_MS;
+	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
+	{
+		err_set(ERR_TRANSIENT, NULL, "waiting for the server failed");
+		return false;
+	}
+	if (PQconsumeInput(c) == 0)
+	{
+		err_set(ERR_TRANSIENT, PQerrorMessage(c), "the connection to the server failed: %s",
+				PQerrorMessage(c));
+		return false;
+	}
+	return true;
 }
 
 PGresult *

@@ -53,21 +53,23 @@ format_pg_timestamp(int64_t pg_us, char out[40])
 }
 
 void
-reader_emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, bool first,
-				  const char *text, size_t len, bool is_null)
+reader_emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, const tc_type *t,
+				  bool first, const char *text, size_t len, bool is_null)
 {
-	const sp_column *c = &s->table->cols[s->sel[selidx]];
-
 	if (!first)
 		buf_putc(out, ',');
-	buf_puts(out, s->json_keys[selidx]);
+	buf_append(out, s->json_keys[selidx], s->json_key_lens[selidx]);
 	if (is_null)
-	{
 		buf_append(out, "null", 4);
-		return;
-	}
-	if (!tc_write(out, &c->type, text, len) && r->nnulled < 64)
-		r->nulled[r->nnulled++] = c->name;
+	else if (!tc_write(out, t, text, len) && r->nnulled < 64)
+		r->nulled[r->nnulled++] = s->table->cols[s->sel[selidx]].name;
+}
+
+buf_t *
+reader_record_begin(reader *r, const rd_stream *s)
+{
+	r->nnulled = 0;
+	return ab_record_begin(s->rec_prefix, s->rec_prefix_len, ab_now_ms());
 }
 
 void
@@ -172,14 +174,17 @@ add_stream(reader *r, const json_t *cs)
 	}
 	s->sel = calloc((size_t) (t->ncols ? t->ncols : 1), sizeof(int));
 	s->json_keys = calloc((size_t) (t->ncols ? t->ncols : 1), sizeof(char *));
-	if (s->sel == NULL || s->json_keys == NULL)
+	s->json_key_lens = calloc((size_t) (t->ncols ? t->ncols : 1), sizeof(size_t));
+	if (s->sel == NULL || s->json_keys == NULL || s->json_key_lens == NULL)
 		abort();
+	s->rec_prefix = ab_record_prefix(t->ns, t->name, &s->rec_prefix_len);
 	for (int i = 0; i < t->ncols; i++)
 	{
 		if (json_is_object(props) && json_object_get(props, t->cols[i].name) == NULL)
 			continue;
 		s->sel[s->nsel] = i;
 		s->json_keys[s->nsel] = json_key(t->cols[i].name);
+		s->json_key_lens[s->nsel] = strlen(s->json_keys[s->nsel]);
 		s->nsel++;
 	}
 	if (s->nsel == 0)
@@ -406,11 +411,30 @@ prepare_cdc(reader *r, const sp_state *state)
 			uuid_generate(u);
 			uuid_unparse_lower(u, us);
 			snprintf(r->end_marker, sizeof(r->end_marker), "end:%s", us);
-			res = pgc_query(r->conn, "writing the end-of-batch marker",
-							"SELECT pg_logical_emit_message(false, 'source-postgres', $1)", 1, p);
+			/*
+			 * A non-transactional message is not flushed by itself, and the walsender sends only
+			 * flushed WAL: write it in a transaction that takes an xid and commits synchronously,
+			 * so the commit flushes the marker at once.
+			 */
+			res = NULL;
+			if (pgc_command(r->conn, "writing the end-of-batch marker",
+							"BEGIN; SET LOCAL synchronous_commit = on"))
+			{
+				res = pgc_query(r->conn, "writing the end-of-batch marker",
+								"SELECT pg_logical_emit_message(false, 'source-postgres', $1), "
+								"txid_current()", 1, p);
+				if (res == NULL || !pgc_command(r->conn, "writing the end-of-batch marker", "COMMIT"))
+				{
+					PQclear(res);
+					res = NULL;
+				}
+			}
 			if (res == NULL)
 			{
 				/* e.g. a read-only standby: fall back to the insert position */
+				PGresult   *rb = PQexec(r->conn, "ROLLBACK");
+
+				PQclear(rb);
 				err_clear();
 				r->end_marker[0] = '\0';
 			}
@@ -446,6 +470,8 @@ reader_free(reader *r)
 		for (int k = 0; k < s->nsel; k++)
 			free(s->json_keys[k]);
 		free(s->json_keys);
+		free(s->json_key_lens);
+		free(s->rec_prefix);
 		free(s->sel);
 		for (int k = 0; k < s->st.ncursor; k++)
 			free(s->st.cursor[k]);

@@ -9,8 +9,6 @@
  * has committed, and Begin already carries its commit LSN and time), so memory does not grow
  * with transaction size; STATE is emitted only between transactions.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +24,8 @@
 
 #define STATUS_INTERVAL_US (INT64_C(10) * 1000000)
 #define END_MARKER_PREFIX "source-postgres"
+/* a stream that yielded this many messages since it last ran dry is busy: read it in batches */
+#define BUSY_BATCH_MESSAGES 32
 
 /* A relation announced by pgoutput, mapped to the stream that captures it. */
 typedef struct rel_map
@@ -157,19 +157,6 @@ on_relation(repl_ctx *c, const pgo_relation *rel)
 	return true;
 }
 
-static void
-emit_typed(reader *r, buf_t *out, const rd_stream *s, int selidx, const tc_type *t, bool first,
-		   const char *text, size_t len, bool is_null)
-{
-	if (!first)
-		buf_putc(out, ',');
-	buf_puts(out, s->json_keys[selidx]);
-	if (is_null)
-		buf_append(out, "null", 4);
-	else if (!tc_write(out, t, text, len) && r->nnulled < 64)
-		r->nulled[r->nnulled++] = s->table->cols[s->sel[selidx]].name;
-}
-
 /*
  * An unchanged TOASTed value that pgoutput did not send: read the row's current value by key.
  * Returns the result (caller clears) or NULL when the row is gone (a later change deletes it).
@@ -277,7 +264,6 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 		return true;
 	s = m->stream;
 	reader_mark_running(r, s);
-	r->nnulled = 0;
 	/* resolve unchanged TOAST values before the record is opened (the re-read is a query) */
 	for (int j = 0; j < rel->ncols && !tried_refetch; j++)
 		if (m->selidx[j] >= 0 && newtup->cols[j].kind == PGO_COL_UNCHANGED &&
@@ -290,7 +276,7 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 			if (failed)
 				return false;
 		}
-	out = ab_record_begin(s->table->ns, s->table->name, ab_now_ms());
+	out = reader_record_begin(r, s);
 	for (int j = 0; j < rel->ncols; j++)
 	{
 		const pgo_value *v = &newtup->cols[j];
@@ -304,7 +290,7 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 				v = &oldtup->cols[j];	/* REPLICA IDENTITY FULL: the old row has it */
 			else if (refetched)
 			{
-				emit_typed(r, out, s, k, &m->types[j], first, PQgetvalue(refetched, 0, k),
+				reader_emit_value(r, out, s, k, &m->types[j], first, PQgetvalue(refetched, 0, k),
 						   (size_t) PQgetlength(refetched, 0, k), PQgetisnull(refetched, 0, k));
 				first = false;
 				continue;
@@ -312,14 +298,14 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 			else
 			{
 				/* the row is gone now: a later change in the stream deletes it */
-				emit_typed(r, out, s, k, &m->types[j], first, NULL, 0, true);
+				reader_emit_value(r, out, s, k, &m->types[j], first, NULL, 0, true);
 				if (r->nnulled < 64)
 					r->nulled[r->nnulled++] = s->table->cols[s->sel[k]].name;
 				first = false;
 				continue;
 			}
 		}
-		emit_typed(r, out, s, k, &m->types[j], first, v->data, v->len, v->kind == PGO_COL_NULL);
+		reader_emit_value(r, out, s, k, &m->types[j], first, v->data, v->len, v->kind == PGO_COL_NULL);
 		first = false;
 	}
 	append_meta(c, out, false);
@@ -344,8 +330,7 @@ emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char 
 		return;
 	s = m->stream;
 	reader_mark_running(r, s);
-	r->nnulled = 0;
-	out = ab_record_begin(s->table->ns, s->table->name, ab_now_ms());
+	out = reader_record_begin(r, s);
 	for (int j = 0; j < rel->ncols; j++)
 	{
 		const pgo_value *v = &oldtup->cols[j];
@@ -353,7 +338,7 @@ emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char 
 
 		if (k < 0 || (old_kind == 'K' && !rel->cols[j].is_key) || v->kind == PGO_COL_UNCHANGED)
 			continue;
-		emit_typed(r, out, s, k, &m->types[j], first, v->data, v->len, v->kind == PGO_COL_NULL);
+		reader_emit_value(r, out, s, k, &m->types[j], first, v->data, v->len, v->kind == PGO_COL_NULL);
 		first = false;
 	}
 	append_meta(c, out, true);
@@ -528,6 +513,8 @@ stream_loop(repl_ctx *c)
 	reader	   *r = c->r;
 	int64_t		last_data_us = now_us();
 	int64_t		idle_limit_us = (int64_t) r->cfg->initial_waiting_seconds * 1000000;
+	int			busy_batch = 0;		/* messages read since the buffer last ran dry */
+	bool		low_water_set = false;
 
 	if (!send_status(c, false))
 		return false;
@@ -546,28 +533,22 @@ stream_loop(repl_ctx *c)
 		n = PQgetCopyData(c->conn, &buf, 1);
 		if (n == 0)
 		{
-			struct pollfd pfd = {PQsocket(c->conn), POLLIN, 0};
 			int64_t		wait_ms = (STATUS_INTERVAL_US - (now_us() - c->last_status_us)) / 1000;
+			bool		busy = busy_batch > BUSY_BATCH_MESSAGES;
 
+			busy_batch = 0;
 			if (wait_ms > 1000)
 				wait_ms = 1000;
 			if (wait_ms < 1)
 				wait_ms = 1;
-			if (!c->in_txn && ab_now_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
+			if (!busy && !c->in_txn &&
+				ab_now_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
 			{
 				/* idle: make what we have durable before sleeping */
 				ab_flush();
 			}
-			if (poll(&pfd, 1, (int) wait_ms) < 0 && errno != EINTR)
-			{
-				err_set(ERR_TRANSIENT, NULL, "waiting for the replication connection failed");
+			if (!pgc_wait_input(c->conn, (int) wait_ms, busy, &low_water_set))
 				return false;
-			}
-			if (PQconsumeInput(c->conn) == 0)
-			{
-				err_set(ERR_TRANSIENT, PQerrorMessage(c->conn), "the replication connection failed");
-				return false;
-			}
 			if (!r->follow && now_us() - last_data_us > idle_limit_us)
 			{
 				log_warn("nothing arrived from the server for %d seconds "
@@ -599,6 +580,7 @@ stream_loop(repl_ctx *c)
 			return false;
 		}
 		last_data_us = now_us();
+		busy_batch++;
 		if (!pgo_parse_frame((const uint8_t *) buf, (size_t) n, &f, &ferr))
 		{
 			err_set(ERR_SYSTEM, ferr, "malformed replication message: %s", ferr);
