@@ -27,6 +27,26 @@
 /* a stream that yielded this many messages since it last ran dry is busy: read it in batches */
 #define BUSY_BATCH_MESSAGES 32
 
+/*
+ * A streamed (in-progress) transaction's messages, spooled raw to a temporary file until its
+ * Stream Commit (replayed into records) or Stream Abort (dropped). Subtransactions aborted inside
+ * it are remembered and their messages skipped on replay.
+ */
+typedef struct spool
+{
+	uint32_t	xid;
+	FILE	   *f;
+	uint64_t	bytes;
+	int			naborted;
+	int			abortedcap;
+	uint32_t   *aborted;
+} spool;
+
+/* Spools may not exceed this many bytes together (a bounded temp file, not memory). */
+#define SPOOL_MAX_BYTES (UINT64_C(64) << 30)
+/* Largest single pgoutput message we replay (a row with 1 GB values). */
+#define SPOOL_MAX_MESSAGE ((size_t) 1 << 31)
+
 /* A relation announced by pgoutput, mapped to the stream that captures it. */
 typedef struct rel_map
 {
@@ -52,6 +72,12 @@ typedef struct repl_ctx
 	int64_t		last_status_us;
 	long long	changes;
 	buf_t		sql;
+	int			proto;			/* pgoutput protocol version in use (1, or 2 with streaming) */
+	uint32_t	stream_xid;		/* inside a stream block: its transaction, else 0 */
+	spool	   *spools;			/* streamed transactions not yet committed or aborted */
+	int			nspools;
+	uint64_t	spool_bytes;	/* over all spools */
+	buf_t		spool_msg;		/* replay buffer */
 } repl_ctx;
 
 static int64_t
@@ -389,18 +415,218 @@ maybe_state(repl_ctx *c)
 		reader_emit_state(r);
 }
 
+static bool handle_msg(repl_ctx *c, const pgo_msg *in);
+
+static spool *
+spool_find(repl_ctx *c, uint32_t xid)
+{
+	for (int i = 0; i < c->nspools; i++)
+		if (c->spools[i].xid == xid)
+			return &c->spools[i];
+	return NULL;
+}
+
+static void
+spool_drop(repl_ctx *c, spool *sp)
+{
+	if (sp->f)
+		fclose(sp->f);
+	free(sp->aborted);
+	c->spool_bytes -= sp->bytes;
+	*sp = c->spools[--c->nspools];
+}
+
+/* Append one in-block message to its transaction's spool. */
+static bool
+spool_append(repl_ctx *c, uint32_t xid, const uint8_t *data, size_t len)
+{
+	spool	   *sp = spool_find(c, xid);
+	uint32_t	n = (uint32_t) len;
+
+	if (sp == NULL)
+	{
+		spool	   *grown = realloc(c->spools, sizeof(spool) * (size_t) (c->nspools + 1));
+
+		if (grown == NULL)
+			abort();
+		c->spools = grown;
+		sp = &c->spools[c->nspools++];
+		memset(sp, 0, sizeof(*sp));
+		sp->xid = xid;
+		sp->f = tmpfile();
+		if (sp->f == NULL)
+		{
+			err_set(ERR_SYSTEM, NULL, "could not create a temporary file to spool a streamed "
+					"transaction (check TMPDIR and free disk space)");
+			return false;
+		}
+	}
+	if (c->spool_bytes + len + 4 > SPOOL_MAX_BYTES || len > SPOOL_MAX_MESSAGE)
+	{
+		err_set(ERR_SYSTEM, NULL, "streamed transactions in flight exceed the %llu GiB spool limit",
+				(unsigned long long) (SPOOL_MAX_BYTES >> 30));
+		return false;
+	}
+	if (fwrite(&n, sizeof(n), 1, sp->f) != 1 || fwrite(data, 1, len, sp->f) != len)
+	{
+		err_set(ERR_SYSTEM, NULL, "could not write the spool of a streamed transaction (disk full?)");
+		return false;
+	}
+	sp->bytes += len + 4;
+	c->spool_bytes += len + 4;
+	return true;
+}
+
+/* Stream Abort: the whole transaction, or one of its subtransactions. */
+static void
+spool_abort(repl_ctx *c, uint32_t xid, uint32_t subxid)
+{
+	spool	   *sp = spool_find(c, xid);
+
+	if (sp == NULL)
+		return;
+	if (subxid == xid || subxid == 0)
+	{
+		spool_drop(c, sp);
+		return;
+	}
+	if (sp->naborted == sp->abortedcap)
+	{
+		int			ncap = sp->abortedcap ? sp->abortedcap * 2 : 8;
+		uint32_t   *n = realloc(sp->aborted, sizeof(uint32_t) * (size_t) ncap);
+
+		if (n == NULL)
+			abort();
+		sp->aborted = n;
+		sp->abortedcap = ncap;
+	}
+	sp->aborted[sp->naborted++] = subxid;
+}
+
+static bool
+spool_skips(const spool *sp, uint32_t xid)
+{
+	for (int i = 0; i < sp->naborted; i++)
+		if (sp->aborted[i] == xid)
+			return true;
+	return false;
+}
+
+/*
+ * Stream Commit: replay the spooled messages, in order, through a decoder of their own (the
+ * spool carries the Relation messages they need), as one transaction with this commit's LSN
+ * and time.
+ */
+static bool
+spool_commit(repl_ctx *c, const pgo_msg *commit)
+{
+	spool	   *sp = spool_find(c, commit->u.stream_commit.xid);
+	pgo_decoder *d;
+	uint8_t		start[6] = {PGO_STREAM_START, 0, 0, 0, 0, 1};
+	pgo_msg		m;
+	bool		ok = false;
+	uint32_t	len;
+	pgo_msg		fake_commit;
+
+	c->in_txn = true;
+	snprintf(c->txn_lsn, sizeof(c->txn_lsn), "%llu", (unsigned long long) commit->u.stream_commit.commit_lsn);
+	format_pg_timestamp(commit->u.stream_commit.commit_time, c->txn_time);
+	if (sp == NULL)
+		goto finish;			/* a streamed transaction with nothing we capture */
+	d = pgo_decoder_new(2);
+	start[1] = (uint8_t) (sp->xid >> 24);
+	start[2] = (uint8_t) (sp->xid >> 16);
+	start[3] = (uint8_t) (sp->xid >> 8);
+	start[4] = (uint8_t) sp->xid;
+	if (!pgo_decode(d, start, sizeof(start), &m) || fflush(sp->f) != 0 || fseek(sp->f, 0, SEEK_SET) != 0)
+	{
+		err_set(ERR_SYSTEM, pgo_error(d), "could not replay the spool of a streamed transaction");
+		pgo_decoder_free(d);
+		return false;
+	}
+	while (fread(&len, sizeof(len), 1, sp->f) == 1)
+	{
+		buf_reset(&c->spool_msg);
+		if (!buf_grow(&c->spool_msg, len) ||
+			fread(c->spool_msg.data, 1, len, sp->f) != len)
+		{
+			err_set(ERR_SYSTEM, NULL, "could not read back the spool of a streamed transaction");
+			goto done;
+		}
+		c->spool_msg.len = len;
+		if (!pgo_decode(d, (const uint8_t *) c->spool_msg.data, len, &m))
+		{
+			err_set(ERR_SYSTEM, pgo_error(d), "could not decode a streamed pgoutput message: %s",
+					pgo_error(d));
+			goto done;
+		}
+		if (m.xid != sp->xid && spool_skips(sp, m.xid) &&
+			(m.type == PGO_INSERT || m.type == PGO_UPDATE || m.type == PGO_DELETE ||
+			 m.type == PGO_TRUNCATE || m.type == PGO_MESSAGE))
+			continue;			/* an aborted subtransaction's change */
+		if (!handle_msg(c, &m))
+			goto done;
+	}
+	if (ferror(sp->f))
+	{
+		err_set(ERR_SYSTEM, NULL, "could not read back the spool of a streamed transaction");
+		goto done;
+	}
+	ok = true;
+done:
+	pgo_decoder_free(d);
+	spool_drop(c, sp);
+	if (!ok)
+		return false;
+finish:
+	/* then exactly what a Commit does */
+	memset(&fake_commit, 0, sizeof(fake_commit));
+	fake_commit.type = PGO_COMMIT;
+	fake_commit.u.commit.commit_lsn = commit->u.stream_commit.commit_lsn;
+	fake_commit.u.commit.end_lsn = commit->u.stream_commit.end_lsn;
+	fake_commit.u.commit.commit_time = commit->u.stream_commit.commit_time;
+	return handle_msg(c, &fake_commit);
+}
+
 static bool
 on_message(repl_ctx *c, const uint8_t *data, size_t len)
 {
 	pgo_msg		msg;
-	reader	   *r = c->r;
 
+	/* inside a stream block, everything but its end goes to the transaction's spool */
+	if (c->stream_xid != 0 && len > 0 && data[0] != PGO_STREAM_STOP && data[0] != PGO_STREAM_START)
+		return spool_append(c, c->stream_xid, data, len);
 	if (!pgo_decode(c->dec, data, len, &msg))
 	{
 		err_set(ERR_SYSTEM, pgo_error(c->dec), "could not decode a pgoutput message: %s",
 				pgo_error(c->dec));
 		return false;
 	}
+	switch (msg.type)
+	{
+		case PGO_STREAM_START:
+			c->stream_xid = msg.u.stream_start.xid;
+			return true;
+		case PGO_STREAM_STOP:
+			c->stream_xid = 0;
+			return true;
+		case PGO_STREAM_COMMIT:
+			return spool_commit(c, &msg);
+		case PGO_STREAM_ABORT:
+			spool_abort(c, msg.u.stream_abort.xid, msg.u.stream_abort.subxid);
+			return true;
+		default:
+			return handle_msg(c, &msg);
+	}
+}
+
+/* One decoded message of a transaction (received directly, or replayed from a spool). */
+static bool
+handle_msg(repl_ctx *c, const pgo_msg *in)
+{
+	const pgo_msg msg = *in;
+	reader	   *r = c->r;
+
 	switch (msg.type)
 	{
 		case PGO_BEGIN:
@@ -460,8 +686,8 @@ on_message(repl_ctx *c, const uint8_t *data, size_t len)
 		case PGO_TYPE:
 			break;
 		default:
-			err_set(ERR_SYSTEM, NULL, "unexpected pgoutput message '%c' with protocol version 1",
-					(char) msg.type);
+			err_set(ERR_SYSTEM, NULL, "unexpected pgoutput message '%c' with protocol version %d",
+					(char) msg.type, c->proto);
 			return false;
 	}
 	return true;
@@ -482,9 +708,14 @@ start_replication(repl_ctx *c)
 		goto done;
 	pgo_lsn_format(r->lsn, lsn);
 	buf_reset(&c->sql);
-	buf_printf(&c->sql, "START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', "
-			   "publication_names %s%s)", slot, lsn, publit,
-			   r->server_version >= 140000 ? ", messages 'true'" : "");
+	/*
+	 * PostgreSQL 14+: protocol 2 with streaming, so a large transaction reaches us (and our
+	 * spool) while it is decoded instead of being spilled by the server until its commit; and
+	 * logical messages, for the end-of-batch marker.
+	 */
+	buf_printf(&c->sql, "START_REPLICATION SLOT %s LOGICAL %s (proto_version '%d', "
+			   "publication_names %s%s)", slot, lsn, c->proto, publit,
+			   c->proto >= 2 ? ", streaming 'on', messages 'true'" : "");
 	res = PQexec(c->conn, c->sql.data);
 	if (PQresultStatus(res) != PGRES_COPY_BOTH)
 	{
@@ -630,7 +861,9 @@ replication_run(reader *r)
 	c.conn = pgc_connect(r->cfg, true);
 	if (c.conn == NULL)
 		goto done;
-	c.dec = pgo_decoder_new(1);
+	c.proto = r->server_version >= 140000 ? 2 : 1;
+	buf_init(&c.spool_msg, SPOOL_MAX_MESSAGE);
+	c.dec = pgo_decoder_new(c.proto);
 	if (!start_replication(&c) || !stream_loop(&c))
 		goto done;
 	/* the last word to the server: what the slot may confirm */
@@ -652,5 +885,9 @@ done:
 	}
 	free(c.rels);
 	buf_free(&c.sql);
+	while (c.nspools > 0)
+		spool_drop(&c, &c.spools[0]);
+	free(c.spools);
+	buf_free(&c.spool_msg);
 	return ok;
 }

@@ -1,0 +1,65 @@
+"""Large transactions through pgoutput protocol 2 streaming (PostgreSQL 14+): spooled until their
+commit, dropped on abort, aborted subtransactions skipped, no server-side spill."""
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from destination import Destination, source_rows
+from harness import Cluster, configured_catalog, run_connector
+
+
+class StreamingTest(unittest.TestCase):
+    def test_streamed_transactions(self):
+        cluster = Cluster(settings={"logical_decoding_work_mem": "64kB"}).start()
+        tmp = tempfile.mkdtemp()
+        try:
+            cluster.create_capture_role()
+            cluster.psql("CREATE TABLE big (id int PRIMARY KEY, pad text, v int); ALTER TABLE big OWNER TO capture;")
+            cfg = cluster.config()
+            cat = configured_catalog(run_connector(["discover"], tmp, config=cfg).of_type("CATALOG")[0], streams=["big"])
+            r = run_connector(["read"], tmp, config=cfg, catalog=cat)
+            self.assertEqual(r.rc, 0, r.raw[-2000:])
+            dest = Destination({"big": ["id"]})
+            state = dest.apply_until_last_state(r.messages)
+
+            # a big transaction open while a small one commits, with an aborted savepoint inside
+            big = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", cluster.sockdir, "-p",
+                                    str(cluster.port), "-U", "postgres"], stdin=subprocess.PIPE, text=True)
+            big.stdin.write("BEGIN;\nINSERT INTO big SELECT g, repeat('x', 200), 0 FROM generate_series(1, 20000) g;\n"
+                            "SAVEPOINT s;\nINSERT INTO big SELECT g, 'rolled back', 0 FROM generate_series(900001, 900500) g;\n"
+                            "ROLLBACK TO SAVEPOINT s;\nUPDATE big SET v = 1 WHERE id <= 100;\n")
+            big.stdin.flush()
+            time.sleep(1.5)
+            cluster.psql("INSERT INTO big VALUES (50000, 'small', 7);")
+            big.stdin.write("INSERT INTO big SELECT g, repeat('y', 200), 2 FROM generate_series(20001, 30000) g;\nCOMMIT;\n")
+            big.stdin.close()
+            self.assertEqual(big.wait(timeout=120), 0)
+            # a big transaction that aborts
+            cluster.psql("BEGIN; INSERT INTO big SELECT g, repeat('z', 200), 3 FROM generate_series(100001, 120000) g; ROLLBACK;")
+
+            r = run_connector(["read"], tmp, config=cfg, catalog=cat, state=[state])
+            self.assertEqual(r.rc, 0, r.raw[-2000:])
+            ids = [x["data"]["id"] for x in r.records()]
+            self.assertNotIn(900001, ids)
+            self.assertFalse([i for i in ids if 100001 <= i <= 120000], "an aborted transaction's rows")
+            self.assertEqual(len([i for i in ids if i <= 30000]), 30000 + 100)  # inserts + the 100 updates
+            # the small transaction committed first, so it comes first
+            self.assertEqual(ids[0], 50000)
+            dest.apply_until_last_state(r.messages)
+            cfg_std = cluster.config(cdc=False)
+            fr = configured_catalog(run_connector(["discover"], tmp, config=cfg_std).of_type("CATALOG")[0],
+                                    streams=["big"], sync_mode="full_refresh")
+            src = run_connector(["read"], tmp, config=cfg_std, catalog=fr)
+            self.assertEqual(dest.table("big"), source_rows(src.records(), "big"))
+            stats = cluster.query("SELECT stream_txns, spill_txns FROM pg_stat_replication_slots WHERE slot_name = 'sp_slot'")
+            self.assertGreater(int(stats[0][0]), 0, "the server streamed the large transactions")
+            self.assertEqual(int(stats[0][1]), 0, "and spilled nothing to disk")
+        finally:
+            cluster.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
