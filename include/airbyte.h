@@ -23,6 +23,8 @@ int64_t		ab_now_ms(void);
 void		ab_emit(json_t *msg);
 /* Write everything buffered to stdout. False if stdout is gone (EPIPE etc.). */
 bool		ab_flush(void);
+/* Write what is left and release the buffer; call once before exiting. */
+void		ab_finish(void);
 /* True once a write to stdout has failed; the process should stop. */
 bool		ab_broken(void);
 

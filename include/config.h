@@ -81,7 +81,7 @@ typedef struct config
 	int			initial_load_timeout_hours; /* default 8 (4..24) */
 
 	/* additions of ours, all optional, documented in the spec */
-	int			backfill_chunk_size;	/* rows per backfill chunk; default 50000 */
+	int			backfill_chunk_size;	/* rows per backfill chunk; default 200000 */
 	int			checkpoint_interval_seconds;	/* default 5 */
 	int			checkpoint_records;	/* default 10000 */
 	int			connect_timeout_seconds;	/* default 10 */

@@ -41,11 +41,12 @@ bool		pgc_command(PGconn *c, const char *what, const char *sql);
  * buffer. With batch set (a busy stream), wake only once PGC_BATCH_BYTES have gathered in the
  * socket or PGC_BATCH_WAIT_MS passed: the server flushes small messages, and reading them in large
  * batches takes a fraction of the system calls and wake-ups. *lowat remembers the socket's setting
- * (start false). False (error recorded) if the connection failed.
+ * (start false). Returns 1 when input arrived, 0 on timeout (a caller batching a stream should
+ * stop batching: the stream has slowed down), -1 (error recorded) if the connection failed.
  */
 #define PGC_BATCH_BYTES (64 * 1024)
 #define PGC_BATCH_WAIT_MS 2
-bool		pgc_wait_input(PGconn *c, int timeout_ms, bool batch, bool *lowat);
+int			pgc_wait_input(PGconn *c, int timeout_ms, bool batch, bool *lowat);
 /* Restore the socket's normal wake-up after batched reading (libpq's own waits need it). */
 void		pgc_batch_end(PGconn *c, bool *lowat);
 

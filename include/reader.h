@@ -29,6 +29,7 @@ typedef struct rd_stream
 	size_t		rec_prefix_len;
 	stream_state st;			/* runtime backfill/streaming position */
 	bool		running;		/* STREAM_STATUS RUNNING emitted */
+	bool		complete;		/* STREAM_STATUS COMPLETE emitted */
 	long long	records;
 } rd_stream;
 

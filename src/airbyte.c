@@ -6,6 +6,8 @@
  */
 #include "airbyte.h"
 
+#include "error.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +53,14 @@ ab_flush(void)
 	return !broken;
 }
 
+void
+ab_finish(void)
+{
+	ab_flush();
+	buf_free(&out);
+	out.max = OUT_MAX;
+}
+
 bool
 ab_broken(void)
 {
@@ -60,6 +70,12 @@ ab_broken(void)
 static void
 maybe_flush(void)
 {
+	if (out.failed && !broken)
+	{
+		/* a message larger than the output cap: never drop it silently */
+		err_set(ERR_SYSTEM, NULL, "a message exceeded the %zu MB output buffer", OUT_MAX >> 20);
+		broken = true;
+	}
 	if (out.len >= OUT_FLUSH_AT)
 		ab_flush();
 }

@@ -16,7 +16,8 @@
 #include "pgconn.h"
 #include "reader.h"
 
-#define MAX_FIELDS 1700
+/* more rows than this per wake-up means the server outpaces us: read in batches */
+#define BATCH_ROWS 32
 
 /* Append the quoted names of the selected columns, then key columns not selected. */
 static bool
@@ -122,6 +123,7 @@ copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keyp
 	copy_field *f = calloc((size_t) nfields, sizeof(copy_field));
 	char		lsn_json[24];
 	bool		lowat = false;
+	int			rows_since_wait = BATCH_ROWS + 1;
 
 	if (f == NULL)
 		abort();
@@ -144,13 +146,18 @@ copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keyp
 		n = PQgetCopyData(r->conn, &row, 1);
 		if (n == 0)
 		{
-			/* COPY data arrives as fast as we read it: read it in large batches */
-			if (!pgc_wait_input(r->conn, 1000, true, &lowat))
+			/*
+			 * While COPY data arrives faster than we take it (many rows per wake-up), read it
+			 * in large batches; when it trickles (a slow query, the tail), take what comes.
+			 */
+			if (pgc_wait_input(r->conn, 1000, rows_since_wait > BATCH_ROWS, &lowat) < 0)
 				goto drain;
+			rows_since_wait = 0;
 			continue;
 		}
 		if (n < 0)
 			break;
+		rows_since_wait++;
 		if (*nrows == 0)
 			reader_mark_running(r, s);
 		if (!emit_row(r, s, row, (size_t) n, nfields, f, cdc_meta ? lsn_json : NULL))

@@ -675,7 +675,7 @@ parse_cdc(const json_t *rm, config_t *cfg)
 	cfg->invalid_cursor = e == 0 ? INVALID_CURSOR_FAIL : INVALID_CURSOR_RESYNC;
 	if (!get_int(rm, p, "initial_load_timeout_hours", 4, 24, 8, false,
 				 &cfg->initial_load_timeout_hours) ||
-		!get_int(rm, p, "backfill_chunk_size", 1, 10000000, 50000, false,
+		!get_int(rm, p, "backfill_chunk_size", 1, 10000000, 200000, false,
 				 &cfg->backfill_chunk_size) ||
 		!get_int(rm, p, "checkpoint_interval_seconds", 1, 3600, 5, false,
 				 &cfg->checkpoint_interval_seconds) ||
@@ -1351,7 +1351,7 @@ config_parse(const json_t *root, config_t *cfg)
 		cfg->lsn_commit = LSN_COMMIT_AFTER_DESTINATION;
 		cfg->invalid_cursor = INVALID_CURSOR_FAIL;
 		cfg->initial_load_timeout_hours = 8;
-		cfg->backfill_chunk_size = 50000;
+		cfg->backfill_chunk_size = 200000;
 		cfg->checkpoint_interval_seconds = 5;
 		cfg->checkpoint_records = 10000;
 	}

@@ -146,6 +146,6 @@ main(int argc, char **argv)
 		err_set(ERR_SYSTEM, NULL, "%s failed for an unknown reason", cmd->name);
 	if (!ok)
 		ab_trace_error(failure_type(err_get_kind()), err_message(), err_internal());
-	ab_flush();
-	return ok ? 0 : 1;
+	ab_finish();
+	return ok && !ab_broken() ? 0 : 1;
 }

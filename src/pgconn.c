@@ -182,26 +182,28 @@ pgc_batch_end(PGconn *c, bool *lowat)
 	set_lowat(c, false, lowat);
 }
 
-bool
+int
 pgc_wait_input(PGconn *c, int timeout_ms, bool batch, bool *lowat)
 {
 	struct pollfd pfd = {PQsocket(c), POLLIN, 0};
+	int			rc;
 
 	set_lowat(c, batch, lowat);
 	if (batch && timeout_ms > PGC_BATCH_WAIT_MS)
 		timeout_ms = PGC_BATCH_WAIT_MS;
-	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
+	rc = poll(&pfd, 1, timeout_ms);
+	if (rc < 0 && errno != EINTR)
 	{
 		err_set(ERR_TRANSIENT, NULL, "waiting for the server failed");
-		return false;
+		return -1;
 	}
 	if (PQconsumeInput(c) == 0)
 	{
 		err_set(ERR_TRANSIENT, PQerrorMessage(c), "the connection to the server failed: %s",
 				PQerrorMessage(c));
-		return false;
+		return -1;
 	}
-	return true;
+	return rc > 0 ? 1 : 0;
 }
 
 PGresult *

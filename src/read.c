@@ -530,6 +530,7 @@ cmd_read(const cli_args *args)
 		if (!full_refresh_stream(&r, s))
 			goto done;
 		ab_stream_status(s->table->ns, s->table->name, "COMPLETE");
+		s->complete = true;
 	}
 	if (r.cdc)
 	{
@@ -542,7 +543,10 @@ cmd_read(const cli_args *args)
 		reader_emit_state(&r);
 		for (int i = 0; i < r.nstreams; i++)
 			if (r.streams[i].incremental)
+			{
 				ab_stream_status(r.streams[i].table->ns, r.streams[i].table->name, "COMPLETE");
+				r.streams[i].complete = true;
+			}
 	}
 	else
 	{
@@ -559,7 +563,8 @@ cmd_read(const cli_args *args)
 done:
 	if (!ok)
 		for (int i = 0; i < r.nstreams; i++)
-			ab_stream_status(r.streams[i].table->ns, r.streams[i].table->name, "INCOMPLETE");
+			if (!r.streams[i].complete)
+				ab_stream_status(r.streams[i].table->ns, r.streams[i].table->name, "INCOMPLETE");
 	reader_free(&r);
 	state_free(&state);
 	config_free(&cfg);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "airbyte.h"
 #include "commands.h"
@@ -80,20 +81,24 @@ typedef struct repl_ctx
 	buf_t		spool_msg;		/* replay buffer */
 } repl_ctx;
 
+/* A cheap monotonic clock for the loop's timers (a few ms of resolution is plenty). */
 static int64_t
 now_us(void)
 {
-	struct timeval tv;
+	struct timespec ts;
 
-	gettimeofday(&tv, NULL);
-	return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Microseconds since 2000-01-01, as the replication protocol counts. */
 static int64_t
 pg_now_us(void)
 {
-	return now_us() - INT64_C(946684800) * 1000000;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec - INT64_C(946684800) * 1000000;
 }
 
 static bool
@@ -778,7 +783,7 @@ stream_loop(repl_ctx *c)
 				/* idle: make what we have durable before sleeping */
 				ab_flush();
 			}
-			if (!pgc_wait_input(c->conn, (int) wait_ms, busy, &low_water_set))
+			if (pgc_wait_input(c->conn, (int) wait_ms, busy, &low_water_set) < 0)
 				return false;
 			if (!r->follow && now_us() - last_data_us > idle_limit_us)
 			{

@@ -362,7 +362,7 @@ test_minimal_defaults(void **state)
 	assert_null(cfg.heartbeat_action_query);
 	assert_int_equal(cfg.invalid_cursor, INVALID_CURSOR_FAIL);
 	assert_int_equal(cfg.initial_load_timeout_hours, 8);
-	assert_int_equal(cfg.backfill_chunk_size, 50000);
+	assert_int_equal(cfg.backfill_chunk_size, 200000);
 	assert_int_equal(cfg.checkpoint_interval_seconds, 5);
 	assert_int_equal(cfg.checkpoint_records, 10000);
 	assert_int_equal(cfg.connect_timeout_seconds, 10);
@@ -391,7 +391,7 @@ test_cdc_defaults(void **state)
 	assert_null(cfg.heartbeat_action_query);
 	assert_int_equal(cfg.invalid_cursor, INVALID_CURSOR_FAIL);
 	assert_int_equal(cfg.initial_load_timeout_hours, 8);
-	assert_int_equal(cfg.backfill_chunk_size, 50000);
+	assert_int_equal(cfg.backfill_chunk_size, 200000);
 	assert_int_equal(cfg.checkpoint_interval_seconds, 5);
 	assert_int_equal(cfg.checkpoint_records, 10000);
 	config_free(&cfg);
