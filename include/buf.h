@@ -58,6 +58,19 @@ buf_puts(buf_t *b, const char *s)
 	buf_append(b, s, strlen(s));
 }
 
+/* The value of a hex digit, or -1. */
+static inline int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 void		buf_printf(buf_t *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 void		buf_vprintf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Append a decimal integer. */

@@ -253,6 +253,19 @@ done:
 	return ok;
 }
 
+/*
+ * After a chunk: mark the stream's backfill finished when it was the last, and checkpoint (the
+ * state holds the new cursor). False when a stop was requested.
+ */
+static bool
+chunk_done(reader *r, rd_stream *s, bool last)
+{
+	if (last)
+		s->st.streaming = true;
+	reader_emit_state(r);
+	return !sp_stop_requested;
+}
+
 /* Keyset chunks: WHERE (k1, k2) > (v1, v2) ORDER BY k1, k2 LIMIT n. */
 static bool
 backfill_by_key(reader *r, rd_stream *s, const char *qt)
@@ -310,10 +323,7 @@ backfill_by_key(reader *r, rd_stream *s, const char *qt)
 		if (!copy_rows(r, s, sql.data, nfields, keypos, &nrows, true))
 			goto done;
 		total += nrows;
-		if (nrows < r->cfg->backfill_chunk_size)
-			s->st.streaming = true;
-		reader_emit_state(r);
-		if (sp_stop_requested)
+		if (!chunk_done(r, s, nrows < r->cfg->backfill_chunk_size))
 			break;
 	}
 	log_info("stream %s.%s: backfilled %lld rows in this read", s->table->ns, s->table->name, total);
@@ -370,10 +380,7 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 			goto done;
 		total += nrows;
 		s->st.ctid_block += step;
-		if (!ranges || s->st.ctid_block >= nblocks)
-			s->st.streaming = true;
-		reader_emit_state(r);
-		if (sp_stop_requested)
+		if (!chunk_done(r, s, !ranges || s->st.ctid_block >= nblocks))
 			break;
 	}
 	log_info("stream %s.%s: backfilled %lld rows in this read", s->table->ns, s->table->name, total);

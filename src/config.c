@@ -830,19 +830,6 @@ secret_param(const char *name)
 	return false;
 }
 
-/* The value of a hex digit, or -1. */
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode %XX escapes in s[0..n) into a new string. '+' stays '+', as PgJDBC leaves it. NULL with
  * *bad set on a malformed escape or an escaped NUL; NULL with *bad clear on allocation failure.

@@ -9,18 +9,6 @@
 
 #include <string.h>
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode the escaped field s[0..n) into scratch; returns its start in scratch. */
 static const char *
 unescape(const char *s, size_t n, buf_t *scratch, size_t *outlen)
