@@ -20,7 +20,9 @@
 typedef struct rd_stream
 {
 	sp_table   *table;			/* borrowed from the reader's catalog */
-	bool		incremental;	/* a CDC incremental stream (else full refresh) */
+	bool		incremental;	/* a CDC incremental stream */
+	int			cursor_col;		/* Standard incremental: the cursor column (index in table), else -1 */
+	bool		xmin;			/* Xmin incremental */
 	int			nsel;			/* selected columns, in table order */
 	int		   *sel;			/* indexes into table->cols */
 	char	  **json_keys;		/* per selected column: the JSON-escaped key with its colon */
@@ -74,6 +76,11 @@ void		reader_emit_state(reader *r);
 void		format_pg_timestamp(int64_t pg_us, char out[40]);
 
 bool		backfill_stream(reader *r, rd_stream *s);
+/*
+ * Xmin or Standard incremental: the rows changed since saved (the stream_state a previous read
+ * emitted, or NULL), then *new_state (new reference) to emit as the stream's STREAM state.
+ */
+bool		incremental_stream(reader *r, rd_stream *s, const json_t *saved, json_t **new_state);
 bool		full_refresh_stream(reader *r, rd_stream *s);
 bool		replication_run(reader *r);
 

@@ -30,6 +30,7 @@ typedef struct stream_state
 
 typedef struct sp_state
 {
+	json_t	   *per_stream;		/* Xmin/Standard: the STREAM state messages given (owned), or NULL */
 	bool		present;		/* a GLOBAL state was given */
 	pg_lsn		lsn;
 	char	   *slot;			/* the slot the state was made with, or NULL */
@@ -46,6 +47,8 @@ bool		state_load(const char *path, sp_state *out);
 /* The same from parsed JSON (borrowed). */
 bool		state_parse(const json_t *root, sp_state *out);
 void		state_free(sp_state *st);
+/* Xmin/Standard: the stream_state object saved for this stream, or NULL (borrowed). */
+const json_t *state_per_stream(const sp_state *st, const char *ns, const char *name);
 /* The state of this stream, or NULL (borrowed). */
 const stream_state *state_find(const sp_state *st, const char *ns, const char *name);
 

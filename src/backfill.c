@@ -107,11 +107,11 @@ emit_row(reader *r, rd_stream *s, const char *row, size_t len, int nfields, copy
 }
 
 /*
- * Run sql (a COPY ... TO STDOUT) and emit its rows. When keypos is given, the key values of the
- * last row are stored into s->st.cursor. *nrows counts the rows.
+ * Run sql (a COPY ... TO STDOUT) and emit its rows. When keypos is given, the nkeys fields it
+ * names are taken from the last row into s->st.cursor. *nrows counts the rows.
  */
 static bool
-copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keypos,
+copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keypos, int nkeys,
 		  long long *nrows, bool cdc_meta)
 {
 	PGresult   *res;
@@ -215,12 +215,12 @@ drain:
 			for (int k = 0; k < s->st.ncursor; k++)
 				free(s->st.cursor[k]);
 			free(s->st.cursor);
-			s->st.cursor = calloc((size_t) s->table->nkey, sizeof(char *));
+			s->st.cursor = calloc((size_t) nkeys, sizeof(char *));
 			if (s->st.cursor == NULL)
 				abort();
-			for (int k = 0; k < s->table->nkey; k++)
+			for (int k = 0; k < nkeys; k++)
 				s->st.cursor[k] = strndup(f[keypos[k]].data, f[keypos[k]].len);
-			s->st.ncursor = s->table->nkey;
+			s->st.ncursor = nkeys;
 		}
 	}
 done:
@@ -244,7 +244,7 @@ full_refresh_stream(reader *r, rd_stream *s)
 	if (!append_select_list(r, &sql, s, NULL))
 		goto done;
 	buf_printf(&sql, " FROM %s) TO STDOUT", qt);
-	ok = copy_rows(r, s, sql.data, s->nsel, NULL, &nrows, false);
+	ok = copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, false);
 	if (ok)
 		log_info("stream %s.%s: full refresh copied %lld rows", s->table->ns, s->table->name, nrows);
 done:
@@ -320,7 +320,7 @@ backfill_by_key(reader *r, rd_stream *s, const char *qt)
 		if (!append_key_list(r, &sql, s))
 			goto done;
 		buf_printf(&sql, " LIMIT %d) TO STDOUT", r->cfg->backfill_chunk_size);
-		if (!copy_rows(r, s, sql.data, nfields, keypos, &nrows, true))
+		if (!copy_rows(r, s, sql.data, nfields, keypos, s->table->nkey, &nrows, true))
 			goto done;
 		total += nrows;
 		if (!chunk_done(r, s, nrows < r->cfg->backfill_chunk_size))
@@ -376,7 +376,7 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 			buf_printf(&sql, " WHERE ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
 					   s->st.ctid_block, s->st.ctid_block + step);
 		buf_puts(&sql, ") TO STDOUT");
-		if (!copy_rows(r, s, sql.data, s->nsel, NULL, &nrows, true))
+		if (!copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, true))
 			goto done;
 		total += nrows;
 		s->st.ctid_block += step;
@@ -399,6 +399,130 @@ backfill_stream(reader *r, rd_stream *s)
 	if (qt == NULL)
 		return false;
 	ok = s->table->nkey > 0 ? backfill_by_key(r, s, qt) : backfill_by_ctid(r, s, qt);
+	free(qt);
+	return ok;
+}
+
+/* Append ", col" unless col is selected; returns its position in the COPY row. */
+static int
+append_extra_column(reader *r, buf_t *sql, const rd_stream *s, int ci)
+{
+	char	   *q;
+
+	for (int i = 0; i < s->nsel; i++)
+		if (s->sel[i] == ci)
+			return i;
+	q = pgc_ident(r->conn, s->table->cols[ci].name);
+	if (q == NULL)
+		return -1;
+	buf_puts(sql, ", ");
+	buf_puts(sql, q);
+	PQfreemem(q);
+	return s->nsel;
+}
+
+/* Standard: rows whose cursor column passed the saved value, in cursor order. */
+static bool
+incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *saved,
+					  json_t **new_state)
+{
+	const sp_column *cc = &s->table->cols[s->cursor_col];
+	const json_t *prev = json_object_get(saved, "cursor");
+	char	   *cq = pgc_ident(r->conn, cc->name);
+	buf_t		sql;
+	int			pos;
+	long long	nrows;
+	bool		ok = false;
+
+	buf_init(&sql, 0);
+	if (cq == NULL)
+		goto done;
+	buf_puts(&sql, "COPY (SELECT ");
+	if (!append_select_list(r, &sql, s, NULL) || (pos = append_extra_column(r, &sql, s, s->cursor_col)) < 0)
+		goto done;
+	/* rows without a cursor value cannot be tracked; Airbyte's connector skips them too */
+	buf_printf(&sql, " FROM %s WHERE %s IS NOT NULL", qt, cq);
+	if (json_is_string(prev))
+	{
+		char	   *lit = PQescapeLiteral(r->conn, json_string_value(prev), json_string_length(prev));
+
+		if (lit == NULL)
+		{
+			err_set(ERR_SYSTEM, PQerrorMessage(r->conn), "could not quote the cursor value");
+			goto done;
+		}
+		buf_printf(&sql, " AND %s > %s::%s", cq, lit, cc->type_name);
+		PQfreemem(lit);
+	}
+	buf_printf(&sql, " ORDER BY %s) TO STDOUT", cq);
+	if (!copy_rows(r, s, sql.data, pos == s->nsel ? s->nsel + 1 : s->nsel, &pos, 1, &nrows, false))
+		goto done;
+	/* the largest cursor value read (rows came in cursor order), else the previous one */
+	*new_state = json_pack("{s:[s],s:o}", "cursor_field", cc->name, "cursor",
+						   nrows > 0 ? json_string(s->st.cursor[0]) :
+						   json_is_string(prev) ? json_string(json_string_value(prev)) : json_null());
+	log_info("stream %s.%s: %lld rows past the cursor", s->table->ns, s->table->name, nrows);
+	ok = true;
+done:
+	PQfreemem(cq);
+	buf_free(&sql);
+	return ok;
+}
+
+/*
+ * Xmin: rows written by transactions at or after the oldest one still running when the previous
+ * read started. xmin is 32 bits and wraps around: its 64-bit value is rebuilt from the current
+ * epoch (an xmin above the current 32-bit counter belongs to the previous epoch).
+ */
+static bool
+incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved,
+					json_t **new_state)
+{
+	const json_t *prev = json_object_get(saved, "xmin_raw_value");
+	PGresult   *res;
+	unsigned long long cur;
+	buf_t		sql;
+	long long	nrows;
+	bool		ok = false;
+
+	res = pgc_query(r->conn, "reading the transaction horizon",
+					"SELECT txid_snapshot_xmin(txid_current_snapshot())::text", 0, NULL);
+	if (res == NULL)
+		return false;
+	cur = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	buf_init(&sql, 0);
+	buf_puts(&sql, "COPY (SELECT ");
+	if (!append_select_list(r, &sql, s, NULL))
+		goto done;
+	buf_printf(&sql, " FROM %s", qt);
+	if (json_is_integer(prev))
+		buf_printf(&sql, " WHERE (CASE WHEN xmin::text::int8 <= %llu THEN %llu ELSE %llu END) "
+				   "* 4294967296 + xmin::text::int8 >= %lld",
+				   cur & 0xFFFFFFFFULL, cur >> 32, (cur >> 32) ? (cur >> 32) - 1 : 0,
+				   (long long) json_integer_value(prev));
+	buf_puts(&sql, ") TO STDOUT");
+	if (!copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, false))
+		goto done;
+	*new_state = json_pack("{s:I}", "xmin_raw_value", (json_int_t) cur);
+	log_info("stream %s.%s: %lld rows changed since the last read (xmin)", s->table->ns,
+			 s->table->name, nrows);
+	ok = true;
+done:
+	buf_free(&sql);
+	return ok;
+}
+
+bool
+incremental_stream(reader *r, rd_stream *s, const json_t *saved, json_t **new_state)
+{
+	char	   *qt = pgc_qualified(r->conn, s->table->ns, s->table->name);
+	bool		ok;
+
+	if (qt == NULL)
+		return false;
+	ok = s->xmin ? incremental_by_xmin(r, s, qt, saved, new_state) :
+		incremental_by_cursor(r, s, qt, saved, new_state);
 	free(qt);
 	return ok;
 }

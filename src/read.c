@@ -144,18 +144,32 @@ add_stream(reader *r, const json_t *cs)
 	s = &r->streams[r->nstreams++];
 	memset(s, 0, sizeof(*s));
 	s->table = t;
+	s->cursor_col = -1;
 	s->st.ns = t->ns;
 	s->st.name = t->name;
 	s->st.ctid_block = -1;
-	if (strcmp(json_string_value(mode), "incremental") == 0)
+	if (strcmp(json_string_value(mode), "incremental") == 0 && r->cfg->method != REPL_CDC)
 	{
-		if (r->cfg->method != REPL_CDC)
+		const json_t *cf = json_object_get(cs, "cursor_field");
+
+		if (t->relkind != 'r' && t->relkind != 'p')
 		{
-			err_set(ERR_CONFIG, NULL, "stream %s.%s is incremental, but incremental sync is only "
-					"implemented for replication_method CDC; use CDC or sync it as full refresh",
-					t->ns, t->name);
+			err_set(ERR_CONFIG, NULL, "stream %s.%s is a view: sync it as full refresh", t->ns, t->name);
 			return false;
 		}
+		if (r->cfg->method == REPL_XMIN)
+			s->xmin = true;
+		else if (!json_is_string(json_array_get(cf, 0)) ||
+				 (s->cursor_col = table_column(t, json_string_value(json_array_get(cf, 0)))) < 0)
+		{
+			err_set(ERR_CONFIG, NULL, "stream %s.%s is incremental with replication_method "
+					"Standard, so its cursor_field must name one of the table's columns", t->ns,
+					t->name);
+			return false;
+		}
+	}
+	else if (strcmp(json_string_value(mode), "incremental") == 0)
+	{
 		if (!table_cdc_capable(t))
 		{
 			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: it has neither a "
@@ -508,6 +522,13 @@ cmd_read(const cli_args *args)
 	r.types = typecache_new();
 	if (!catalog_load(r.conn, &cfg, &r.cat) || !load_catalog(&r, args->catalog))
 		goto done;
+	if (r.cdc && state.per_stream && !state.present)
+	{
+		err_set(ERR_CONFIG, NULL, "the state holds per-stream (STREAM) states from Xmin or Standard "
+				"replication, but CDC keeps a GLOBAL state; reset the streams after changing "
+				"replication_method");
+		goto done;
+	}
 	if (r.cdc && !prepare_cdc(&r, &state))
 		goto done;
 	format_pg_timestamp((ab_now_ms() - INT64_C(946684800000)) * 1000, now);
@@ -525,7 +546,7 @@ cmd_read(const cli_args *args)
 	{
 		rd_stream  *s = &r.streams[i];
 
-		if (s->incremental)
+		if (s->incremental || s->xmin || s->cursor_col >= 0)
 			continue;
 		if (!full_refresh_stream(&r, s))
 			goto done;
@@ -550,12 +571,26 @@ cmd_read(const cli_args *args)
 	}
 	else
 	{
-		/* full refresh only: one STREAM state per stream, as Airbyte's sources do */
+		/* Xmin and Standard: one STREAM state per stream, as Airbyte's sources do */
 		for (int i = 0; i < r.nstreams; i++)
-			ab_state(json_pack("{s:s,s:{s:{s:s,s:s},s:{}},s:{s:I}}", "type", "STREAM", "stream",
-							   "stream_descriptor", "name", r.streams[i].table->name,
-							   "namespace", r.streams[i].table->ns, "stream_state",
-							   "sourceStats", "recordCount", (json_int_t) r.streams[i].records));
+		{
+			rd_stream  *s = &r.streams[i];
+			json_t	   *ss = json_object();
+
+			if (s->xmin || s->cursor_col >= 0)
+			{
+				json_decref(ss);
+				ss = NULL;
+				if (!incremental_stream(&r, s, state_per_stream(&state, s->table->ns, s->table->name), &ss))
+					goto done;
+				ab_stream_status(s->table->ns, s->table->name, "COMPLETE");
+				s->complete = true;
+			}
+			ab_state(json_pack("{s:s,s:{s:{s:s,s:s},s:o},s:{s:I}}", "type", "STREAM", "stream",
+							   "stream_descriptor", "name", s->table->name,
+							   "namespace", s->table->ns, "stream_state", ss,
+							   "sourceStats", "recordCount", (json_int_t) s->records));
+		}
 	}
 	ok = !ab_broken();
 	if (!ok)

@@ -90,7 +90,7 @@ state_parse(const json_t *root, sp_state *out)
 		const json_t *m;
 
 		msg = NULL;
-		/* the last GLOBAL entry wins; an empty array is no state */
+		/* the last GLOBAL entry wins; STREAM entries are kept for Xmin and Standard streams */
 		json_array_foreach(root, i, m)
 		{
 			const json_t *t = json_object_get(m, "type");
@@ -98,7 +98,13 @@ state_parse(const json_t *root, sp_state *out)
 			if (json_is_string(t) && strcmp(json_string_value(t), "GLOBAL") == 0)
 				msg = m;
 			else if (json_is_string(t) && strcmp(json_string_value(t), "STREAM") == 0)
-				return bad_state("it holds per-stream (STREAM) states, but CDC keeps a GLOBAL state");
+			{
+				if (!json_is_object(json_object_get(json_object_get(m, "stream"), "stream_descriptor")))
+					return bad_state("a STREAM state has no stream.stream_descriptor");
+				if (out->per_stream == NULL)
+					out->per_stream = json_array();
+				json_array_append(out->per_stream, (json_t *) m);
+			}
 		}
 		if (msg == NULL)
 			return true;
@@ -178,7 +184,28 @@ state_free(sp_state *st)
 	}
 	free(st->streams);
 	free(st->slot);
+	json_decref(st->per_stream);
 	memset(st, 0, sizeof(*st));
+}
+
+const json_t *
+state_per_stream(const sp_state *st, const char *ns, const char *name)
+{
+	size_t		i;
+	const json_t *m;
+
+	json_array_foreach(st->per_stream, i, m)
+	{
+		const json_t *s = json_object_get(m, "stream");
+		const json_t *d = json_object_get(s, "stream_descriptor");
+		const json_t *dn = json_object_get(d, "name");
+		const json_t *dns = json_object_get(d, "namespace");
+
+		if (json_is_string(dn) && strcmp(json_string_value(dn), name) == 0 &&
+			(!json_is_string(dns) || strcmp(json_string_value(dns), ns) == 0))
+			return json_object_get(s, "stream_state");
+	}
+	return NULL;
 }
 
 const stream_state *

@@ -343,3 +343,61 @@ class FollowTest(ReadBase):
         self.assertTrue(states)
         last_record = max(i for i, m in enumerate(msgs) if m["type"] == "RECORD")
         self.assertTrue(any(m["type"] == "STATE" for m in msgs[last_record:]), "a final STATE covers the records")
+
+
+class NonCdcIncrementalTest(ReadBase):
+    def setUp(self):
+        super().setUp()
+        cluster.psql("""
+            DROP TABLE IF EXISTS inc;
+            CREATE TABLE inc (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL);
+            ALTER TABLE inc OWNER TO capture;
+            INSERT INTO inc SELECT g, 'v' || g, '2024-01-01'::timestamptz + g * interval '1 minute' FROM generate_series(1, 100) g;
+        """)
+
+    def catalog(self, cfg, cursor):
+        cat = configured_catalog(self.discover(cfg), streams=["inc"])
+        self.assertEqual(cat["streams"][0]["sync_mode"], "incremental")
+        if cursor:
+            cat["streams"][0]["cursor_field"] = [cursor]
+        else:
+            cat["streams"][0].pop("cursor_field", None)
+        return cat
+
+    def stream_state(self, r):
+        states = r.states()
+        self.assertEqual(states[-1]["type"], "STREAM")
+        return states[-1]
+
+    def test_standard_cursor(self):
+        cfg = cluster.config(cdc=False)
+        cat = self.catalog(cfg, "updated_at")
+        r = self.read(cat, cfg=cfg)
+        self.assertEqual(len(r.records("inc")), 100)
+        st = self.stream_state(r)
+        self.assertEqual(st["stream"]["stream_state"]["cursor"], "2024-01-01 01:40:00+00")
+        cluster.psql("UPDATE inc SET v = 'changed', updated_at = '2025-01-01' WHERE id IN (3, 4);"
+                     "INSERT INTO inc VALUES (101, 'new', '2025-01-02');")
+        r = self.read(cat, state=st, cfg=cfg)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records()), [3, 4, 101])
+        st = self.stream_state(r)
+        r = self.read(cat, state=st, cfg=cfg)
+        self.assertEqual(r.records(), [])
+        self.assertEqual(self.stream_state(r)["stream"]["stream_state"]["cursor"], "2025-01-02 00:00:00+00")
+        # a cursor column that does not exist is a clear config error
+        bad = self.catalog(cfg, "nope")
+        r = self.read(bad, cfg=cfg, expect_rc=1)
+        self.assertIn("cursor_field", r.trace_errors()[0]["message"])
+
+    def test_xmin(self):
+        cfg = cluster.config(cdc=False, replication_method={"method": "Xmin"})
+        cat = self.catalog(cfg, None)
+        r = self.read(cat, cfg=cfg)
+        self.assertEqual(len(r.records("inc")), 100)
+        st = self.stream_state(r)
+        self.assertIn("xmin_raw_value", st["stream"]["stream_state"])
+        cluster.psql("UPDATE inc SET v = 'x' WHERE id = 7; INSERT INTO inc VALUES (200, 'new', now());")
+        r = self.read(cat, state=st, cfg=cfg)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records()), [7, 200])
+        r = self.read(cat, state=self.stream_state(r), cfg=cfg)
+        self.assertEqual(r.records(), [])
