@@ -37,6 +37,8 @@ typedef struct sp_table
 	sp_column  *cols;
 	int			nkey;			/* primary key (or unique not-null index) columns */
 	int		   *key;			/* indexes into cols, in key order */
+	bool		key_is_pk;		/* the key is the primary key */
+	bool		key_is_replident;	/* the key's index is the replica identity index */
 	double		reltuples;
 	int64_t		relbytes;
 } sp_table;

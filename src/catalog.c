@@ -93,11 +93,12 @@ static const char columns_sql[] =
 
 /* Primary keys first, then unique immediate non-partial plain indexes, fewest columns first. */
 static const char keys_sql[] =
-	"SELECT i.indrelid, array_to_string((i.indkey::int2[])[0:i.indnkeyatts - 1], ' ') "
+	"SELECT i.indrelid, array_to_string((i.indkey::int2[])[0:i.indnkeyatts - 1], ' '), "
+	"  i.indisprimary, i.indisreplident "
 	"FROM pg_index i "
 	"WHERE i.indrelid = ANY($1::oid[]) AND i.indisvalid AND i.indisready AND i.indisunique "
 	"  AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL "
-	"ORDER BY i.indrelid, i.indisprimary DESC, i.indnkeyatts, i.indexrelid";
+	"ORDER BY i.indrelid, i.indisprimary DESC, i.indisreplident DESC, i.indnkeyatts, i.indexrelid";
 
 static const char pubtables_sql[] =
 	"SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1";
@@ -243,6 +244,8 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 			t->key = xcalloc((size_t) nidx, sizeof(int));
 			memcpy(t->key, idx, sizeof(int) * (size_t) nidx);
 			t->nkey = nidx;
+			t->key_is_pk = PQgetvalue(res, r, 2)[0] == 't';
+			t->key_is_replident = PQgetvalue(res, r, 3)[0] == 't';
 		}
 		PQclear(res);
 		res = NULL;
@@ -325,7 +328,16 @@ table_cdc_capable(const sp_table *t)
 		return false;
 	if (t->replident == 'f')
 		return true;
-	return t->nkey > 0 && (t->replident == 'd' || t->replident == 'i');
+	/*
+	 * DEFAULT identifies rows by the primary key (none without one: adding such a table to a
+	 * publication would make its UPDATEs and DELETEs fail); USING INDEX by that index, which
+	 * must be the stream's key so that deletes carry it.
+	 */
+	if (t->replident == 'd')
+		return t->nkey > 0 && t->key_is_pk;
+	if (t->replident == 'i')
+		return t->nkey > 0 && t->key_is_replident;
+	return false;
 }
 
 static json_t *

@@ -295,8 +295,33 @@ prepare_cdc(reader *r, const sp_state *state)
 	/* the publication must exist before the slot: pgoutput reads it with historic snapshots */
 	if (!publication_exists(r->conn, cfg->publication, &pub_existed, &all))
 		goto done;
+	/* a partitioned table's changes come under its own name only with publish_via_partition_root */
+	if (r->server_version >= 130000)
+	{
+		const char *p[1] = {cfg->publication};
+		PGresult   *res = pgc_query(r->conn, "reading the publication",
+									"SELECT pubviaroot FROM pg_publication WHERE pubname = $1", 1, p);
+
+		if (res == NULL)
+			goto done;
+		for (int i = 0; i < ntables && PQntuples(res) == 1; i++)
+			if (tables[i]->relkind == 'p' && PQgetvalue(res, 0, 0)[0] != 't')
+			{
+				char	   *q = pgc_ident(r->conn, cfg->publication);
+
+				err_set(ERR_CONFIG, NULL, "publication \"%s\" does not publish partitioned table "
+						"%s.%s through its root, so its changes would be missed: ALTER PUBLICATION "
+						"%s SET (publish_via_partition_root = true)", cfg->publication,
+						tables[i]->ns, tables[i]->name, q ? q : cfg->publication);
+				PQfreemem(q);
+				PQclear(res);
+				goto done;
+			}
+		PQclear(res);
+	}
 	if (!publication_ensure(r->conn, cfg->publication, tables, ntables, r->server_version))
 		goto done;
+
 	if (!slot_get(r->conn, cfg->replication_slot, &slot))
 		goto done;
 
@@ -412,56 +437,58 @@ prepare_cdc(reader *r, const sp_state *state)
 			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
 	}
 
-	/* the end of this batch: everything acknowledged before now */
+	/*
+	 * The end of this batch: everything acknowledged before now. A logical message written now
+	 * marks it. On PostgreSQL 14+ it arrives through pgoutput's messages option; on 12 and 13 its
+	 * LSN (the end of a real WAL record, which the walsender's position reaches) is the target.
+	 * A standby cannot write: there the replay position is the target.
+	 */
 	if (!r->follow)
 	{
-		if (r->server_version >= 140000)
+		uuid_t		u;
+		char		us[37];
+		const char *p[1] = {r->end_marker};
+		PGresult   *res = NULL;
+
+		uuid_generate(u);
+		uuid_unparse_lower(u, us);
+		snprintf(r->end_marker, sizeof(r->end_marker), "end:%s", us);
+		/*
+		 * A non-transactional message is not flushed by itself, and the walsender sends only
+		 * flushed WAL: write it in a transaction that takes an xid and commits synchronously,
+		 * so the commit flushes the marker at once.
+		 */
+		if (pgc_command(r->conn, "writing the end-of-batch marker",
+						"BEGIN; SET LOCAL synchronous_commit = on"))
 		{
-			uuid_t		u;
-			char		us[37];
-			const char *p[1] = {r->end_marker};
-			PGresult   *res;
-
-			uuid_generate(u);
-			uuid_unparse_lower(u, us);
-			snprintf(r->end_marker, sizeof(r->end_marker), "end:%s", us);
-			/*
-			 * A non-transactional message is not flushed by itself, and the walsender sends only
-			 * flushed WAL: write it in a transaction that takes an xid and commits synchronously,
-			 * so the commit flushes the marker at once.
-			 */
-			res = NULL;
-			if (pgc_command(r->conn, "writing the end-of-batch marker",
-							"BEGIN; SET LOCAL synchronous_commit = on"))
+			res = pgc_query(r->conn, "writing the end-of-batch marker",
+							"SELECT pg_logical_emit_message(false, 'source-postgres', $1), "
+							"txid_current()", 1, p);
+			if (res == NULL || !pgc_command(r->conn, "writing the end-of-batch marker", "COMMIT"))
 			{
-				res = pgc_query(r->conn, "writing the end-of-batch marker",
-								"SELECT pg_logical_emit_message(false, 'source-postgres', $1), "
-								"txid_current()", 1, p);
-				if (res == NULL || !pgc_command(r->conn, "writing the end-of-batch marker", "COMMIT"))
-				{
-					PQclear(res);
-					res = NULL;
-				}
-			}
-			if (res == NULL)
-			{
-				/* e.g. a read-only standby: fall back to the insert position */
-				PGresult   *rb = PQexec(r->conn, "ROLLBACK");
-
-				PQclear(rb);
-				err_clear();
-				r->end_marker[0] = '\0';
-			}
-			else
-			{
-				pgo_lsn_parse(PQgetvalue(res, 0, 0), &r->target_lsn);
 				PQclear(res);
+				res = NULL;
 			}
 		}
-		if (r->end_marker[0] == '\0' &&
-			!lsn_query(r->conn, "reading the WAL insert position",
-					   "SELECT pg_current_wal_insert_lsn()", &r->target_lsn))
-			goto done;
+		if (res != NULL)
+		{
+			pgo_lsn_parse(PQgetvalue(res, 0, 0), &r->target_lsn);
+			PQclear(res);
+			if (r->server_version < 140000)
+				r->end_marker[0] = '\0';	/* not delivered before 14: use its LSN */
+		}
+		else
+		{
+			PGresult   *rb = PQexec(r->conn, "ROLLBACK");
+
+			PQclear(rb);
+			err_clear();
+			r->end_marker[0] = '\0';
+			if (!lsn_query(r->conn, "reading the WAL position",
+						   "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+						   "ELSE pg_current_wal_insert_lsn() END", &r->target_lsn))
+				goto done;
+		}
 	}
 	if (cfg->heartbeat_action_query && cfg->heartbeat_action_query[0])
 	{
@@ -555,15 +582,16 @@ cmd_read(const cli_args *args)
 	}
 	if (r.cdc)
 	{
-		for (int i = 0; i < r.nstreams; i++)
+		for (int i = 0; i < r.nstreams && !sp_stop_requested; i++)
 			if (r.streams[i].incremental && !r.streams[i].st.streaming &&
 				!backfill_stream(&r, &r.streams[i]))
 				goto done;
 		if (!replication_run(&r))
 			goto done;
 		reader_emit_state(&r);
+		/* stopped by a signal, a stream whose backfill is unfinished is not complete */
 		for (int i = 0; i < r.nstreams; i++)
-			if (r.streams[i].incremental)
+			if (r.streams[i].incremental && r.streams[i].st.streaming)
 			{
 				ab_stream_status(r.streams[i].table->ns, r.streams[i].table->name, "COMPLETE");
 				r.streams[i].complete = true;
@@ -596,7 +624,7 @@ cmd_read(const cli_args *args)
 	if (!ok)
 		err_set(ERR_SYSTEM, NULL, "stdout was closed before the read finished");
 done:
-	if (!ok)
+	if (!ok || sp_stop_requested)
 		for (int i = 0; i < r.nstreams; i++)
 			if (!r.streams[i].complete)
 				ab_stream_status(r.streams[i].table->ns, r.streams[i].table->name, "INCOMPLETE");

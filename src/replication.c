@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "airbyte.h"
@@ -27,6 +28,8 @@
 #define END_MARKER_PREFIX "source-postgres"
 /* a stream that yielded this many messages since it last ran dry is busy: read it in batches */
 #define BUSY_BATCH_MESSAGES 32
+/* after this long without a message, ask the walsender for a keepalive */
+#define PING_AFTER_US (INT64_C(5) * 1000000)
 
 /*
  * A streamed (in-progress) transaction's messages, spooled raw to a temporary file until its
@@ -380,9 +383,9 @@ emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char 
 
 /*
  * Whether an update changes the row's identity in the destination, so the old identity must be
- * deleted first: pgoutput sends an old key ('K') only when the key changed; under REPLICA
- * IDENTITY FULL ('O') compare the key columns, and for a keyless table the whole row is the
- * identity.
+ * deleted first: compare the key columns of the old tuple ('K': the replica identity, sent when
+ * it changed or is stored out of line; 'O': the whole old row) with the new ones. For a keyless
+ * table the whole row is the identity.
  */
 static bool
 update_moves_identity(repl_ctx *c, const pgo_msg *msg)
@@ -394,7 +397,7 @@ update_moves_identity(repl_ctx *c, const pgo_msg *msg)
 
 	if (m == NULL || m->stream == NULL || msg->u.update.old_kind == 0)
 		return false;
-	if (msg->u.update.old_kind == 'K' || m->stream->table->nkey == 0)
+	if (m->stream->table->nkey == 0)
 		return true;
 	for (int k = 0; k < m->stream->table->nkey; k++)
 	{
@@ -441,6 +444,26 @@ spool_drop(repl_ctx *c, spool *sp)
 	*sp = c->spools[--c->nspools];
 }
 
+/* An anonymous temporary file in $TMPDIR (default /tmp), gone when closed or on exit. */
+static FILE *
+spool_file(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char		path[4096];
+	int			fd;
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "%s/source-postgres-spool-XXXXXX", dir && *dir ? dir : "/tmp");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	unlink(path);
+	f = fdopen(fd, "w+");
+	if (f == NULL)
+		close(fd);
+	return f;
+}
+
 /* Append one in-block message to its transaction's spool. */
 static bool
 spool_append(repl_ctx *c, uint32_t xid, const uint8_t *data, size_t len)
@@ -458,7 +481,7 @@ spool_append(repl_ctx *c, uint32_t xid, const uint8_t *data, size_t len)
 		sp = &c->spools[c->nspools++];
 		memset(sp, 0, sizeof(*sp));
 		sp->xid = xid;
-		sp->f = tmpfile();
+		sp->f = spool_file();
 		if (sp->f == NULL)
 		{
 			err_set(ERR_SYSTEM, NULL, "could not create a temporary file to spool a streamed "
@@ -518,19 +541,22 @@ spool_skips(const spool *sp, uint32_t xid)
 }
 
 /*
- * Stream Commit: replay the spooled messages, in order, through a decoder of their own (the
- * spool carries the Relation messages they need), as one transaction with this commit's LSN
- * and time.
+ * Stream Commit: replay the spooled messages, in order, through the main decoder inside a
+ * synthetic stream block, as one transaction with this commit's LSN and time. The main decoder
+ * must see the spooled Relation and Type messages: once the transaction commits, pgoutput counts
+ * those schemas as sent and will not send them again for later transactions.
  */
 static bool
 spool_commit(repl_ctx *c, const pgo_msg *commit)
 {
 	spool	   *sp = spool_find(c, commit->u.stream_commit.xid);
-	pgo_decoder *d;
+	pgo_decoder *d = c->dec;
 	uint8_t		start[6] = {PGO_STREAM_START, 0, 0, 0, 0, 1};
+	uint8_t		stop[1] = {PGO_STREAM_STOP};
 	pgo_msg		m;
 	bool		ok = false;
 	uint32_t	len;
+	long long	replayed = 0;
 	pgo_msg		fake_commit;
 
 	c->in_txn = true;
@@ -538,7 +564,6 @@ spool_commit(repl_ctx *c, const pgo_msg *commit)
 	format_pg_timestamp(commit->u.stream_commit.commit_time, c->txn_time);
 	if (sp == NULL)
 		goto finish;			/* a streamed transaction with nothing we capture */
-	d = pgo_decoder_new(2);
 	start[1] = (uint8_t) (sp->xid >> 24);
 	start[2] = (uint8_t) (sp->xid >> 16);
 	start[3] = (uint8_t) (sp->xid >> 8);
@@ -546,7 +571,6 @@ spool_commit(repl_ctx *c, const pgo_msg *commit)
 	if (!pgo_decode(d, start, sizeof(start), &m) || fflush(sp->f) != 0 || fseek(sp->f, 0, SEEK_SET) != 0)
 	{
 		err_set(ERR_SYSTEM, pgo_error(d), "could not replay the spool of a streamed transaction");
-		pgo_decoder_free(d);
 		return false;
 	}
 	while (fread(&len, sizeof(len), 1, sp->f) == 1)
@@ -571,6 +595,10 @@ spool_commit(repl_ctx *c, const pgo_msg *commit)
 			continue;			/* an aborted subtransaction's change */
 		if (!handle_msg(c, &m))
 			goto done;
+		/* a long replay must not let the walsender time out waiting for our status */
+		if (++replayed % 4096 == 0 && now_us() - c->last_status_us >= STATUS_INTERVAL_US &&
+			!send_status(c, false))
+			goto done;
 	}
 	if (ferror(sp->f))
 	{
@@ -579,7 +607,12 @@ spool_commit(repl_ctx *c, const pgo_msg *commit)
 	}
 	ok = true;
 done:
-	pgo_decoder_free(d);
+	/* leave the synthetic stream block (the decoder accepts Stream Stop only inside one) */
+	if (!pgo_decode(d, stop, sizeof(stop), &m) && ok)
+	{
+		err_set(ERR_SYSTEM, pgo_error(d), "could not replay the spool of a streamed transaction");
+		ok = false;
+	}
 	spool_drop(c, sp);
 	if (!ok)
 		return false;
@@ -750,6 +783,7 @@ stream_loop(repl_ctx *c)
 	int64_t		last_data_us = now_us();
 	int64_t		idle_limit_us = (int64_t) r->cfg->initial_waiting_seconds * 1000000;
 	int			busy_batch = 0;		/* messages read since the buffer last ran dry */
+	int64_t		last_ping_us = 0;
 	bool		low_water_set = false;
 
 	if (!send_status(c, false))
@@ -785,6 +819,17 @@ stream_loop(repl_ctx *c)
 			}
 			if (pgc_wait_input(c->conn, (int) wait_ms, busy, &low_water_set) < 0)
 				return false;
+			/*
+			 * Silence can mean the walsender is decoding a long stretch of WAL with nothing for
+			 * us. Ask for a reply: its keepalive carries its position, which is progress (and
+			 * moves the state past that WAL). Only a server that stops answering is idle.
+			 */
+			if (now_us() - last_data_us > PING_AFTER_US && now_us() - last_ping_us > PING_AFTER_US)
+			{
+				if (!send_status(c, true))
+					return false;
+				last_ping_us = now_us();
+			}
 			if (!r->follow && now_us() - last_data_us > idle_limit_us)
 			{
 				log_warn("nothing arrived from the server for %d seconds "

@@ -228,6 +228,10 @@ class DiscoverTest(Base):
         self.assertEqual(s["v"]["supported_sync_modes"], ["full_refresh"])
         # keyless without REPLICA IDENTITY FULL cannot be captured: full refresh only
         self.assertEqual(s["nokey"]["supported_sync_modes"], ["full_refresh"])
+        # a unique index is a key, but not a replica identity under DEFAULT: adding the table to a
+        # publication would make its UPDATEs and DELETEs fail, so it is full refresh only too
+        self.assertEqual(s["ukey"]["supported_sync_modes"], ["full_refresh"])
+        self.assertEqual(s["ukey"]["source_defined_primary_key"], [["b"], ["a"]])
 
     def test_standard_mode_has_no_cdc_columns(self):
         s = self.discover(replication_method={"method": "Standard"})

@@ -401,3 +401,30 @@ class NonCdcIncrementalTest(ReadBase):
         self.assertEqual(sorted(x["data"]["id"] for x in r.records()), [7, 200])
         r = self.read(cat, state=self.stream_state(r), cfg=cfg)
         self.assertEqual(r.records(), [])
+
+
+class PartitionTest(ReadBase):
+    slot = "sp_slot_part"
+    pub = "sp_pub_part"
+
+    def test_partitioned_table_through_its_root(self):
+        self.drop_slot()
+        cluster.psql("""
+            DROP TABLE IF EXISTS pt;
+            CREATE TABLE pt (id int, d date, v text, PRIMARY KEY (id, d)) PARTITION BY RANGE (d);
+            CREATE TABLE pt_2024 PARTITION OF pt FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+            CREATE TABLE pt_2025 PARTITION OF pt FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+            ALTER TABLE pt OWNER TO capture; ALTER TABLE pt_2024 OWNER TO capture; ALTER TABLE pt_2025 OWNER TO capture;
+            INSERT INTO pt VALUES (1, '2024-05-01', 'a'), (2, '2025-05-01', 'b');
+        """)
+        cat = configured_catalog(self.discover(), streams=["pt"])
+        r = self.read(cat)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records()), [1, 2])
+        cluster.psql("INSERT INTO pt VALUES (3, '2025-06-01', 'c'); UPDATE pt SET v = 'A' WHERE id = 1;")
+        r = self.read(cat, state=r.states()[-1])
+        self.assertEqual([(x["stream"], x["data"]["id"]) for x in r.records()], [("pt", 3), ("pt", 1)])
+        # a publication made without publish_via_partition_root would hide those changes: refused
+        self.drop_slot()
+        cluster.psql("SET ROLE capture; CREATE PUBLICATION %s FOR TABLE pt; RESET ROLE;" % self.pub)
+        r = self.read(cat, expect_rc=1)
+        self.assertIn("publish_via_partition_root", r.trace_errors()[0]["message"])

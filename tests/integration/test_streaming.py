@@ -56,6 +56,20 @@ class StreamingTest(unittest.TestCase):
             stats = cluster.query("SELECT stream_txns, spill_txns FROM pg_stat_replication_slots WHERE slot_name = 'sp_slot'")
             self.assertGreater(int(stats[0][0]), 0, "the server streamed the large transactions")
             self.assertEqual(int(stats[0][1]), 0, "and spilled nothing to disk")
+
+            # after a streamed transaction committed, pgoutput does not announce the table again:
+            # an ordinary transaction on it must still decode, in this read and the next
+            state = r.states()[-1]
+            cluster.psql("BEGIN; INSERT INTO big SELECT g, repeat('w', 200), 4 FROM generate_series(200001, 215000) g; COMMIT;"
+                         "INSERT INTO big VALUES (300000, 'small after big', 5);")
+            r = run_connector(["read"], tmp, config=cfg, catalog=cat, state=[state])
+            self.assertEqual(r.rc, 0, r.raw[-2000:])
+            self.assertEqual(r.records()[-1]["data"]["id"], 300000)
+            self.assertEqual(len(r.records()), 15001)
+            cluster.psql("INSERT INTO big VALUES (300001, 'next read', 6);")
+            r = run_connector(["read"], tmp, config=cfg, catalog=cat, state=[r.states()[-1]])
+            self.assertEqual(r.rc, 0, r.raw[-2000:])
+            self.assertEqual([x["data"]["id"] for x in r.records()], [300001])
         finally:
             cluster.stop()
             shutil.rmtree(tmp, ignore_errors=True)
