@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "buf.h"
 #include "catalog.h"
@@ -17,7 +18,28 @@
 #include "pgoutput.h"
 #include "state.h"
 
-typedef struct rd_stream
+typedef struct rd_stream rd_stream;
+
+/*
+ * One chunk of an interleaved backfill (a table added while others stream), reconciled with the
+ * change stream DBLog-style: copied between a low and a high watermark, spooled, its keys kept in
+ * a set from which every change seen between the watermarks removes its key; at the high
+ * watermark the surviving rows go out with that LSN.
+ */
+typedef struct wm_chunk
+{
+	rd_stream  *s;
+	FILE	   *rows;			/* the chunk's COPY rows, length-prefixed (a temp file) */
+	long long	nrows;
+	char	  **keys;			/* open-addressing set of encoded keys; a removed key is freed */
+	bool	   *used;
+	size_t		cap;
+	int			ncursor;		/* the chunk's last key: the stream's cursor once it is emitted */
+	char	  **cursor;
+	bool		last;			/* fewer rows than asked: the backfill ends with this chunk */
+} wm_chunk;
+
+struct rd_stream
 {
 	sp_table   *table;			/* borrowed from the reader's catalog */
 	bool		incremental;	/* a CDC incremental stream */
@@ -30,10 +52,11 @@ typedef struct rd_stream
 	char	   *rec_prefix;		/* ab_record_prefix() of this stream */
 	size_t		rec_prefix_len;
 	stream_state st;			/* runtime backfill/streaming position */
+	bool		interleaved;	/* backfilled by watermark chunks while the others stream */
 	bool		running;		/* STREAM_STATUS RUNNING emitted */
 	bool		complete;		/* STREAM_STATUS COMPLETE emitted */
 	long long	records;
-} rd_stream;
+};
 
 typedef struct reader
 {
@@ -76,6 +99,20 @@ void		reader_emit_state(reader *r);
 void		format_pg_timestamp(int64_t pg_us, char out[40]);
 
 bool		backfill_stream(reader *r, rd_stream *s);
+
+/* An anonymous temporary file in $TMPDIR (default /tmp), gone when closed or at exit. */
+FILE	   *sp_tmpfile(void);
+/* Append one key column's text to an encoded key ("<len>:<text>" per column). */
+void		wm_key_append(buf_t *key, const char *text, size_t len);
+/* Copy the next chunk of ch->s into ch (spool and key set); false (error recorded) on failure. */
+bool		wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows);
+/* A change to this key was seen between the watermarks: the chunk's copy is stale. */
+void		wm_chunk_forget(wm_chunk *ch, const char *key, size_t len);
+/* Emit the surviving rows with _ab_cdc_lsn = lsn and advance the stream's cursor. */
+bool		wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn);
+void		wm_chunk_free(wm_chunk *ch);
+/* Write a flushed non-transactional logical message; *lsn receives its LSN. */
+bool		reader_emit_marker(reader *r, const char *content, pg_lsn *lsn);
 /*
  * Xmin or Standard incremental: the rows changed since saved (the stream_state a previous read
  * emitted, or NULL), then *new_state (new reference) to emit as the stream's STREAM state.

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "airbyte.h"
 #include "commands.h"
@@ -266,17 +267,16 @@ chunk_done(reader *r, rd_stream *s, bool last)
 	return !sp_stop_requested;
 }
 
-/* Keyset chunks: WHERE (k1, k2) > (v1, v2) ORDER BY k1, k2 LIMIT n. */
-static bool
-backfill_by_key(reader *r, rd_stream *s, const char *qt)
+/*
+ * The COPY of the next keyset chunk of s: WHERE (k1, k2) > (cursor) ORDER BY k1, k2 LIMIT n.
+ * keypos receives the key columns' positions in the row; returns the number of fields, or -1.
+ */
+static int
+keyset_chunk_sql(reader *r, const rd_stream *s, const char *qt, int limit, buf_t *sql,
+				 int keypos[32])
 {
-	int			keypos[32];
 	int			nfields = s->nsel;
-	long long	total = 0;
-	buf_t		sql;
-	bool		ok = false;
 
-	buf_init(&sql, 0);
 	for (int k = 0; k < s->table->nkey; k++)
 	{
 		bool		selected = false;
@@ -285,42 +285,57 @@ backfill_by_key(reader *r, rd_stream *s, const char *qt)
 			selected |= s->sel[i] == s->table->key[k];
 		nfields += selected ? 0 : 1;
 	}
+	buf_reset(sql);
+	buf_puts(sql, "COPY (SELECT ");
+	if (!append_select_list(r, sql, s, keypos))
+		return -1;
+	buf_printf(sql, " FROM %s", qt);
+	if (s->st.ncursor == s->table->nkey && s->st.ncursor > 0)
+	{
+		buf_puts(sql, " WHERE (");
+		if (!append_key_list(r, sql, s))
+			return -1;
+		buf_puts(sql, ") > (");
+		for (int k = 0; k < s->table->nkey; k++)
+		{
+			/* COPY takes no parameters: the value goes as an escaped literal */
+			char	   *lit = PQescapeLiteral(r->conn, s->st.cursor[k], strlen(s->st.cursor[k]));
+
+			if (lit == NULL)
+			{
+				err_set(ERR_SYSTEM, PQerrorMessage(r->conn), "could not quote a key value");
+				return -1;
+			}
+			buf_printf(sql, "%s%s::%s", k ? ", " : "", lit,
+					   s->table->cols[s->table->key[k]].type_name);
+			PQfreemem(lit);
+		}
+		buf_puts(sql, ")");
+	}
+	buf_puts(sql, " ORDER BY ");
+	if (!append_key_list(r, sql, s))
+		return -1;
+	buf_printf(sql, " LIMIT %d) TO STDOUT", limit);
+	return nfields;
+}
+
+/* Keyset chunks, copied and checkpointed one after the other. */
+static bool
+backfill_by_key(reader *r, rd_stream *s, const char *qt)
+{
+	int			keypos[32];
+	long long	total = 0;
+	buf_t		sql;
+	bool		ok = false;
+
+	buf_init(&sql, 0);
 	while (!s->st.streaming)
 	{
 		long long	nrows;
+		int			nfields = keyset_chunk_sql(r, s, qt, r->cfg->backfill_chunk_size, &sql, keypos);
 
-		buf_reset(&sql);
-		buf_puts(&sql, "COPY (SELECT ");
-		if (!append_select_list(r, &sql, s, keypos))
-			goto done;
-		buf_printf(&sql, " FROM %s", qt);
-		if (s->st.ncursor == s->table->nkey && s->st.ncursor > 0)
-		{
-			buf_puts(&sql, " WHERE (");
-			if (!append_key_list(r, &sql, s))
-				goto done;
-			buf_puts(&sql, ") > (");
-			for (int k = 0; k < s->table->nkey; k++)
-			{
-				/* COPY takes no parameters: the value goes as an escaped literal */
-				char	   *lit = PQescapeLiteral(r->conn, s->st.cursor[k], strlen(s->st.cursor[k]));
-
-				if (lit == NULL)
-				{
-					err_set(ERR_SYSTEM, PQerrorMessage(r->conn), "could not quote a key value");
-					goto done;
-				}
-				buf_printf(&sql, "%s%s::%s", k ? ", " : "", lit,
-						   s->table->cols[s->table->key[k]].type_name);
-				PQfreemem(lit);
-			}
-			buf_puts(&sql, ")");
-		}
-		buf_puts(&sql, " ORDER BY ");
-		if (!append_key_list(r, &sql, s))
-			goto done;
-		buf_printf(&sql, " LIMIT %d) TO STDOUT", r->cfg->backfill_chunk_size);
-		if (!copy_rows(r, s, sql.data, nfields, keypos, s->table->nkey, &nrows, true))
+		if (nfields < 0 ||
+			!copy_rows(r, s, sql.data, nfields, keypos, s->table->nkey, &nrows, true))
 			goto done;
 		total += nrows;
 		if (!chunk_done(r, s, nrows < r->cfg->backfill_chunk_size))
@@ -524,5 +539,280 @@ incremental_stream(reader *r, rd_stream *s, const json_t *saved, json_t **new_st
 	ok = s->xmin ? incremental_by_xmin(r, s, qt, saved, new_state) :
 		incremental_by_cursor(r, s, qt, saved, new_state);
 	free(qt);
+	return ok;
+}
+
+/* ---- interleaved backfill: watermark chunks ---- */
+
+FILE *
+sp_tmpfile(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char		path[4096];
+	int			fd;
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "%s/source-postgres-XXXXXX", dir && *dir ? dir : "/tmp");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	unlink(path);
+	f = fdopen(fd, "w+");
+	if (f == NULL)
+		close(fd);
+	return f;
+}
+
+void
+wm_key_append(buf_t *key, const char *text, size_t len)
+{
+	buf_put_uint64(key, len);
+	buf_putc(key, ':');
+	buf_append(key, text, len);
+}
+
+static uint64_t
+key_hash(const char *k, size_t n)
+{
+	uint64_t	h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char) k[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* Slot of key in the set: where it is, or the empty slot where it would go. */
+static size_t
+key_slot(const wm_chunk *ch, const char *k, size_t n, bool *found)
+{
+	size_t		i = key_hash(k, n) & (ch->cap - 1);
+
+	for (;; i = (i + 1) & (ch->cap - 1))
+	{
+		if (!ch->used[i])
+		{
+			*found = false;
+			return i;
+		}
+		if (ch->keys[i] && strlen(ch->keys[i]) == n && memcmp(ch->keys[i], k, n) == 0)
+		{
+			*found = true;
+			return i;
+		}
+	}
+}
+
+void
+wm_chunk_forget(wm_chunk *ch, const char *key, size_t len)
+{
+	bool		found;
+	size_t		i;
+
+	if (ch->cap == 0)
+		return;
+	i = key_slot(ch, key, len, &found);
+	if (found)
+	{
+		free(ch->keys[i]);
+		ch->keys[i] = NULL;		/* a tombstone: the slot stays used */
+	}
+}
+
+void
+wm_chunk_free(wm_chunk *ch)
+{
+	rd_stream  *s = ch->s;
+
+	for (size_t i = 0; i < ch->cap; i++)
+		free(ch->keys[i]);
+	free(ch->keys);
+	free(ch->used);
+	for (int k = 0; k < ch->ncursor; k++)
+		free(ch->cursor[k]);
+	free(ch->cursor);
+	if (ch->rows)
+		fclose(ch->rows);
+	memset(ch, 0, sizeof(*ch));
+	ch->s = s;
+}
+
+/* The encoded key of a COPY row whose key columns sit at keypos. */
+static void
+row_key(buf_t *key, const rd_stream *s, const copy_field *f, const int *keypos)
+{
+	buf_reset(key);
+	for (int k = 0; k < s->table->nkey; k++)
+		wm_key_append(key, f[keypos[k]].data, f[keypos[k]].len);
+}
+
+bool
+wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows)
+{
+	rd_stream  *s = ch->s;
+	char	   *qt = pgc_qualified(r->conn, s->table->ns, s->table->name);
+	int			keypos[32];
+	buf_t		sql;
+	buf_t		key;
+	copy_field *f = NULL;
+	char	   *row = NULL;
+	int			n;
+	int			nfields;
+	PGresult   *res;
+	bool		ok = false;
+
+	wm_chunk_free(ch);
+	buf_init(&sql, 0);
+	buf_init(&key, 0);
+	ch->cap = 1;
+	while (ch->cap < (size_t) chunk_rows * 2)
+		ch->cap *= 2;
+	ch->keys = calloc(ch->cap, sizeof(char *));
+	ch->used = calloc(ch->cap, sizeof(bool));
+	ch->rows = sp_tmpfile();
+	if (qt == NULL || ch->keys == NULL || ch->used == NULL || ch->rows == NULL)
+	{
+		err_set(ERR_SYSTEM, NULL, "could not set up a backfill chunk (memory or temporary file)");
+		goto done;
+	}
+	nfields = keyset_chunk_sql(r, s, qt, chunk_rows, &sql, keypos);
+	if (nfields < 0)
+		goto done;
+	f = calloc((size_t) nfields, sizeof(copy_field));
+	res = PQexec(r->conn, sql.data);
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+	{
+		err_set(ERR_SYSTEM, PQresultErrorMessage(res), "copying a chunk of %s.%s failed",
+				s->table->ns, s->table->name);
+		PQclear(res);
+		goto done;
+	}
+	PQclear(res);
+	while ((n = PQgetCopyData(r->conn, &row, 0)) > 0)
+	{
+		uint32_t	len = (uint32_t) n;
+		bool		found;
+		size_t		slot;
+
+		if (!copy_parse_row(row, (size_t) n, &r->scratch, f, nfields))
+		{
+			err_set(ERR_SYSTEM, NULL, "could not parse a COPY row of %s.%s", s->table->ns,
+					s->table->name);
+			PQfreemem(row);
+			goto drain;
+		}
+		row_key(&key, s, f, keypos);
+		slot = key_slot(ch, key.data, key.len, &found);
+		ch->used[slot] = true;
+		ch->keys[slot] = strndup(key.data, key.len);
+		if (fwrite(&len, sizeof(len), 1, ch->rows) != 1 || fwrite(row, 1, len, ch->rows) != len)
+		{
+			err_set(ERR_SYSTEM, NULL, "could not spool a backfill chunk (disk full?)");
+			PQfreemem(row);
+			goto drain;
+		}
+		for (int k = 0; k < ch->ncursor; k++)
+			free(ch->cursor[k]);
+		if (ch->cursor == NULL)
+			ch->cursor = calloc((size_t) s->table->nkey, sizeof(char *));
+		for (int k = 0; k < s->table->nkey; k++)
+			ch->cursor[k] = strndup(f[keypos[k]].data, f[keypos[k]].len);
+		ch->ncursor = s->table->nkey;
+		ch->nrows++;
+		PQfreemem(row);
+	}
+	ok = n == -1;
+	if (!ok)
+		err_set(ERR_TRANSIENT, PQerrorMessage(r->conn), "the connection failed while copying %s.%s",
+				s->table->ns, s->table->name);
+drain:
+	while ((res = PQgetResult(r->conn)) != NULL)
+	{
+		if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
+		{
+			err_set(ERR_SYSTEM, PQresultErrorMessage(res), "copying a chunk of %s.%s failed",
+					s->table->ns, s->table->name);
+			ok = false;
+		}
+		PQclear(res);
+	}
+	ch->last = ch->nrows < chunk_rows;
+done:
+	free(f);
+	free(qt);
+	buf_free(&sql);
+	buf_free(&key);
+	return ok;
+}
+
+bool
+wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn)
+{
+	rd_stream  *s = ch->s;
+	int			keypos[32];
+	buf_t		key;
+	buf_t		row;
+	buf_t		scratch_sql;
+	copy_field *f;
+	char		lsn_json[24];
+	uint32_t	len;
+	int			nfields;
+	bool		ok = false;
+
+	/* the same field layout as the chunk's COPY */
+	buf_init(&scratch_sql, 0);
+	nfields = keyset_chunk_sql(r, s, "x", 1, &scratch_sql, keypos);
+	buf_free(&scratch_sql);
+	if (nfields < 0)
+		return false;
+	f = calloc((size_t) nfields, sizeof(copy_field));
+	buf_init(&key, 0);
+	buf_init(&row, 0);
+	snprintf(lsn_json, sizeof(lsn_json), "%llu", (unsigned long long) lsn);
+	if (f == NULL || fflush(ch->rows) != 0 || fseek(ch->rows, 0, SEEK_SET) != 0)
+	{
+		err_set(ERR_SYSTEM, NULL, "could not read back a backfill chunk");
+		goto done;
+	}
+	if (ch->nrows > 0)
+		reader_mark_running(r, s);
+	while (fread(&len, sizeof(len), 1, ch->rows) == 1)
+	{
+		bool		found;
+
+		buf_reset(&row);
+		if (!buf_grow(&row, len) || fread(row.data, 1, len, ch->rows) != len)
+		{
+			err_set(ERR_SYSTEM, NULL, "could not read back a backfill chunk");
+			goto done;
+		}
+		row.len = len;
+		if (!copy_parse_row(row.data, len, &r->scratch, f, nfields))
+		{
+			err_set(ERR_SYSTEM, NULL, "could not parse a spooled row of %s.%s", s->table->ns,
+					s->table->name);
+			goto done;
+		}
+		row_key(&key, s, f, keypos);
+		key_slot(ch, key.data, key.len, &found);
+		if (!found)
+			continue;			/* changed between the watermarks: the stream has it */
+		if (!emit_row(r, s, row.data, len, nfields, f, lsn_json))
+			goto done;
+	}
+	/* the stream's cursor moves past this chunk */
+	for (int k = 0; k < s->st.ncursor; k++)
+		free(s->st.cursor[k]);
+	free(s->st.cursor);
+	s->st.cursor = ch->cursor;
+	s->st.ncursor = ch->ncursor;
+	ch->cursor = NULL;
+	ch->ncursor = 0;
+	if (ch->last)
+		s->st.streaming = true;
+	ok = true;
+done:
+	free(f);
+	buf_free(&key);
+	buf_free(&row);
 	return ok;
 }

@@ -241,6 +241,36 @@ done:
 	return ok;
 }
 
+bool
+reader_emit_marker(reader *r, const char *content, pg_lsn *lsn)
+{
+	const char *p[1] = {content};
+	PGresult   *res = NULL;
+	PGresult   *rb;
+
+	/*
+	 * A non-transactional message is not flushed by itself, and the walsender sends only flushed
+	 * WAL: write it in a transaction that takes an xid and commits synchronously, so the commit
+	 * flushes the marker at once.
+	 */
+	if (pgc_command(r->conn, "writing a marker", "BEGIN; SET LOCAL synchronous_commit = on"))
+	{
+		res = pgc_query(r->conn, "writing a marker",
+						"SELECT pg_logical_emit_message(false, 'source-postgres', $1), "
+						"txid_current()", 1, p);
+		if (res && pgc_command(r->conn, "writing a marker", "COMMIT"))
+		{
+			pgo_lsn_parse(PQgetvalue(res, 0, 0), lsn);
+			PQclear(res);
+			return true;
+		}
+		PQclear(res);
+	}
+	rb = PQexec(r->conn, "ROLLBACK");
+	PQclear(rb);
+	return false;
+}
+
 /* Copy a stream's saved position into its runtime state. */
 static void
 restore_stream(rd_stream *s, const stream_state *saved)
@@ -447,41 +477,17 @@ prepare_cdc(reader *r, const sp_state *state)
 	{
 		uuid_t		u;
 		char		us[37];
-		const char *p[1] = {r->end_marker};
-		PGresult   *res = NULL;
 
 		uuid_generate(u);
 		uuid_unparse_lower(u, us);
 		snprintf(r->end_marker, sizeof(r->end_marker), "end:%s", us);
-		/*
-		 * A non-transactional message is not flushed by itself, and the walsender sends only
-		 * flushed WAL: write it in a transaction that takes an xid and commits synchronously,
-		 * so the commit flushes the marker at once.
-		 */
-		if (pgc_command(r->conn, "writing the end-of-batch marker",
-						"BEGIN; SET LOCAL synchronous_commit = on"))
+		if (reader_emit_marker(r, r->end_marker, &r->target_lsn))
 		{
-			res = pgc_query(r->conn, "writing the end-of-batch marker",
-							"SELECT pg_logical_emit_message(false, 'source-postgres', $1), "
-							"txid_current()", 1, p);
-			if (res == NULL || !pgc_command(r->conn, "writing the end-of-batch marker", "COMMIT"))
-			{
-				PQclear(res);
-				res = NULL;
-			}
-		}
-		if (res != NULL)
-		{
-			pgo_lsn_parse(PQgetvalue(res, 0, 0), &r->target_lsn);
-			PQclear(res);
 			if (r->server_version < 140000)
 				r->end_marker[0] = '\0';	/* not delivered before 14: use its LSN */
 		}
 		else
 		{
-			PGresult   *rb = PQexec(r->conn, "ROLLBACK");
-
-			PQclear(rb);
 			err_clear();
 			r->end_marker[0] = '\0';
 			if (!lsn_query(r->conn, "reading the WAL position",
@@ -582,10 +588,26 @@ cmd_read(const cli_args *args)
 	}
 	if (r.cdc)
 	{
+		bool		others_streaming = false;
+
+		/*
+		 * A table joining streams that already stream is backfilled in watermark chunks while
+		 * they keep streaming (PostgreSQL 14+, which delivers the markers; keyed tables). On a
+		 * first read, or without markers, backfills come first (docs/design.md).
+		 */
+		for (int i = 0; i < r.nstreams; i++)
+			others_streaming |= r.streams[i].incremental && r.streams[i].st.streaming;
 		for (int i = 0; i < r.nstreams && !sp_stop_requested; i++)
-			if (r.streams[i].incremental && !r.streams[i].st.streaming &&
-				!backfill_stream(&r, &r.streams[i]))
+		{
+			rd_stream  *s = &r.streams[i];
+
+			if (!s->incremental || s->st.streaming)
+				continue;
+			if (others_streaming && r.server_version >= 140000 && s->table->nkey > 0)
+				s->interleaved = true;
+			else if (!backfill_stream(&r, s))
 				goto done;
+		}
 		if (!replication_run(&r))
 			goto done;
 		reader_emit_state(&r);

@@ -24,6 +24,8 @@
 #include "pgoutput.h"
 #include "reader.h"
 
+#include <uuid/uuid.h>
+
 #define STATUS_INTERVAL_US (INT64_C(10) * 1000000)
 #define END_MARKER_PREFIX "source-postgres"
 /* a stream that yielded this many messages since it last ran dry is busy: read it in batches */
@@ -82,7 +84,17 @@ typedef struct repl_ctx
 	int			nspools;
 	uint64_t	spool_bytes;	/* over all spools */
 	buf_t		spool_msg;		/* replay buffer */
+	/* interleaved backfill (see wm_chunk in reader.h) */
+	wm_chunk	wm;
+	int			wm_phase;		/* 0 no chunk, 1 waiting for its low mark, 2 between the marks */
+	unsigned	wm_seq;
+	char		wm_low[96];
+	char		wm_high[96];
+	char		wm_id[40];
 } repl_ctx;
+
+/* keys of an interleaved chunk are held in memory: bound the chunk */
+#define WM_MAX_CHUNK 50000
 
 /* A cheap monotonic clock for the loop's timers (a few ms of resolution is plenty). */
 static int64_t
@@ -425,6 +437,68 @@ maybe_state(repl_ctx *c)
 
 static bool handle_msg(repl_ctx *c, const pgo_msg *in);
 
+/* The next stream to backfill in watermark chunks, or NULL. */
+static rd_stream *
+wm_pending(repl_ctx *c)
+{
+	for (int i = 0; i < c->r->nstreams; i++)
+		if (c->r->streams[i].interleaved && !c->r->streams[i].st.streaming)
+			return &c->r->streams[i];
+	return NULL;
+}
+
+/* Low watermark, chunk, high watermark: the stream then decides what of the chunk is current. */
+static bool
+wm_start_chunk(repl_ctx *c, rd_stream *s)
+{
+	reader	   *r = c->r;
+	pg_lsn		unused;
+	int			rows = r->cfg->backfill_chunk_size < WM_MAX_CHUNK ? r->cfg->backfill_chunk_size : WM_MAX_CHUNK;
+
+	c->wm_seq++;
+	snprintf(c->wm_low, sizeof(c->wm_low), "wm:%s:%u:low", c->wm_id, c->wm_seq);
+	snprintf(c->wm_high, sizeof(c->wm_high), "wm:%s:%u:high", c->wm_id, c->wm_seq);
+	c->wm.s = s;
+	if (!reader_emit_marker(r, c->wm_low, &unused) || !wm_chunk_fill(r, &c->wm, rows) ||
+		!reader_emit_marker(r, c->wm_high, &unused))
+	{
+		if (!err_isset())
+			err_set(ERR_SYSTEM, NULL, "could not write a backfill watermark");
+		return false;
+	}
+	c->wm_phase = 1;
+	return true;
+}
+
+/* A change seen between the watermarks: the chunk's copy of that row is not current. */
+static void
+wm_observe(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *t)
+{
+	rd_stream  *s = c->wm.s;
+	buf_t		key;
+
+	if (c->wm_phase != 2 || t == NULL || t->ncols != rel->ncols ||
+		strcmp(rel->nspname, s->table->ns) != 0 || strcmp(rel->relname, s->table->name) != 0)
+		return;
+	buf_init(&key, 0);
+	for (int k = 0; k < s->table->nkey; k++)
+	{
+		const char *name = s->table->cols[s->table->key[k]].name;
+		int			j = 0;
+
+		while (j < rel->ncols && strcmp(rel->cols[j].name, name) != 0)
+			j++;
+		if (j == rel->ncols || t->cols[j].kind != PGO_COL_TEXT)
+		{
+			buf_free(&key);
+			return;
+		}
+		wm_key_append(&key, t->cols[j].data, t->cols[j].len);
+	}
+	wm_chunk_forget(&c->wm, key.data, key.len);
+	buf_free(&key);
+}
+
 static spool *
 spool_find(repl_ctx *c, uint32_t xid)
 {
@@ -444,26 +518,6 @@ spool_drop(repl_ctx *c, spool *sp)
 	*sp = c->spools[--c->nspools];
 }
 
-/* An anonymous temporary file in $TMPDIR (default /tmp), gone when closed or on exit. */
-static FILE *
-spool_file(void)
-{
-	const char *dir = getenv("TMPDIR");
-	char		path[4096];
-	int			fd;
-	FILE	   *f;
-
-	snprintf(path, sizeof(path), "%s/source-postgres-spool-XXXXXX", dir && *dir ? dir : "/tmp");
-	fd = mkstemp(path);
-	if (fd < 0)
-		return NULL;
-	unlink(path);
-	f = fdopen(fd, "w+");
-	if (f == NULL)
-		close(fd);
-	return f;
-}
-
 /* Append one in-block message to its transaction's spool. */
 static bool
 spool_append(repl_ctx *c, uint32_t xid, const uint8_t *data, size_t len)
@@ -481,7 +535,7 @@ spool_append(repl_ctx *c, uint32_t xid, const uint8_t *data, size_t len)
 		sp = &c->spools[c->nspools++];
 		memset(sp, 0, sizeof(*sp));
 		sp->xid = xid;
-		sp->f = spool_file();
+		sp->f = sp_tmpfile();
 		if (sp->f == NULL)
 		{
 			err_set(ERR_SYSTEM, NULL, "could not create a temporary file to spool a streamed "
@@ -684,15 +738,20 @@ handle_msg(repl_ctx *c, const pgo_msg *in)
 			return on_relation(c, msg.u.relation);
 		case PGO_INSERT:
 			c->changes++;
+			wm_observe(c, msg.u.insert.rel, &msg.u.insert.newtup);
 			return emit_row(c, msg.u.insert.rel, &msg.u.insert.newtup, NULL, 0);
 		case PGO_UPDATE:
 			c->changes++;
+			wm_observe(c, msg.u.update.rel, &msg.u.update.newtup);
+			if (msg.u.update.old_kind)
+				wm_observe(c, msg.u.update.rel, &msg.u.update.oldtup);
 			if (update_moves_identity(c, &msg))
 				emit_delete(c, msg.u.update.rel, &msg.u.update.oldtup, msg.u.update.old_kind);
 			return emit_row(c, msg.u.update.rel, &msg.u.update.newtup, &msg.u.update.oldtup,
 							msg.u.update.old_kind);
 		case PGO_DELETE:
 			c->changes++;
+			wm_observe(c, msg.u.del.rel, &msg.u.del.oldtup);
 			emit_delete(c, msg.u.del.rel, &msg.u.del.oldtup, msg.u.del.old_kind);
 			break;
 		case PGO_TRUNCATE:
@@ -708,6 +767,26 @@ handle_msg(repl_ctx *c, const pgo_msg *in)
 			}
 			break;
 		case PGO_MESSAGE:
+			if (!msg.u.message.transactional && c->wm_phase != 0 &&
+				strcmp(msg.u.message.prefix, END_MARKER_PREFIX) == 0)
+			{
+				size_t		n = msg.u.message.content_len;
+
+				if (c->wm_phase == 1 && n == strlen(c->wm_low) &&
+					memcmp(msg.u.message.content, c->wm_low, n) == 0)
+					c->wm_phase = 2;
+				else if (c->wm_phase == 2 && n == strlen(c->wm_high) &&
+						 memcmp(msg.u.message.content, c->wm_high, n) == 0)
+				{
+					/* every commit before the high mark has been delivered */
+					if (!c->in_txn && msg.u.message.lsn > r->lsn)
+						r->lsn = msg.u.message.lsn;
+					if (!wm_chunk_emit(r, &c->wm, msg.u.message.lsn))
+						return false;
+					c->wm_phase = 0;
+					reader_emit_state(r);
+				}
+			}
 			if (!msg.u.message.transactional &&
 				strcmp(msg.u.message.prefix, END_MARKER_PREFIX) == 0 && r->end_marker[0] &&
 				msg.u.message.content_len == strlen(r->end_marker) &&
@@ -716,7 +795,16 @@ handle_msg(repl_ctx *c, const pgo_msg *in)
 				/* every transaction committed before the marker has been delivered */
 				if (!c->in_txn && msg.u.message.lsn > r->lsn)
 					r->lsn = msg.u.message.lsn;
-				if (!r->follow)
+				if (!r->follow && (c->wm_phase != 0 || wm_pending(c)))
+				{
+					/* an interleaved backfill is still going: end at a marker written after it */
+					pg_lsn		unused;
+
+					snprintf(r->end_marker, sizeof(r->end_marker), "end:%s:%u", c->wm_id, c->wm_seq);
+					if (!reader_emit_marker(r, r->end_marker, &unused))
+						return false;
+				}
+				else if (!r->follow)
 					c->done = true;
 			}
 			break;
@@ -799,6 +887,8 @@ stream_loop(repl_ctx *c)
 		const char *ferr;
 
 		if (now_us() - c->last_status_us >= STATUS_INTERVAL_US && !send_status(c, false))
+			return false;
+		if (c->wm_phase == 0 && wm_pending(c) && !wm_start_chunk(c, wm_pending(c)))
 			return false;
 		n = PQgetCopyData(c->conn, &buf, 1);
 		if (n == 0)
@@ -912,6 +1002,12 @@ replication_run(reader *r)
 	if (c.conn == NULL)
 		goto done;
 	c.proto = r->server_version >= 140000 ? 2 : 1;
+	{
+		uuid_t		u;
+
+		uuid_generate(u);
+		uuid_unparse_lower(u, c.wm_id);
+	}
 	buf_init(&c.spool_msg, SPOOL_MAX_MESSAGE);
 	c.dec = pgo_decoder_new(c.proto);
 	if (!start_replication(&c) || !stream_loop(&c))
@@ -939,5 +1035,6 @@ done:
 		spool_drop(&c, &c.spools[0]);
 	free(c.spools);
 	buf_free(&c.spool_msg);
+	wm_chunk_free(&c.wm);
 	return ok;
 }

@@ -58,10 +58,10 @@ class ConsistencyTest(unittest.TestCase):
         self.cluster.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def read_once(self, state, kill_after=None):
+    def read_once(self, state, kill_after=None, catalog_path=None):
         """One read; optionally SIGKILLed after kill_after seconds. Returns complete parsed lines."""
         argv = [BINARY, "read", "--config", os.path.join(self.tmp, "config.json"),
-                "--catalog", os.path.join(self.tmp, "catalog.json")]
+                "--catalog", catalog_path or os.path.join(self.tmp, "catalog.json")]
         if state is not None:
             with open(os.path.join(self.tmp, "state.json"), "w") as f:
                 json.dump([state], f)
@@ -159,6 +159,63 @@ class ConsistencyTest(unittest.TestCase):
         print("\nkill-and-resume: %d kills, %d writer ops, %d records emitted, %d applied, %d identical repeats "
               "applied, %d records after a last STATE (sent again on resume), %d rows in the destination"
               % (kills, writer.ops, records, dest.applied, dest.repeated, resent, sum(len(dest.table(t)) for t in TABLES)))
+
+    def test_table_added_while_others_stream(self):
+        """ckey joins while acct streams: backfilled in watermark chunks, interleaved with the
+        stream, under the writer and repeated SIGKILLs."""
+        only_acct = {"streams": [s for s in self.catalog["streams"] if s["stream"]["name"] == "acct"]}
+        both = {"streams": [s for s in self.catalog["streams"] if s["stream"]["name"] in ("acct", "ckey")]}
+        paths = {}
+        for name, cat in (("acct", only_acct), ("both", both)):
+            paths[name] = os.path.join(self.tmp, "catalog_%s.json" % name)
+            with open(paths[name], "w") as f:
+                json.dump(cat, f)
+        dest = Destination({"acct": ["id"], "ckey": ["region", "code"]})
+        state = None
+        while True:
+            msgs, _ = self.read_once(state, catalog_path=paths["acct"])
+            state = dest.apply_until_last_state(msgs) or state
+            if all(s["stream_state"]["phase"] == "streaming" for s in state["global"]["stream_states"]):
+                break
+        rng = random.Random(5)
+        writer = RandomWriter(self.cluster, seed=3).start()
+        kills = 0
+        interleaved = False
+        try:
+            attempts = 0
+            while kills < 10 and attempts < 80:
+                attempts += 1
+                msgs, killed = self.read_once(state, kill_after=rng.uniform(0.02, 0.3), catalog_path=paths["both"])
+                kills += killed
+                # interleaved: acct changes streamed between two checkpoints of ckey's backfill
+                between = None
+                for m in msgs:
+                    if m["type"] == "STATE":
+                        ck = [s for s in m["state"]["global"]["stream_states"] if s["stream_descriptor"]["name"] == "ckey"]
+                        if ck and ck[0]["stream_state"]["phase"] == "backfill":
+                            interleaved |= bool(between)
+                            between = 0
+                    elif m["type"] == "RECORD" and m["record"]["stream"] == "acct" and between is not None:
+                        between += 1
+                state = dest.apply_until_last_state(msgs) or state
+        finally:
+            writer.stop()
+        self.assertGreaterEqual(kills, 10)
+        self.assertTrue(interleaved, "acct kept streaming while ckey was backfilled")
+        for _ in range(30):
+            msgs, _ = self.read_once(state, catalog_path=paths["both"])
+            state = dest.apply_until_last_state(msgs) or state
+            if all(s["stream_state"]["phase"] == "streaming" for s in state["global"]["stream_states"]):
+                break
+        msgs, _ = self.read_once(state, catalog_path=paths["both"])
+        dest.apply_until_last_state(msgs)
+        cfg = self.cluster.config(cdc=False)
+        cat = run_connector(["discover"], self.tmp, config=cfg).of_type("CATALOG")[0]
+        r = run_connector(["read"], self.tmp, config=cfg, catalog=configured_catalog(cat, streams=["acct", "ckey"], sync_mode="full_refresh"))
+        for t in ("acct", "ckey"):
+            self.assertEqual(dest.table(t), source_rows(r.records(), t), t)
+        print("\ntable added while streaming: %d kills, %d writer ops, %d records applied, interleaved=%s"
+              % (kills, writer.ops, dest.applied, interleaved))
 
 
 if __name__ == "__main__":
