@@ -76,6 +76,17 @@ append_key_list(reader *r, buf_t *sql, const rd_stream *s)
 	return true;
 }
 
+/* "COPY (SELECT <selected columns>[, key columns] FROM <qt>": the start of every copy. */
+static bool
+copy_select_from(reader *r, buf_t *sql, const rd_stream *s, const char *qt, int *keypos)
+{
+	buf_puts(sql, "COPY (SELECT ");
+	if (!append_select_list(r, sql, s, keypos))
+		return false;
+	buf_printf(sql, " FROM %s", qt);
+	return true;
+}
+
 /* Emit one COPY row of stream s as a RECORD. */
 static bool
 emit_row(reader *r, rd_stream *s, const char *row, size_t len, int nfields, copy_field *f,
@@ -241,10 +252,9 @@ full_refresh_stream(reader *r, rd_stream *s)
 	buf_init(&sql, 0);
 	if (qt == NULL)
 		goto done;
-	buf_puts(&sql, "COPY (SELECT ");
-	if (!append_select_list(r, &sql, s, NULL))
+	if (!copy_select_from(r, &sql, s, qt, NULL))
 		goto done;
-	buf_printf(&sql, " FROM %s) TO STDOUT", qt);
+	buf_puts(&sql, ") TO STDOUT");
 	ok = copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, false);
 	if (ok)
 		log_info("stream %s.%s: full refresh copied %lld rows", s->table->ns, s->table->name, nrows);
@@ -286,10 +296,8 @@ keyset_chunk_sql(reader *r, const rd_stream *s, const char *qt, int limit, buf_t
 		nfields += selected ? 0 : 1;
 	}
 	buf_reset(sql);
-	buf_puts(sql, "COPY (SELECT ");
-	if (!append_select_list(r, sql, s, keypos))
+	if (!copy_select_from(r, sql, s, qt, keypos))
 		return -1;
-	buf_printf(sql, " FROM %s", qt);
 	if (s->st.ncursor == s->table->nkey && s->st.ncursor > 0)
 	{
 		buf_puts(sql, " WHERE (");
@@ -383,10 +391,8 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 		long long	nrows;
 
 		buf_reset(&sql);
-		buf_puts(&sql, "COPY (SELECT ");
-		if (!append_select_list(r, &sql, s, NULL))
+		if (!copy_select_from(r, &sql, s, qt, NULL))
 			goto done;
-		buf_printf(&sql, " FROM %s", qt);
 		if (ranges)
 			buf_printf(&sql, " WHERE ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
 					   s->st.ctid_block, s->st.ctid_block + step);
@@ -507,10 +513,8 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 	cur = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	buf_init(&sql, 0);
-	buf_puts(&sql, "COPY (SELECT ");
-	if (!append_select_list(r, &sql, s, NULL))
+	if (!copy_select_from(r, &sql, s, qt, NULL))
 		goto done;
-	buf_printf(&sql, " FROM %s", qt);
 	if (json_is_integer(prev))
 		buf_printf(&sql, " WHERE (CASE WHEN xmin::text::int8 <= %llu THEN %llu ELSE %llu END) "
 				   "* 4294967296 + xmin::text::int8 >= %lld",
