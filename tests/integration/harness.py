@@ -38,7 +38,7 @@ def free_port():
 def _as_postgres(cmd):
     """Run cmd (a list) as the postgres OS user when we are root."""
     if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--"] + cmd
+        return [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "postgres", "--"] + cmd
     return cmd
 
 
