@@ -29,6 +29,8 @@ typedef struct rd_stream rd_stream;
 typedef struct wm_chunk
 {
 	rd_stream  *s;
+	int			nfields;		/* the chunk's COPY row layout */
+	int			keypos[32];
 	FILE	   *rows;			/* the chunk's COPY rows, length-prefixed (a temp file) */
 	long long	nrows;
 	char	  **keys;			/* open-addressing set of encoded keys; a removed key is freed */

@@ -87,20 +87,12 @@ copy_select_from(reader *r, buf_t *sql, const rd_stream *s, const char *qt, int 
 	return true;
 }
 
-/* Emit one COPY row of stream s as a RECORD. */
-static bool
-emit_row(reader *r, rd_stream *s, const char *row, size_t len, int nfields, copy_field *f,
-		 char lsn_json[24])
+/* Emit one parsed COPY row of stream s as a RECORD (with the CDC columns when lsn_json is set). */
+static void
+emit_row(reader *r, rd_stream *s, const copy_field *f, const char *lsn_json)
 {
-	buf_t	   *out;
+	buf_t	   *out = reader_record_begin(r, s);
 
-	if (!copy_parse_row(row, len, &r->scratch, f, nfields))
-	{
-		err_set(ERR_SYSTEM, NULL, "could not parse a COPY row of %s.%s (expected %d fields)",
-				s->table->ns, s->table->name, nfields);
-		return false;
-	}
-	out = reader_record_begin(r, s);
 	for (int i = 0; i < s->nsel; i++)
 		reader_emit_value(r, out, s, i, &s->table->cols[s->sel[i]].type, i == 0, f[i].data,
 						  f[i].len, f[i].is_null);
@@ -115,17 +107,46 @@ emit_row(reader *r, rd_stream *s, const char *row, size_t len, int nfields, copy
 	ab_record_end(r->nulled, r->nnulled);
 	s->records++;
 	r->records_since_state++;
-	return true;
 }
 
+/* Parse a COPY row into f, recording an error naming the stream when it does not fit. */
+static bool
+parse_row(reader *r, const rd_stream *s, const char *row, size_t len, copy_field *f, int nfields)
+{
+	if (copy_parse_row(row, len, &r->scratch, f, nfields))
+		return true;
+	err_set(ERR_SYSTEM, NULL, "could not parse a COPY row of %s.%s (expected %d fields)",
+			s->table->ns, s->table->name, nfields);
+	return false;
+}
+
+/* Replace *cursor with the key fields of a parsed row. */
+static void
+set_cursor(char ***cursor, int *ncursor, const copy_field *f, const int *keypos, int nkeys)
+{
+	for (int k = 0; k < *ncursor; k++)
+		free((*cursor)[k]);
+	free(*cursor);
+	*cursor = calloc((size_t) nkeys, sizeof(char *));
+	if (*cursor == NULL)
+		abort();
+	for (int k = 0; k < nkeys; k++)
+		(*cursor)[k] = strndup(f[keypos[k]].data, f[keypos[k]].len);
+	*ncursor = nkeys;
+}
+
+static bool spool_row(wm_chunk *ch, const char *row, size_t len, const copy_field *f, buf_t *key);
+
 /*
- * Run sql (a COPY ... TO STDOUT) and emit its rows. When keypos is given, the nkeys fields it
- * names are taken from the last row into s->st.cursor. *nrows counts the rows.
+ * Run sql (a COPY ... TO STDOUT) and emit its rows, or spool them into the watermark chunk into
+ * when it is given. When keypos is given, the nkeys fields it names are taken from the last row
+ * into the cursor (the stream's, or the chunk's). *nrows counts the rows.
  */
 static bool
 copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keypos, int nkeys,
-		  long long *nrows, bool cdc_meta)
+		  long long *nrows, bool cdc_meta, wm_chunk *into)
 {
+	buf_t		key;
 	PGresult   *res;
 	char	   *row = NULL;
 	char	   *last = NULL;
@@ -139,6 +160,7 @@ copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keyp
 
 	if (f == NULL)
 		abort();
+	buf_init(&key, 0);
 	snprintf(lsn_json, sizeof(lsn_json), "%llu", (unsigned long long) r->lsn);
 	*nrows = 0;
 	res = PQexec(r->conn, sql);
@@ -150,6 +172,7 @@ copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keyp
 				s->table->ns, s->table->name, state ? state : "none");
 		PQclear(res);
 		free(f);
+		buf_free(&key);
 		return false;
 	}
 	PQclear(res);
@@ -170,12 +193,17 @@ copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keyp
 		if (n < 0)
 			break;
 		rows_since_wait++;
-		if (*nrows == 0)
-			reader_mark_running(r, s);
-		if (!emit_row(r, s, row, (size_t) n, nfields, f, cdc_meta ? lsn_json : NULL))
+		if (!parse_row(r, s, row, (size_t) n, f, nfields) ||
+			(into && !spool_row(into, row, (size_t) n, f, &key)))
 		{
 			PQfreemem(row);
 			goto drain;
+		}
+		if (!into)
+		{
+			if (*nrows == 0)
+				reader_mark_running(r, s);
+			emit_row(r, s, f, cdc_meta ? lsn_json : NULL);
 		}
 		PQfreemem(last);
 		last = row;
@@ -220,24 +248,17 @@ drain:
 	}
 	if (ok && keypos && last)
 	{
-		if (!copy_parse_row(last, (size_t) lastlen, &r->scratch, f, nfields))
+		if (!parse_row(r, s, last, (size_t) lastlen, f, nfields))
 			ok = false;
+		else if (into)
+			set_cursor(&into->cursor, &into->ncursor, f, keypos, nkeys);
 		else
-		{
-			for (int k = 0; k < s->st.ncursor; k++)
-				free(s->st.cursor[k]);
-			free(s->st.cursor);
-			s->st.cursor = calloc((size_t) nkeys, sizeof(char *));
-			if (s->st.cursor == NULL)
-				abort();
-			for (int k = 0; k < nkeys; k++)
-				s->st.cursor[k] = strndup(f[keypos[k]].data, f[keypos[k]].len);
-			s->st.ncursor = nkeys;
-		}
+			set_cursor(&s->st.cursor, &s->st.ncursor, f, keypos, nkeys);
 	}
 done:
 	PQfreemem(last);
 	free(f);
+	buf_free(&key);
 	return ok;
 }
 
@@ -255,7 +276,7 @@ full_refresh_stream(reader *r, rd_stream *s)
 	if (!copy_select_from(r, &sql, s, qt, NULL))
 		goto done;
 	buf_puts(&sql, ") TO STDOUT");
-	ok = copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, false);
+	ok = copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, false, NULL);
 	if (ok)
 		log_info("stream %s.%s: full refresh copied %lld rows", s->table->ns, s->table->name, nrows);
 done:
@@ -343,7 +364,7 @@ backfill_by_key(reader *r, rd_stream *s, const char *qt)
 		int			nfields = keyset_chunk_sql(r, s, qt, r->cfg->backfill_chunk_size, &sql, keypos);
 
 		if (nfields < 0 ||
-			!copy_rows(r, s, sql.data, nfields, keypos, s->table->nkey, &nrows, true))
+			!copy_rows(r, s, sql.data, nfields, keypos, s->table->nkey, &nrows, true, NULL))
 			goto done;
 		total += nrows;
 		if (!chunk_done(r, s, nrows < r->cfg->backfill_chunk_size))
@@ -397,7 +418,7 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 			buf_printf(&sql, " WHERE ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
 					   s->st.ctid_block, s->st.ctid_block + step);
 		buf_puts(&sql, ") TO STDOUT");
-		if (!copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, true))
+		if (!copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, true, NULL))
 			goto done;
 		total += nrows;
 		s->st.ctid_block += step;
@@ -476,7 +497,7 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 		PQfreemem(lit);
 	}
 	buf_printf(&sql, " ORDER BY %s) TO STDOUT", cq);
-	if (!copy_rows(r, s, sql.data, pos == s->nsel ? s->nsel + 1 : s->nsel, &pos, 1, &nrows, false))
+	if (!copy_rows(r, s, sql.data, pos == s->nsel ? s->nsel + 1 : s->nsel, &pos, 1, &nrows, false, NULL))
 		goto done;
 	/* the largest cursor value read (rows came in cursor order), else the previous one */
 	*new_state = json_pack("{s:[s],s:o}", "cursor_field", cc->name, "cursor",
@@ -521,7 +542,7 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 				   cur & 0xFFFFFFFFULL, cur >> 32, (cur >> 32) ? (cur >> 32) - 1 : 0,
 				   (long long) json_integer_value(prev));
 	buf_puts(&sql, ") TO STDOUT");
-	if (!copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, false))
+	if (!copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, false, NULL))
 		goto done;
 	*new_state = json_pack("{s:I}", "xmin_raw_value", (json_int_t) cur);
 	log_info("stream %s.%s: %lld rows changed since the last read (xmin)", s->table->ns,
@@ -649,24 +670,36 @@ row_key(buf_t *key, const rd_stream *s, const copy_field *f, const int *keypos)
 		wm_key_append(key, f[keypos[k]].data, f[keypos[k]].len);
 }
 
+/* Spool one parsed chunk row and put its key in the chunk's set. */
+static bool
+spool_row(wm_chunk *ch, const char *row, size_t len, const copy_field *f, buf_t *key)
+{
+	uint32_t	n = (uint32_t) len;
+	bool		found;
+	size_t		slot;
+
+	row_key(key, ch->s, f, ch->keypos);
+	slot = key_slot(ch, key->data, key->len, &found);
+	ch->used[slot] = true;
+	ch->keys[slot] = strndup(key->data, key->len);
+	if (fwrite(&n, sizeof(n), 1, ch->rows) != 1 || fwrite(row, 1, len, ch->rows) != len)
+	{
+		err_set(ERR_SYSTEM, NULL, "could not spool a backfill chunk (disk full?)");
+		return false;
+	}
+	return true;
+}
+
 bool
 wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows)
 {
 	rd_stream  *s = ch->s;
 	char	   *qt = pgc_qualified(r->conn, s->table->ns, s->table->name);
-	int			keypos[32];
 	buf_t		sql;
-	buf_t		key;
-	copy_field *f = NULL;
-	char	   *row = NULL;
-	int			n;
-	int			nfields;
-	PGresult   *res;
 	bool		ok = false;
 
 	wm_chunk_free(ch);
 	buf_init(&sql, 0);
-	buf_init(&key, 0);
 	ch->cap = 1;
 	while (ch->cap < (size_t) chunk_rows * 2)
 		ch->cap *= 2;
@@ -678,73 +711,15 @@ wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows)
 		err_set(ERR_SYSTEM, NULL, "could not set up a backfill chunk (memory or temporary file)");
 		goto done;
 	}
-	nfields = keyset_chunk_sql(r, s, qt, chunk_rows, &sql, keypos);
-	if (nfields < 0)
+	ch->nfields = keyset_chunk_sql(r, s, qt, chunk_rows, &sql, ch->keypos);
+	if (ch->nfields < 0 ||
+		!copy_rows(r, s, sql.data, ch->nfields, ch->keypos, s->table->nkey, &ch->nrows, false, ch))
 		goto done;
-	f = calloc((size_t) nfields, sizeof(copy_field));
-	res = PQexec(r->conn, sql.data);
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
-	{
-		err_set(ERR_SYSTEM, PQresultErrorMessage(res), "copying a chunk of %s.%s failed",
-				s->table->ns, s->table->name);
-		PQclear(res);
-		goto done;
-	}
-	PQclear(res);
-	while ((n = PQgetCopyData(r->conn, &row, 0)) > 0)
-	{
-		uint32_t	len = (uint32_t) n;
-		bool		found;
-		size_t		slot;
-
-		if (!copy_parse_row(row, (size_t) n, &r->scratch, f, nfields))
-		{
-			err_set(ERR_SYSTEM, NULL, "could not parse a COPY row of %s.%s", s->table->ns,
-					s->table->name);
-			PQfreemem(row);
-			goto drain;
-		}
-		row_key(&key, s, f, keypos);
-		slot = key_slot(ch, key.data, key.len, &found);
-		ch->used[slot] = true;
-		ch->keys[slot] = strndup(key.data, key.len);
-		if (fwrite(&len, sizeof(len), 1, ch->rows) != 1 || fwrite(row, 1, len, ch->rows) != len)
-		{
-			err_set(ERR_SYSTEM, NULL, "could not spool a backfill chunk (disk full?)");
-			PQfreemem(row);
-			goto drain;
-		}
-		for (int k = 0; k < ch->ncursor; k++)
-			free(ch->cursor[k]);
-		if (ch->cursor == NULL)
-			ch->cursor = calloc((size_t) s->table->nkey, sizeof(char *));
-		for (int k = 0; k < s->table->nkey; k++)
-			ch->cursor[k] = strndup(f[keypos[k]].data, f[keypos[k]].len);
-		ch->ncursor = s->table->nkey;
-		ch->nrows++;
-		PQfreemem(row);
-	}
-	ok = n == -1;
-	if (!ok)
-		err_set(ERR_TRANSIENT, PQerrorMessage(r->conn), "the connection failed while copying %s.%s",
-				s->table->ns, s->table->name);
-drain:
-	while ((res = PQgetResult(r->conn)) != NULL)
-	{
-		if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
-		{
-			err_set(ERR_SYSTEM, PQresultErrorMessage(res), "copying a chunk of %s.%s failed",
-					s->table->ns, s->table->name);
-			ok = false;
-		}
-		PQclear(res);
-	}
 	ch->last = ch->nrows < chunk_rows;
+	ok = true;
 done:
-	free(f);
 	free(qt);
 	buf_free(&sql);
-	buf_free(&key);
 	return ok;
 }
 
@@ -752,23 +727,13 @@ bool
 wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn)
 {
 	rd_stream  *s = ch->s;
-	int			keypos[32];
 	buf_t		key;
 	buf_t		row;
-	buf_t		scratch_sql;
-	copy_field *f;
+	copy_field *f = calloc((size_t) ch->nfields, sizeof(copy_field));
 	char		lsn_json[24];
 	uint32_t	len;
-	int			nfields;
 	bool		ok = false;
 
-	/* the same field layout as the chunk's COPY */
-	buf_init(&scratch_sql, 0);
-	nfields = keyset_chunk_sql(r, s, "x", 1, &scratch_sql, keypos);
-	buf_free(&scratch_sql);
-	if (nfields < 0)
-		return false;
-	f = calloc((size_t) nfields, sizeof(copy_field));
 	buf_init(&key, 0);
 	buf_init(&row, 0);
 	snprintf(lsn_json, sizeof(lsn_json), "%llu", (unsigned long long) lsn);
@@ -790,20 +755,17 @@ wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn)
 			goto done;
 		}
 		row.len = len;
-		if (!copy_parse_row(row.data, len, &r->scratch, f, nfields))
-		{
-			err_set(ERR_SYSTEM, NULL, "could not parse a spooled row of %s.%s", s->table->ns,
-					s->table->name);
+		if (!parse_row(r, s, row.data, len, f, ch->nfields))
 			goto done;
-		}
-		row_key(&key, s, f, keypos);
+		row_key(&key, s, f, ch->keypos);
 		key_slot(ch, key.data, key.len, &found);
 		if (!found)
 			continue;			/* changed between the watermarks: the stream has it */
-		if (!emit_row(r, s, row.data, len, nfields, f, lsn_json))
-			goto done;
+		emit_row(r, s, f, lsn_json);
 	}
-	/* the stream's cursor moves past this chunk */
+	/* the stream's cursor moves past this chunk (an empty chunk keeps it) */
+	if (ch->ncursor == 0)
+		goto last;
 	for (int k = 0; k < s->st.ncursor; k++)
 		free(s->st.cursor[k]);
 	free(s->st.cursor);
@@ -811,6 +773,7 @@ wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn)
 	s->st.ncursor = ch->ncursor;
 	ch->cursor = NULL;
 	ch->ncursor = 0;
+last:
 	if (ch->last)
 		s->st.streaming = true;
 	ok = true;
