@@ -425,6 +425,19 @@ update_moves_identity(repl_ctx *c, const pgo_msg *msg)
 	return false;
 }
 
+/*
+ * Without a deliverable end marker (PostgreSQL 12/13, standbys), a batch read ends once the
+ * position reaches the target taken at start.
+ */
+static void
+check_end_position(repl_ctx *c)
+{
+	reader	   *r = c->r;
+
+	if (!r->follow && r->end_marker[0] == '\0' && r->lsn >= r->target_lsn)
+		c->done = true;
+}
+
 static void
 maybe_state(repl_ctx *c)
 {
@@ -730,8 +743,7 @@ handle_msg(repl_ctx *c, const pgo_msg *in)
 			c->in_txn = false;
 			if (msg.u.commit.end_lsn > r->lsn)
 				r->lsn = msg.u.commit.end_lsn;
-			if (!r->follow && r->end_marker[0] == '\0' && r->lsn >= r->target_lsn)
-				c->done = true;
+			check_end_position(c);
 			maybe_state(c);
 			break;
 		case PGO_RELATION:
@@ -877,8 +889,7 @@ stream_loop(repl_ctx *c)
 	if (!send_status(c, false))
 		return false;
 	/* nothing to wait for: the state is already at or past the end of this batch */
-	if (!r->follow && r->end_marker[0] == '\0' && r->lsn >= r->target_lsn)
-		c->done = true;
+	check_end_position(c);
 	while (!c->done && !sp_stop_requested)
 	{
 		char	   *buf = NULL;
@@ -964,8 +975,7 @@ stream_loop(repl_ctx *c)
 			if (!c->in_txn && f.wal_end > r->lsn)
 			{
 				r->lsn = f.wal_end;
-				if (!r->follow && r->end_marker[0] == '\0' && r->lsn >= r->target_lsn)
-					c->done = true;
+				check_end_position(c);
 				maybe_state(c);
 			}
 			if (f.reply_requested && !send_status(c, false))
