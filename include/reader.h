@@ -32,6 +32,7 @@ typedef struct wm_chunk
 	int			nfields;		/* the chunk's COPY row layout */
 	int			keypos[32];
 	FILE	   *rows;			/* the chunk's COPY rows, length-prefixed (a temp file) */
+	char	   *rows_iobuf;		/* its stdio buffer */
 	long long	nrows;
 	char	  **keys;			/* open-addressing set of encoded keys; a removed key is freed */
 	bool	   *used;
@@ -102,8 +103,14 @@ void		format_pg_timestamp(int64_t pg_us, char out[40]);
 
 bool		backfill_stream(reader *r, rd_stream *s);
 
-/* An anonymous temporary file in $TMPDIR (default /tmp), gone when closed or at exit. */
-FILE	   *sp_tmpfile(void);
+/*
+ * An anonymous temporary file in $TMPDIR (default /tmp), gone when closed or at exit, buffered
+ * in *iobuf (SP_TMPFILE_BUFSIZE bytes, or NULL when stdio's own buffer is used). Close it with
+ * sp_tmpfile_close.
+ */
+#define SP_TMPFILE_BUFSIZE (256 * 1024)
+FILE	   *sp_tmpfile(char **iobuf);
+void		sp_tmpfile_close(FILE *f, char *iobuf);
 /* Append one key column's text to an encoded key ("<len>:<text>" per column). */
 void		wm_key_append(buf_t *key, const char *text, size_t len);
 /* Copy the next chunk of ch->s into ch (spool and key set); false (error recorded) on failure. */

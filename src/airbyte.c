@@ -1,14 +1,22 @@
 /*
  * airbyte.c: the only writer of stdout (see airbyte.h).
  *
- * All output goes through one buffer flushed with large write(2) calls once it holds
- * OUT_FLUSH_AT bytes, and always after a STATE message.
+ * All output goes through one buffer that is handed over once it holds OUT_FLUSH_AT bytes, and
+ * always after a STATE message. The first full buffer starts a writer thread: from then on the
+ * main thread fills the next buffer while the writer writes the last one, so the kernel's copy
+ * of our output (a page-cache file or a pipe) overlaps the decoding and encoding of the next rows
+ * instead of stalling them. There are OUT_NBUFS buffers: when all are queued the main thread waits
+ * (a slow reader of stdout slows the read down; memory stays constant). ab_flush() is the barrier:
+ * it returns once everything handed over so far has been written.
  */
 #include "airbyte.h"
 
 #include "error.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -17,10 +25,28 @@
 
 #define OUT_FLUSH_AT ((size_t) 1 << 20)
 #define OUT_MAX ((size_t) 1 << 30)
+#define OUT_NBUFS 4
 
 static buf_t out = {NULL, 0, 0, OUT_MAX, false};
-static bool broken = false;
+static atomic_bool broken = false;
 static size_t record_start;
+
+/* The writer thread and its queue of full buffers (a ring of OUT_NBUFS slots). */
+static struct
+{
+	pthread_t	thread;
+	bool		started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;			/* signalled on every change below */
+	buf_t		queue[OUT_NBUFS];	/* full buffers, oldest at head */
+	int			head;
+	int			count;
+	bool		busy;			/* the writer holds a buffer it has taken off the queue */
+	/* written buffers, ready to be filled again: at most all but the one being filled */
+	buf_t		spare[OUT_NBUFS + 1];
+	int			nspare;
+	bool		stop;
+} w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 int64_t
 ab_now_ms(void)
@@ -31,32 +57,150 @@ ab_now_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-bool
-ab_flush(void)
+/* write(2) all of b to stdout; on failure mark stdout broken. */
+static void
+write_all(const buf_t *b)
 {
 	size_t		off = 0;
 
-	while (off < out.len && !broken)
+	while (off < b->len && !atomic_load(&broken))
 	{
-		ssize_t		n = write(STDOUT_FILENO, out.data + off, out.len - off);
+		ssize_t		n = write(STDOUT_FILENO, b->data + off, b->len - off);
 
 		if (n < 0)
 		{
 			if (errno == EINTR)
 				continue;
-			broken = true;
+			atomic_store(&broken, true);
 			break;
 		}
 		off += (size_t) n;
 	}
-	buf_reset(&out);
-	return !broken;
+}
+
+static void *
+writer_main(void *arg)
+{
+	(void) arg;
+	pthread_mutex_lock(&w.mu);
+	for (;;)
+	{
+		buf_t		b;
+
+		while (w.count == 0 && !w.stop)
+			pthread_cond_wait(&w.cv, &w.mu);
+		if (w.count == 0)
+			break;
+		b = w.queue[w.head];
+		w.head = (w.head + 1) % OUT_NBUFS;
+		w.count--;
+		w.busy = true;
+		pthread_mutex_unlock(&w.mu);
+		write_all(&b);
+		buf_reset(&b);
+		pthread_mutex_lock(&w.mu);
+		w.spare[w.nspare++] = b;
+		w.busy = false;
+		pthread_cond_broadcast(&w.cv);
+	}
+	pthread_mutex_unlock(&w.mu);
+	return NULL;
+}
+
+/* Start the writer (signals stay with the main thread). False: write synchronously. */
+static bool
+writer_start(void)
+{
+	sigset_t	all,
+				old;
+	int			rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&w.thread, NULL, writer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	w.started = rc == 0;
+	return w.started;
+}
+
+/* Queue the current buffer for the writer and continue in a spare one (waiting for one). */
+static void
+hand_off(void)
+{
+	buf_t		next = {NULL, 0, 0, OUT_MAX, false};
+
+	if (out.len == 0)
+		return;
+	if (!w.started && !writer_start())
+	{
+		write_all(&out);
+		buf_reset(&out);
+		return;
+	}
+	pthread_mutex_lock(&w.mu);
+	while (w.count == OUT_NBUFS)
+		pthread_cond_wait(&w.cv, &w.mu);
+	w.queue[(w.head + w.count) % OUT_NBUFS] = out;
+	w.count++;
+	/* a buffer one message made huge is not kept for reuse */
+	while (w.nspare > 0)
+	{
+		buf_t		b = w.spare[--w.nspare];
+
+		if (b.cap <= 2 * OUT_FLUSH_AT)
+		{
+			next = b;
+			break;
+		}
+		buf_free(&b);
+	}
+	pthread_cond_broadcast(&w.cv);
+	pthread_mutex_unlock(&w.mu);
+	out = next;
+}
+
+/* Wait until the writer has written everything queued. */
+static void
+writer_drain(void)
+{
+	pthread_mutex_lock(&w.mu);
+	while (w.count > 0 || w.busy)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+}
+
+bool
+ab_flush(void)
+{
+	if (!w.started)
+	{
+		write_all(&out);
+		buf_reset(&out);
+	}
+	else
+	{
+		hand_off();
+		writer_drain();
+	}
+	return !atomic_load(&broken);
 }
 
 void
 ab_finish(void)
 {
 	ab_flush();
+	if (w.started)
+	{
+		pthread_mutex_lock(&w.mu);
+		w.stop = true;
+		pthread_cond_broadcast(&w.cv);
+		pthread_mutex_unlock(&w.mu);
+		pthread_join(w.thread, NULL);
+		w.started = false;
+		w.stop = false;
+		while (w.nspare > 0)
+			buf_free(&w.spare[--w.nspare]);
+	}
 	buf_free(&out);
 	out.max = OUT_MAX;
 }
@@ -64,20 +208,20 @@ ab_finish(void)
 bool
 ab_broken(void)
 {
-	return broken;
+	return atomic_load(&broken);
 }
 
 static void
 maybe_flush(void)
 {
-	if (out.failed && !broken)
+	if (out.failed && !atomic_load(&broken))
 	{
 		/* a message larger than the output cap: never drop it silently */
 		err_set(ERR_SYSTEM, NULL, "a message exceeded the %zu MB output buffer", OUT_MAX >> 20);
-		broken = true;
+		atomic_store(&broken, true);
 	}
 	if (out.len >= OUT_FLUSH_AT)
-		ab_flush();
+		hand_off();
 }
 
 static int

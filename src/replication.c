@@ -42,6 +42,7 @@ typedef struct spool
 {
 	uint32_t	xid;
 	FILE	   *f;
+	char	   *iobuf;			/* f's stdio buffer */
 	uint64_t	bytes;
 	int			naborted;
 	int			abortedcap;
@@ -524,8 +525,7 @@ spool_find(repl_ctx *c, uint32_t xid)
 static void
 spool_drop(repl_ctx *c, spool *sp)
 {
-	if (sp->f)
-		fclose(sp->f);
+	sp_tmpfile_close(sp->f, sp->iobuf);
 	free(sp->aborted);
 	c->spool_bytes -= sp->bytes;
 	*sp = c->spools[--c->nspools];
@@ -548,7 +548,7 @@ spool_append(repl_ctx *c, uint32_t xid, const uint8_t *data, size_t len)
 		sp = &c->spools[c->nspools++];
 		memset(sp, 0, sizeof(*sp));
 		sp->xid = xid;
-		sp->f = sp_tmpfile();
+		sp->f = sp_tmpfile(&sp->iobuf);
 		if (sp->f == NULL)
 		{
 			err_set(ERR_SYSTEM, NULL, "could not create a temporary file to spool a streamed "
