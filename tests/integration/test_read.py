@@ -102,6 +102,28 @@ class FullRefreshTest(ReadBase):
         r = self.read(cat2, cfg=cfg)
         self.assertEqual(set(r.records("fr")[0]["data"]), {"id"})
 
+    def test_full_refresh_of_partitioned_and_row_secured_tables(self):
+        # a plain table is copied by name, the rest through a query: both must give every row the
+        # role may see, and row-level security must hold either way
+        cluster.psql("""
+            CREATE TABLE frp (id int, d date, v text, PRIMARY KEY (id, d)) PARTITION BY RANGE (d);
+            CREATE TABLE frp_1 PARTITION OF frp FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+            CREATE TABLE frp_2 PARTITION OF frp FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+            INSERT INTO frp SELECT g, '2024-01-01'::date + g, 'p' || g FROM generate_series(1, 600) g;
+            GRANT SELECT ON frp TO capture;
+            CREATE TABLE frs (id int PRIMARY KEY, owner text, v text);
+            INSERT INTO frs SELECT g, CASE WHEN g % 3 = 0 THEN 'capture' ELSE 'other' END, 's' || g
+              FROM generate_series(1, 300) g;
+            ALTER TABLE frs OWNER TO capture;
+            ALTER TABLE frs ENABLE ROW LEVEL SECURITY; ALTER TABLE frs FORCE ROW LEVEL SECURITY;
+            CREATE POLICY mine ON frs FOR SELECT USING (owner = current_user);""")
+        cfg = cluster.config(cdc=False)
+        configured = configured_catalog(self.discover(cfg), streams=["frp", "frs"], sync_mode="full_refresh")
+        r = self.read(configured, cfg=cfg)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records("frp")), list(range(1, 601)))
+        self.assertEqual(r.records("frp")[0]["data"]["v"], "p%d" % r.records("frp")[0]["data"]["id"])
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records("frs")), list(range(3, 301, 3)))
+
 
 class CdcTest(ReadBase):
     def setUp(self):
