@@ -283,14 +283,10 @@ full_refresh_stream(reader *r, rd_stream *s)
 		buf_printf(&sql, "COPY %s (", qt);
 		if (!append_select_list(r, &sql, s, NULL))
 			goto done;
-		buf_puts(&sql, ") TO STDOUT");
 	}
-	else
-	{
-		if (!copy_select_from(r, &sql, s, qt, NULL))
-			goto done;
-		buf_puts(&sql, ") TO STDOUT");
-	}
+	else if (!copy_select_from(r, &sql, s, qt, NULL))
+		goto done;
+	buf_puts(&sql, ") TO STDOUT");
 	ok = copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, false, NULL);
 	if (ok)
 		log_info("stream %s.%s: full refresh copied %lld rows", s->table->ns, s->table->name, nrows);

@@ -471,6 +471,18 @@ put_padded(buf_t *out, int64_t v, int width)
 	buf_append(out, p, (size_t) (tmp + sizeof(tmp) - p));
 }
 
+/* A validated value that needs no escaping, as a JSON string. */
+static bool
+write_quoted(buf_t *out, const char *s, size_t n)
+{
+	if (!buf_grow(out, n + 2))
+		return write_null_fail(out, out->len);
+	buf_putc(out, '"');
+	buf_append(out, s, n);
+	buf_putc(out, '"');
+	return true;
+}
+
 /* date: verbatim (BC suffix kept); ±infinity and anything malformed are null. */
 static bool
 write_date(buf_t *out, const char *s, size_t n)
@@ -481,12 +493,7 @@ write_date(buf_t *out, const char *s, size_t n)
 
 	if (!parse_date(&p, end, &dt) || !parse_era_end(p, end, &dt, true))
 		return write_null_fail(out, out->len);
-	if (!buf_grow(out, n + 2))
-		return write_null_fail(out, out->len);
-	buf_putc(out, '"');
-	buf_append(out, s, n);
-	buf_putc(out, '"');
-	return true;
+	return write_quoted(out, s, n);
 }
 
 /* time: verbatim. */
@@ -499,12 +506,7 @@ write_time(buf_t *out, const char *s, size_t n)
 
 	if (!parse_time(&p, end, &dt) || !parse_era_end(p, end, &dt, false))
 		return write_null_fail(out, out->len);
-	if (!buf_grow(out, n + 2))
-		return write_null_fail(out, out->len);
-	buf_putc(out, '"');
-	buf_append(out, s, n);
-	buf_putc(out, '"');
-	return true;
+	return write_quoted(out, s, n);
 }
 
 /* timetz: verbatim, but a bare-hour offset (+05) becomes +05:00. */
