@@ -86,11 +86,14 @@ copy_parse_row(const char *row, size_t len, buf_t *scratch, copy_field *fields, 
 {
 	size_t		pos = 0;
 	int			f = 0;
+	bool		escaped;
 
 	if (len > 0 && row[len - 1] == '\n')
 		len--;
 	buf_reset(scratch);
-	if (memchr(row, '\\', len) != NULL && !buf_grow(scratch, len + 1))
+	/* most rows have no backslash at all: then no field needs unescaping */
+	escaped = memchr(row, '\\', len) != NULL;
+	if (escaped && !buf_grow(scratch, len + 1))
 		return false;
 	for (;;)
 	{
@@ -109,7 +112,7 @@ copy_parse_row(const char *row, size_t len, buf_t *scratch, copy_field *fields, 
 			fld->data = start;
 			fld->len = 0;
 		}
-		else if (flen > 0 && memchr(start, '\\', flen) != NULL)
+		else if (escaped && flen > 0 && memchr(start, '\\', flen) != NULL)
 			fld->data = unescape(start, flen, scratch, &fld->len);
 		else
 		{
