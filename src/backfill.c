@@ -19,6 +19,8 @@
 
 /* more rows than this per wake-up means the server outpaces us: read in batches */
 #define BATCH_ROWS 32
+/* how long a batched COPY read waits for PGC_BATCH_BYTES before taking what came */
+#define COPY_BATCH_MS 5
 
 /* Append the quoted names of the selected columns, then key columns not selected. */
 static bool
@@ -140,11 +142,13 @@ static bool spool_row(wm_chunk *ch, const char *row, size_t len, const copy_fiel
 /*
  * Run sql (a COPY ... TO STDOUT) and emit its rows, or spool them into the watermark chunk into
  * when it is given. When keypos is given, the nkeys fields it names are taken from the last row
- * into the cursor (the stream's, or the chunk's). *nrows counts the rows.
+ * into the cursor (the stream's, or the chunk's). *nrows counts the rows. limit is the most rows
+ * the COPY can return (its LIMIT; 0 when unknown): near it, reads stop batching, so the last
+ * rows are not left waiting for a batch that will never fill.
  */
 static bool
-copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keypos, int nkeys,
-		  long long *nrows, bool cdc_meta, wm_chunk *into)
+copy_rows(reader *r, rd_stream *s, const char *sql, long long limit, int nfields, const int *keypos,
+		  int nkeys, long long *nrows, bool cdc_meta, wm_chunk *into)
 {
 	buf_t		key;
 	PGresult   *res;
@@ -156,7 +160,8 @@ copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keyp
 	copy_field *f = calloc((size_t) nfields, sizeof(copy_field));
 	char		lsn_json[24];
 	bool		lowat = false;
-	int			rows_since_wait = BATCH_ROWS + 1;
+	int			rows_since_wait = 0;
+	long long	bytes = 0;
 
 	if (f == NULL)
 		abort();
@@ -183,9 +188,13 @@ copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keyp
 		{
 			/*
 			 * While COPY data arrives faster than we take it (many rows per wake-up), read it
-			 * in large batches; when it trickles (a slow query, the tail), take what comes.
+			 * in large batches; when it trickles (a slow query), or the rows still to come
+			 * would not fill a batch, take what comes.
 			 */
-			if (pgc_wait_input(r->conn, 1000, rows_since_wait > BATCH_ROWS, &lowat) < 0)
+			bool		batch = rows_since_wait > BATCH_ROWS &&
+				(limit <= 0 || (limit - *nrows) * (bytes / *nrows) > PGC_BATCH_BYTES);
+
+			if (pgc_wait_input(r->conn, 1000, batch ? COPY_BATCH_MS : 0, &lowat) < 0)
 				goto drain;
 			rows_since_wait = 0;
 			continue;
@@ -193,6 +202,7 @@ copy_rows(reader *r, rd_stream *s, const char *sql, int nfields, const int *keyp
 		if (n < 0)
 			break;
 		rows_since_wait++;
+		bytes += n;
 		if (!parse_row(r, s, row, (size_t) n, f, nfields) ||
 			(into && !spool_row(into, row, (size_t) n, f, &key)))
 		{
@@ -287,7 +297,7 @@ full_refresh_stream(reader *r, rd_stream *s)
 	else if (!copy_select_from(r, &sql, s, qt, NULL))
 		goto done;
 	buf_puts(&sql, ") TO STDOUT");
-	ok = copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, false, NULL);
+	ok = copy_rows(r, s, sql.data, 0, s->nsel, NULL, 0, &nrows, false, NULL);
 	if (ok)
 		log_info("stream %s.%s: full refresh copied %lld rows", s->table->ns, s->table->name, nrows);
 done:
@@ -375,7 +385,8 @@ backfill_by_key(reader *r, rd_stream *s, const char *qt)
 		int			nfields = keyset_chunk_sql(r, s, qt, r->cfg->backfill_chunk_size, &sql, keypos);
 
 		if (nfields < 0 ||
-			!copy_rows(r, s, sql.data, nfields, keypos, s->table->nkey, &nrows, true, NULL))
+			!copy_rows(r, s, sql.data, r->cfg->backfill_chunk_size, nfields, keypos, s->table->nkey,
+					   &nrows, true, NULL))
 			goto done;
 		total += nrows;
 		if (!chunk_done(r, s, nrows < r->cfg->backfill_chunk_size))
@@ -429,7 +440,7 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 			buf_printf(&sql, " WHERE ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
 					   s->st.ctid_block, s->st.ctid_block + step);
 		buf_puts(&sql, ") TO STDOUT");
-		if (!copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, true, NULL))
+		if (!copy_rows(r, s, sql.data, 0, s->nsel, NULL, 0, &nrows, true, NULL))
 			goto done;
 		total += nrows;
 		s->st.ctid_block += step;
@@ -508,7 +519,8 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 		PQfreemem(lit);
 	}
 	buf_printf(&sql, " ORDER BY %s) TO STDOUT", cq);
-	if (!copy_rows(r, s, sql.data, pos == s->nsel ? s->nsel + 1 : s->nsel, &pos, 1, &nrows, false, NULL))
+	if (!copy_rows(r, s, sql.data, 0, pos == s->nsel ? s->nsel + 1 : s->nsel, &pos, 1, &nrows,
+				   false, NULL))
 		goto done;
 	/* the largest cursor value read (rows came in cursor order), else the previous one */
 	*new_state = json_pack("{s:[s],s:o}", "cursor_field", cc->name, "cursor",
@@ -553,7 +565,7 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 				   cur & 0xFFFFFFFFULL, cur >> 32, (cur >> 32) ? (cur >> 32) - 1 : 0,
 				   (long long) json_integer_value(prev));
 	buf_puts(&sql, ") TO STDOUT");
-	if (!copy_rows(r, s, sql.data, s->nsel, NULL, 0, &nrows, false, NULL))
+	if (!copy_rows(r, s, sql.data, 0, s->nsel, NULL, 0, &nrows, false, NULL))
 		goto done;
 	*new_state = json_pack("{s:I}", "xmin_raw_value", (json_int_t) cur);
 	log_info("stream %s.%s: %lld rows changed since the last read (xmin)", s->table->ns,
@@ -743,7 +755,8 @@ wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows)
 	}
 	ch->nfields = keyset_chunk_sql(r, s, qt, chunk_rows, &sql, ch->keypos);
 	if (ch->nfields < 0 ||
-		!copy_rows(r, s, sql.data, ch->nfields, ch->keypos, s->table->nkey, &ch->nrows, false, ch))
+		!copy_rows(r, s, sql.data, chunk_rows, ch->nfields, ch->keypos, s->table->nkey, &ch->nrows,
+				   false, ch))
 		goto done;
 	ch->last = ch->nrows < chunk_rows;
 	ok = true;

@@ -183,14 +183,14 @@ pgc_batch_end(PGconn *c, bool *lowat)
 }
 
 int
-pgc_wait_input(PGconn *c, int timeout_ms, bool batch, bool *lowat)
+pgc_wait_input(PGconn *c, int timeout_ms, int batch_ms, bool *lowat)
 {
 	struct pollfd pfd = {PQsocket(c), POLLIN, 0};
 	int			rc;
 
-	set_lowat(c, batch, lowat);
-	if (batch && timeout_ms > PGC_BATCH_WAIT_MS)
-		timeout_ms = PGC_BATCH_WAIT_MS;
+	set_lowat(c, batch_ms > 0, lowat);
+	if (batch_ms > 0 && timeout_ms > batch_ms)
+		timeout_ms = batch_ms;
 	rc = poll(&pfd, 1, timeout_ms);
 	if (rc < 0 && errno != EINTR)
 	{
@@ -204,6 +204,19 @@ pgc_wait_input(PGconn *c, int timeout_ms, bool batch, bool *lowat)
 		return -1;
 	}
 	return rc > 0 ? 1 : 0;
+}
+
+void
+pgc_widen_input(PGconn *c)
+{
+	char		sql[64];
+	PGresult   *res;
+
+	snprintf(sql, sizeof(sql), "SELECT repeat('x', %d)", PGC_INPUT_BYTES);
+	res = PQexec(c, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		log_debug("could not widen the input buffer: %s", PQerrorMessage(c));
+	PQclear(res);
 }
 
 PGresult *

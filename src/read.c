@@ -552,6 +552,7 @@ cmd_read(const cli_args *args)
 	if (r.conn == NULL)
 		goto done;
 	r.server_version = PQserverVersion(r.conn);
+	pgc_widen_input(r.conn);
 	r.types = typecache_new();
 	if (!catalog_load(r.conn, &cfg, &r.cat) || !load_catalog(&r, args->catalog))
 		goto done;

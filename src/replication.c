@@ -30,6 +30,8 @@
 #define END_MARKER_PREFIX "source-postgres"
 /* a stream that yielded this many messages since it last ran dry is busy: read it in batches */
 #define BUSY_BATCH_MESSAGES 32
+/* how long a busy stream's read waits for PGC_BATCH_BYTES before taking what came */
+#define STREAM_BATCH_MS 10
 /* after this long without a message, ask the walsender for a keepalive */
 #define PING_AFTER_US (INT64_C(5) * 1000000)
 
@@ -854,6 +856,7 @@ start_replication(repl_ctx *c)
 	buf_printf(&c->sql, "START_REPLICATION SLOT %s LOGICAL %s (proto_version '%d', "
 			   "publication_names %s%s)", slot, lsn, c->proto, publit,
 			   c->proto >= 2 ? ", streaming 'on', messages 'true'" : "");
+	pgc_widen_input(c->conn);
 	res = PQexec(c->conn, c->sql.data);
 	if (PQresultStatus(res) != PGRES_COPY_BOTH)
 	{
@@ -918,7 +921,7 @@ stream_loop(repl_ctx *c)
 				/* idle: make what we have durable before sleeping */
 				ab_flush();
 			}
-			if (pgc_wait_input(c->conn, (int) wait_ms, busy, &low_water_set) < 0)
+			if (pgc_wait_input(c->conn, (int) wait_ms, busy ? STREAM_BATCH_MS : 0, &low_water_set) < 0)
 				return false;
 			/*
 			 * Silence can mean the walsender is decoding a long stretch of WAL with nothing for
