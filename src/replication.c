@@ -883,9 +883,7 @@ static bool
 stream_loop(repl_ctx *c)
 {
 	reader	   *r = c->r;
-	int64_t		now = now_us();
-	unsigned	msgs = 0;
-	int64_t		last_data_us = now;
+	int64_t		last_data_us = now_us();
 	int64_t		idle_limit_us = (int64_t) r->cfg->initial_waiting_seconds * 1000000;
 	int			busy_batch = 0;		/* messages read since the buffer last ran dry */
 	int64_t		last_ping_us = 0;
@@ -902,10 +900,7 @@ stream_loop(repl_ctx *c)
 		pgo_frame	f;
 		const char *ferr;
 
-		/* the clock: after every wait, and every 256 messages of a busy stream */
-		if ((msgs++ & 255) == 0)
-			now = now_us();
-		if (now - c->last_status_us >= STATUS_INTERVAL_US && !send_status(c, false))
+		if (now_us() - c->last_status_us >= STATUS_INTERVAL_US && !send_status(c, false))
 			return false;
 		if (c->wm_phase == 0 && wm_pending(c) && !wm_start_chunk(c, wm_pending(c)))
 			return false;
@@ -928,20 +923,18 @@ stream_loop(repl_ctx *c)
 			}
 			if (pgc_wait_input(c->conn, (int) wait_ms, busy ? STREAM_BATCH_MS : 0, &low_water_set) < 0)
 				return false;
-			now = now_us();
-			msgs = 1;
 			/*
 			 * Silence can mean the walsender is decoding a long stretch of WAL with nothing for
 			 * us. Ask for a reply: its keepalive carries its position, which is progress (and
 			 * moves the state past that WAL). Only a server that stops answering is idle.
 			 */
-			if (now - last_data_us > PING_AFTER_US && now - last_ping_us > PING_AFTER_US)
+			if (now_us() - last_data_us > PING_AFTER_US && now_us() - last_ping_us > PING_AFTER_US)
 			{
 				if (!send_status(c, true))
 					return false;
-				last_ping_us = now;
+				last_ping_us = now_us();
 			}
-			if (!r->follow && now - last_data_us > idle_limit_us)
+			if (!r->follow && now_us() - last_data_us > idle_limit_us)
 			{
 				log_warn("nothing arrived from the server for %d seconds "
 						 "(initial_waiting_seconds); ending this read",
@@ -971,7 +964,7 @@ stream_loop(repl_ctx *c)
 					PQerrorMessage(c->conn));
 			return false;
 		}
-		last_data_us = now;
+		last_data_us = now_us();
 		busy_batch++;
 		if (!pgo_parse_frame((const uint8_t *) buf, (size_t) n, &f, &ferr))
 		{
