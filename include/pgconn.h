@@ -40,9 +40,9 @@ bool		pgc_command(PGconn *c, const char *what, const char *sql);
  * Wait until the connection has input or timeout_ms passes, then read what arrived into libpq's
  * buffer. With batch_ms > 0 (a busy stream), wake only once PGC_BATCH_BYTES have gathered in the
  * socket or batch_ms passed: the server flushes small messages, and reading them in large
- * batches takes a fraction of the system calls and wake-ups. *lowat remembers the socket's setting
- * (start false). Returns 1 when input arrived, 0 on timeout (a caller batching a stream should
- * stop batching: the stream has slowed down), -1 (error recorded) if the connection failed.
+ * batches takes a fraction of the system calls and wake-ups. Plain TCP only: over TLS or GSSAPI
+ * encryption batch_ms is ignored. *lowat remembers the socket's setting (start false). Returns 1
+ * when input arrived, 0 on timeout, -1 (error recorded) if the connection failed.
  */
 #define PGC_BATCH_BYTES (256 * 1024)
 int			pgc_wait_input(PGconn *c, int timeout_ms, int batch_ms, bool *lowat);
@@ -53,10 +53,10 @@ void		pgc_batch_end(PGconn *c, bool *lowat);
  * Let libpq take a whole batch in one read. Its input buffer starts at 16 kB and only grows to
  * fit a message larger than it, never shrinking; so a stream of small messages is read 16 kB at a
  * time, one system call and often one wake-up each. One row of PGC_INPUT_BYTES, fetched once
- * per connection (walsenders take plain SQL too), grows it to hold a batch. Best effort: a
- * failure costs only speed. Call while the connection is idle.
+ * per connection (walsenders take plain SQL too), grows it to 512 kB, room for a batch. Best
+ * effort: a failure costs only speed. Call while the connection is idle.
  */
-#define PGC_INPUT_BYTES (2 * PGC_BATCH_BYTES)
+#define PGC_INPUT_BYTES (PGC_BATCH_BYTES + 16 * 1024)
 void		pgc_widen_input(PGconn *c);
 
 /* Quote an identifier (PQescapeIdentifier); caller frees with PQfreemem(). NULL on failure. */

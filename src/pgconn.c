@@ -188,6 +188,12 @@ pgc_wait_input(PGconn *c, int timeout_ms, int batch_ms, bool *lowat)
 	struct pollfd pfd = {PQsocket(c), POLLIN, 0};
 	int			rc;
 
+	/*
+	 * Over TLS or GSSAPI encryption libpq decrypts one record (at most 16 kB) per read, so a wake-up
+	 * could not take a whole batch, and the rest would wait out batch_ms record by record.
+	 */
+	if (PQsslInUse(c) || PQgssEncInUse(c))
+		batch_ms = 0;
 	set_lowat(c, batch_ms > 0, lowat);
 	if (batch_ms > 0 && timeout_ms > batch_ms)
 		timeout_ms = batch_ms;
