@@ -45,8 +45,9 @@ def _as_postgres(cmd):
 class Cluster:
     """A throwaway PostgreSQL cluster on 127.0.0.1."""
 
-    def __init__(self, wal_level="logical", settings=None):
+    def __init__(self, wal_level="logical", settings=None, tls=False):
         self.bindir = pg_bindir()
+        self.tls = tls  # TLS only: a self-signed certificate, and plaintext TCP rejected
         self.dir = tempfile.mkdtemp(prefix="sp-pg-")
         self.datadir = os.path.join(self.dir, "data")
         self.sockdir = self.dir
@@ -79,12 +80,25 @@ class Cluster:
             "wal_sender_timeout": "60s",
             "log_min_messages": "warning",
         }
+        if self.tls:
+            key, crt = os.path.join(self.datadir, "server.key"), os.path.join(self.datadir, "server.crt")
+            subprocess.run(["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=127.0.0.1",
+                            "-keyout", key, "-out", crt], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            os.chmod(key, 0o600)
+            if os.geteuid() == 0:
+                pw = pwd.getpwnam("postgres")
+                for path in (key, crt):
+                    os.chown(path, pw.pw_uid, pw.pw_gid)
+            conf["ssl"] = "on"
         conf.update(self.settings)
         with open(os.path.join(self.datadir, "postgresql.conf"), "a") as f:
             for k, v in conf.items():
                 f.write("%s = %s\n" % (k, v))
         with open(os.path.join(self.datadir, "pg_hba.conf"), "w") as f:
             f.write("local all all trust\n")
+            if self.tls:
+                f.write("hostnossl all all 127.0.0.1/32 reject\n")
+                f.write("hostnossl replication all 127.0.0.1/32 reject\n")
             f.write("host all all 127.0.0.1/32 scram-sha-256\n")
             f.write("host replication all 127.0.0.1/32 scram-sha-256\n")
         subprocess.run(_as_postgres([os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-l",

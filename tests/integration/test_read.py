@@ -255,9 +255,6 @@ class CdcTest(ReadBase):
         self.assertEqual(len(set(ids)), 200000)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class CatalogChangesTest(ReadBase):
     slot = "sp_slot_cc"
@@ -450,3 +447,63 @@ class PartitionTest(ReadBase):
         cluster.psql("SET ROLE capture; CREATE PUBLICATION %s FOR TABLE pt; RESET ROLE;" % self.pub)
         r = self.read(cat, expect_rc=1)
         self.assertIn("publish_via_partition_root", r.trace_errors()[0]["message"])
+
+
+class TlsTest(ReadBase):
+    """Backfill, streaming and full refresh over TLS (the server rejects plaintext TCP). Reads over
+    TLS take libpq's one-record-at-a-time path, which the batched socket reads must not stall."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tls_cluster = Cluster(tls=True).start()
+        cls.tls_cluster.create_capture_role()
+        cls.tls_cluster.psql("""
+            CREATE TABLE tls_t (id bigint PRIMARY KEY, t text, n numeric);
+            ALTER TABLE tls_t OWNER TO capture;
+            INSERT INTO tls_t SELECT g, md5(g::text), g / 7.0 FROM generate_series(1, 30000) g;""")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tls_cluster.stop()
+
+    def tls_cfg(self, mode, cdc=True, **kw):
+        c = self.tls_cluster.config(cdc=cdc, ssl_mode={"mode": mode})
+        if cdc:
+            c["replication_method"].update({"replication_slot": "tls_slot", "publication": "tls_pub"}, **kw)
+        return c
+
+    def test_reads_over_tls(self):
+        # plaintext is refused, so every read below went over TLS
+        r = run_connector(["check"], self.tmp, config=self.tls_cfg("disable"))
+        self.assertEqual(r.of_type("CONNECTION_STATUS")[0]["connectionStatus"]["status"], "FAILED")
+
+        cfg = self.tls_cfg("require", backfill_chunk_size=7000)
+        r = run_connector(["discover"], self.tmp, config=cfg)
+        self.assertEqual(r.rc, 0, r.raw)
+        cat = configured_catalog(r.of_type("CATALOG")[0], streams=["tls_t"])
+        r = self.read(cat, cfg=cfg)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records()), list(range(1, 30001)))
+        self.assertGreaterEqual(len(r.states()), 5, "a state after every chunk")
+
+        # one large transaction and many small ones, streamed
+        self.tls_cluster.psql("INSERT INTO tls_t SELECT g, md5(g::text), g / 7.0 FROM generate_series(30001, 60000) g;")
+        self.tls_cluster.psql("DO $$ BEGIN FOR k IN 0..99 LOOP UPDATE tls_t SET t = 'u' WHERE id BETWEEN k * 10 + 1 AND k * 10 + 10; "
+                              "COMMIT; END LOOP; END $$;")
+        r = self.read(cat, state=r.states()[-1], cfg=cfg)
+        recs = r.records()
+        self.assertEqual(sorted(x["data"]["id"] for x in recs if x["data"]["t"] != "u"), list(range(30001, 60001)))
+        self.assertEqual(sorted(x["data"]["id"] for x in recs if x["data"]["t"] == "u"), list(range(1, 1001)))
+
+        fr = configured_catalog(self.discover_tls(), streams=["tls_t"], sync_mode="full_refresh")
+        r = self.read(fr, cfg=self.tls_cfg("require", cdc=False))
+        self.assertEqual(len(r.records()), 60000)
+        self.assertEqual(sum(1 for x in r.records() if x["data"]["t"] == "u"), 1000)
+
+    def discover_tls(self):
+        r = run_connector(["discover"], self.tmp, config=self.tls_cfg("require", cdc=False))
+        self.assertEqual(r.rc, 0, r.raw)
+        return r.of_type("CATALOG")[0]
+
+
+if __name__ == "__main__":
+    unittest.main()
