@@ -90,6 +90,7 @@ typedef struct repl_ctx
 	/* interleaved backfill (see wm_chunk in reader.h) */
 	wm_chunk	wm;
 	int			wm_phase;		/* 0 no chunk, 1 waiting for its low mark, 2 between the marks */
+	bool		wm_none;		/* no stream is left to backfill in chunks */
 	unsigned	wm_seq;
 	char		wm_low[96];
 	char		wm_high[96];
@@ -453,13 +454,38 @@ maybe_state(repl_ctx *c)
 
 static bool handle_msg(repl_ctx *c, const pgo_msg *in);
 
-/* The next stream to backfill in watermark chunks, or NULL. */
+/* Whether msg is one of our own non-transactional markers, with exactly this content. */
+static bool
+is_marker(const pgo_msg *msg, const char *content)
+{
+	size_t		n = msg->u.message.content_len;
+
+	return !msg->u.message.transactional && content[0] != '\0' &&
+		strcmp(msg->u.message.prefix, END_MARKER_PREFIX) == 0 && n == strlen(content) &&
+		memcmp(msg->u.message.content, content, n) == 0;
+}
+
+/* Every transaction committed before a marker has been delivered once the marker arrives. */
+static void
+passed_marker(repl_ctx *c, pg_lsn lsn)
+{
+	if (!c->in_txn && lsn > c->r->lsn)
+		c->r->lsn = lsn;
+}
+
+/*
+ * The next stream to backfill in watermark chunks, or NULL. Asked before every message: once none
+ * is left, none can be again (a backfill only ever finishes), so that answer is kept.
+ */
 static rd_stream *
 wm_pending(repl_ctx *c)
 {
+	if (c->wm_none)
+		return NULL;
 	for (int i = 0; i < c->r->nstreams; i++)
 		if (c->r->streams[i].interleaved && !c->r->streams[i].st.streaming)
 			return &c->r->streams[i];
+	c->wm_none = true;
 	return NULL;
 }
 
@@ -781,34 +807,19 @@ handle_msg(repl_ctx *c, const pgo_msg *in)
 			}
 			break;
 		case PGO_MESSAGE:
-			if (!msg.u.message.transactional && c->wm_phase != 0 &&
-				strcmp(msg.u.message.prefix, END_MARKER_PREFIX) == 0)
+			if (c->wm_phase == 1 && is_marker(&msg, c->wm_low))
+				c->wm_phase = 2;
+			else if (c->wm_phase == 2 && is_marker(&msg, c->wm_high))
 			{
-				size_t		n = msg.u.message.content_len;
-
-				if (c->wm_phase == 1 && n == strlen(c->wm_low) &&
-					memcmp(msg.u.message.content, c->wm_low, n) == 0)
-					c->wm_phase = 2;
-				else if (c->wm_phase == 2 && n == strlen(c->wm_high) &&
-						 memcmp(msg.u.message.content, c->wm_high, n) == 0)
-				{
-					/* every commit before the high mark has been delivered */
-					if (!c->in_txn && msg.u.message.lsn > r->lsn)
-						r->lsn = msg.u.message.lsn;
-					if (!wm_chunk_emit(r, &c->wm, msg.u.message.lsn))
-						return false;
-					c->wm_phase = 0;
-					reader_emit_state(r);
-				}
+				passed_marker(c, msg.u.message.lsn);
+				if (!wm_chunk_emit(r, &c->wm, msg.u.message.lsn))
+					return false;
+				c->wm_phase = 0;
+				reader_emit_state(r);
 			}
-			if (!msg.u.message.transactional &&
-				strcmp(msg.u.message.prefix, END_MARKER_PREFIX) == 0 && r->end_marker[0] &&
-				msg.u.message.content_len == strlen(r->end_marker) &&
-				memcmp(msg.u.message.content, r->end_marker, msg.u.message.content_len) == 0)
+			if (is_marker(&msg, r->end_marker))
 			{
-				/* every transaction committed before the marker has been delivered */
-				if (!c->in_txn && msg.u.message.lsn > r->lsn)
-					r->lsn = msg.u.message.lsn;
+				passed_marker(c, msg.u.message.lsn);
 				if (!r->follow && (c->wm_phase != 0 || wm_pending(c)))
 				{
 					/* an interleaved backfill is still going: end at a marker written after it */
@@ -897,12 +908,13 @@ stream_loop(repl_ctx *c)
 	{
 		char	   *buf = NULL;
 		int			n;
+		rd_stream  *pending;
 		pgo_frame	f;
 		const char *ferr;
 
 		if (now_us() - c->last_status_us >= STATUS_INTERVAL_US && !send_status(c, false))
 			return false;
-		if (c->wm_phase == 0 && wm_pending(c) && !wm_start_chunk(c, wm_pending(c)))
+		if (c->wm_phase == 0 && (pending = wm_pending(c)) != NULL && !wm_start_chunk(c, pending))
 			return false;
 		n = PQgetCopyData(c->conn, &buf, 1);
 		if (n == 0)
