@@ -15,6 +15,8 @@
  */
 #include "pgoutput.h"
 
+#include "buf.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -1089,21 +1091,6 @@ pgo_lsn_format(pg_lsn lsn, char out[18])
 }
 
 /*
- * Value of a hex digit, or -1.
- */
-static int
-hex_value(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/*
  * Parse 1 to 8 hex digits at *s into *v and advance *s; false if there are none or too many.
  */
 static bool
@@ -1113,7 +1100,7 @@ parse_hex32(const char **s, uint32_t *v)
 	int			h;
 
 	*v = 0;
-	while ((h = hex_value(**s)) >= 0)
+	while ((h = hexval(**s)) >= 0)
 	{
 		if (++n > 8)
 			return false;
