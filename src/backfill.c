@@ -807,16 +807,16 @@ wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn)
 		emit_row(r, s, f, lsn_json);
 	}
 	/* the stream's cursor moves past this chunk (an empty chunk keeps it) */
-	if (ch->ncursor == 0)
-		goto last;
-	for (int k = 0; k < s->st.ncursor; k++)
-		free(s->st.cursor[k]);
-	free(s->st.cursor);
-	s->st.cursor = ch->cursor;
-	s->st.ncursor = ch->ncursor;
-	ch->cursor = NULL;
-	ch->ncursor = 0;
-last:
+	if (ch->ncursor > 0)
+	{
+		for (int k = 0; k < s->st.ncursor; k++)
+			free(s->st.cursor[k]);
+		free(s->st.cursor);
+		s->st.cursor = ch->cursor;
+		s->st.ncursor = ch->ncursor;
+		ch->cursor = NULL;
+		ch->ncursor = 0;
+	}
 	if (ch->last)
 		s->st.streaming = true;
 	ok = true;

@@ -626,17 +626,17 @@ cmd_read(const cli_args *args)
 		for (int i = 0; i < r.nstreams; i++)
 		{
 			rd_stream  *s = &r.streams[i];
-			json_t	   *ss = json_object();
+			json_t	   *ss = NULL;
 
 			if (s->xmin || s->cursor_col >= 0)
 			{
-				json_decref(ss);
-				ss = NULL;
 				if (!incremental_stream(&r, s, state_per_stream(&state, s->table->ns, s->table->name), &ss))
 					goto done;
 				ab_stream_status(s->table->ns, s->table->name, "COMPLETE");
 				s->complete = true;
 			}
+			else
+				ss = json_object();	/* a full refresh stream's state is empty */
 			ab_state(json_pack("{s:s,s:{s:{s:s,s:s},s:o},s:{s:I}}", "type", "STREAM", "stream",
 							   "stream_descriptor", "name", s->table->name,
 							   "namespace", s->table->ns, "stream_state", ss,
