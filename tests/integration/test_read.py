@@ -255,7 +255,6 @@ class CdcTest(ReadBase):
         self.assertEqual(len(set(ids)), 200000)
 
 
-
 class CatalogChangesTest(ReadBase):
     slot = "sp_slot_cc"
     pub = "sp_pub_cc"
@@ -478,9 +477,7 @@ class TlsTest(ReadBase):
         self.assertEqual(r.of_type("CONNECTION_STATUS")[0]["connectionStatus"]["status"], "FAILED")
 
         cfg = self.tls_cfg("require", backfill_chunk_size=7000)
-        r = run_connector(["discover"], self.tmp, config=cfg)
-        self.assertEqual(r.rc, 0, r.raw)
-        cat = configured_catalog(r.of_type("CATALOG")[0], streams=["tls_t"])
+        cat = configured_catalog(self.discover(cfg), streams=["tls_t"])
         r = self.read(cat, cfg=cfg)
         self.assertEqual(sorted(x["data"]["id"] for x in r.records()), list(range(1, 30001)))
         self.assertGreaterEqual(len(r.states()), 5, "a state after every chunk")
@@ -494,15 +491,11 @@ class TlsTest(ReadBase):
         self.assertEqual(sorted(x["data"]["id"] for x in recs if x["data"]["t"] != "u"), list(range(30001, 60001)))
         self.assertEqual(sorted(x["data"]["id"] for x in recs if x["data"]["t"] == "u"), list(range(1, 1001)))
 
-        fr = configured_catalog(self.discover_tls(), streams=["tls_t"], sync_mode="full_refresh")
-        r = self.read(fr, cfg=self.tls_cfg("require", cdc=False))
+        std = self.tls_cfg("require", cdc=False)
+        fr = configured_catalog(self.discover(std), streams=["tls_t"], sync_mode="full_refresh")
+        r = self.read(fr, cfg=std)
         self.assertEqual(len(r.records()), 60000)
         self.assertEqual(sum(1 for x in r.records() if x["data"]["t"] == "u"), 1000)
-
-    def discover_tls(self):
-        r = run_connector(["discover"], self.tmp, config=self.tls_cfg("require", cdc=False))
-        self.assertEqual(r.rc, 0, r.raw)
-        return r.of_type("CATALOG")[0]
 
 
 if __name__ == "__main__":
