@@ -34,6 +34,8 @@
 #define STREAM_BATCH_MS 10
 /* after this long without a message, ask the walsender for a keepalive */
 #define PING_AFTER_US (INT64_C(5) * 1000000)
+/* a caught-up stream checkpoints its last records this soon (and no sooner after a state) */
+#define IDLE_STATE_MS 100
 
 /*
  * A streamed (in-progress) transaction's messages, spooled raw to a temporary file until its
@@ -927,8 +929,24 @@ stream_loop(repl_ctx *c)
 				wait_ms = 1000;
 			if (wait_ms < 1)
 				wait_ms = 1;
-			if (!busy && !c->in_txn &&
-				ab_now_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
+			if (!busy && !c->in_txn && r->records_since_state > 0)
+			{
+				/*
+				 * Caught up, between transactions, with records the destination cannot commit
+				 * until a state follows them: checkpoint now rather than when
+				 * checkpoint_interval_seconds comes round, so a quiet database's changes arrive
+				 * within IDLE_STATE_MS of their commit. States stay IDLE_STATE_MS apart, so a
+				 * trickle of small transactions does not bring one state each.
+				 */
+				int64_t		since = ab_now_ms() - r->last_state_ms;
+
+				if (since >= IDLE_STATE_MS)
+					reader_emit_state(r);
+				else if (wait_ms > IDLE_STATE_MS - since)
+					wait_ms = IDLE_STATE_MS - since;
+			}
+			else if (!busy && !c->in_txn &&
+					 ab_now_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
 			{
 				/* idle: make what we have durable before sleeping */
 				ab_flush();

@@ -363,6 +363,61 @@ class FollowTest(ReadBase):
         self.assertTrue(any(m["type"] == "STATE" for m in msgs[last_record:]), "a final STATE covers the records")
 
 
+    def test_follow_checkpoints_a_quiet_stream_at_once(self):
+        """A change on a quiet database reaches the output with a STATE after it as soon as the
+        stream is caught up, not when checkpoint_interval_seconds (here an hour) comes round: a
+        destination commits records only at a STATE."""
+        import signal
+        import subprocess
+        from harness import BINARY
+        self.drop_slot()
+        cluster.psql("DROP TABLE IF EXISTS quiet; CREATE TABLE quiet (id int PRIMARY KEY, v text); "
+                     "ALTER TABLE quiet OWNER TO capture;")
+        cat = configured_catalog(self.discover(), streams=["quiet"])
+        for name, obj in (("config", self.cfg(checkpoint_interval_seconds=3600)), ("catalog", cat)):
+            with open(os.path.join(self.tmp, name + ".json"), "w") as f:
+                json.dump(obj, f)
+        out_path = os.path.join(self.tmp, "out")
+
+        def messages():
+            with open(out_path, "rb") as f:
+                return [json.loads(l) for l in f.read().decode().split("\n")[:-1] if l]
+
+        def wait_for(cond, what):
+            deadline = time.monotonic() + 60
+            while not cond(messages()):
+                self.assertIsNone(p.poll(), "--follow exited while waiting for " + what)
+                self.assertLess(time.monotonic(), deadline, "timed out waiting for " + what)
+                time.sleep(0.05)
+
+        def streaming(msgs):
+            return any(m["type"] == "STATE" and all(s["stream_state"]["phase"] == "streaming"
+                                                   for s in m["state"]["global"]["stream_states"]) for m in msgs)
+
+        def checkpointed(v):
+            def cond(msgs):
+                at = [i for i, m in enumerate(msgs) if m["type"] == "RECORD" and m["record"]["data"].get("v") == v]
+                return bool(at) and any(m["type"] == "STATE" for m in msgs[at[-1]:])
+            return cond
+
+        with open(out_path, "wb") as out:
+            p = subprocess.Popen([BINARY, "read", "--follow", "--config", os.path.join(self.tmp, "config.json"),
+                                  "--catalog", os.path.join(self.tmp, "catalog.json")], stdout=out)
+        try:
+            wait_for(streaming, "the backfill's state")
+            for k in range(3):
+                cluster.psql("INSERT INTO quiet VALUES (%d, 'quiet-%d');" % (k, k))
+                wait_for(checkpointed("quiet-%d" % k), "a STATE after the record of transaction %d" % k)
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=30), 0)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        recs = [m["record"]["data"] for m in messages() if m["type"] == "RECORD"]
+        self.assertEqual(sorted(r["id"] for r in recs), [0, 1, 2])
+
+
 class NonCdcIncrementalTest(ReadBase):
     def setUp(self):
         super().setUp()
