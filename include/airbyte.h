@@ -18,6 +18,8 @@
 
 /* Milliseconds since the epoch (the coarse clock: a few ms of resolution, no TSC read). */
 int64_t		ab_now_ms(void);
+/* Milliseconds on the coarse monotonic clock, for intervals: a stepped wall clock cannot stretch them. */
+int64_t		ab_mono_ms(void);
 
 /* Write one message (any AirbyteMessage object) and release the reference (steals msg). */
 void		ab_emit(json_t *msg);

@@ -98,7 +98,7 @@ reader_emit_state(reader *r)
 	ab_state(state_global_json(r->lsn, r->cfg->replication_slot, r->cfg->publication, streams,
 							   r->records_since_state));
 	r->records_since_state = 0;
-	r->last_state_ms = ab_now_ms();
+	r->last_state_ms = ab_mono_ms();
 	if (r->cfg->lsn_commit == LSN_COMMIT_WHILE_READING)
 		r->ack_lsn = r->lsn;
 }
@@ -567,7 +567,7 @@ cmd_read(const cli_args *args)
 		goto done;
 	format_pg_timestamp((ab_now_ms() - INT64_C(946684800000)) * 1000, now);
 	memcpy(r.backfill_updated_at, now, sizeof(now));
-	r.last_state_ms = ab_now_ms();
+	r.last_state_ms = ab_mono_ms();
 
 	for (int i = 0; i < r.nstreams; i++)
 	{

@@ -450,7 +450,7 @@ maybe_state(repl_ctx *c)
 	reader	   *r = c->r;
 
 	if (r->records_since_state >= r->cfg->checkpoint_records ||
-		ab_now_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
+		ab_mono_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
 		reader_emit_state(r);
 }
 
@@ -938,7 +938,7 @@ stream_loop(repl_ctx *c)
 				 * within IDLE_STATE_MS of their commit. States stay IDLE_STATE_MS apart, so a
 				 * trickle of small transactions does not bring one state each.
 				 */
-				int64_t		since = ab_now_ms() - r->last_state_ms;
+				int64_t		since = ab_mono_ms() - r->last_state_ms;
 
 				if (since >= IDLE_STATE_MS)
 					reader_emit_state(r);
@@ -946,7 +946,7 @@ stream_loop(repl_ctx *c)
 					wait_ms = IDLE_STATE_MS - since;
 			}
 			else if (!busy && !c->in_txn &&
-					 ab_now_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
+					 ab_mono_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
 			{
 				/* idle: make what we have durable before sleeping */
 				ab_flush();
