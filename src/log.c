@@ -35,4 +35,6 @@ log_msg(log_level level, const char *fmt,...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	ab_log(names[level], text);
+	/* a log line is for whoever watches the run now (one may say we are waiting), not later */
+	ab_flush();
 }
