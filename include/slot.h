@@ -17,6 +17,7 @@ typedef struct slot_info
 	bool		exists;
 	bool		logical;
 	bool		active;
+	int			active_pid;		/* the process streaming from it, when active */
 	char		plugin[64];
 	char		database[128];
 	char		wal_status[16];	/* reserved, extended, unreserved, lost (or "" before 13) */
@@ -26,6 +27,13 @@ typedef struct slot_info
 
 /* Read the slot's row from pg_replication_slots. False (error recorded) if the query fails. */
 bool		slot_get(PGconn *conn, const char *name, slot_info *out);
+
+/*
+ * While the slot is active (another process streams from it: often the walsender of a run that
+ * was just killed, which exits once it notices), poll it for up to max_ms. Refreshes *out; false
+ * only if a query fails. The caller carries on either way: a slot still held fails clearly later.
+ */
+bool		slot_wait_released(PGconn *conn, const char *name, int max_ms, slot_info *out);
 
 /* CREATE_REPLICATION_SLOT ... LOGICAL pgoutput over a replication connection. */
 bool		slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point);

@@ -24,6 +24,13 @@
 #include "slot.h"
 #include "typeconv.h"
 
+/*
+ * How long a read waits for a slot still held by another process. A killed run's walsender lets
+ * go as soon as it notices its client is gone; one whose client vanished without closing its
+ * socket holds on until wal_sender_timeout (60 s by default), which this does not wait out.
+ */
+#define SLOT_RELEASE_WAIT_MS 30000
+
 volatile int sp_stop_requested = 0;
 
 void
@@ -352,7 +359,8 @@ prepare_cdc(reader *r, const sp_state *state)
 	if (!publication_ensure(r->conn, cfg->publication, tables, ntables, r->server_version))
 		goto done;
 
-	if (!slot_get(r->conn, cfg->replication_slot, &slot))
+	if (!slot_get(r->conn, cfg->replication_slot, &slot) ||
+		!slot_wait_released(r->conn, cfg->replication_slot, SLOT_RELEASE_WAIT_MS, &slot))
 		goto done;
 
 	if (state->present && state->slot && strcmp(state->slot, cfg->replication_slot) != 0)

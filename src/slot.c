@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "log.h"
 #include "pgconn.h"
+#include "commands.h"
 
 bool
 slot_get(PGconn *conn, const char *name, slot_info *out)
@@ -21,7 +23,7 @@ slot_get(PGconn *conn, const char *name, slot_info *out)
 	res = pgc_query(conn, "reading pg_replication_slots",
 					"SELECT slot_type, coalesce(plugin, ''), coalesce(database, ''), active, "
 					"  coalesce(restart_lsn::text, ''), coalesce(confirmed_flush_lsn::text, ''), "
-					"  coalesce(to_jsonb(s)->>'wal_status', '') "
+					"  coalesce(to_jsonb(s)->>'wal_status', ''), coalesce(active_pid, 0) "
 					"FROM pg_replication_slots s WHERE slot_name = $1", 1, p);
 	if (res == NULL)
 		return false;
@@ -35,8 +37,28 @@ slot_get(PGconn *conn, const char *name, slot_info *out)
 		pgo_lsn_parse(PQgetvalue(res, 0, 4), &out->restart_lsn);
 		pgo_lsn_parse(PQgetvalue(res, 0, 5), &out->confirmed_flush);
 		snprintf(out->wal_status, sizeof(out->wal_status), "%s", PQgetvalue(res, 0, 6));
+		out->active_pid = atoi(PQgetvalue(res, 0, 7));
 	}
 	PQclear(res);
+	return true;
+}
+
+bool
+slot_wait_released(PGconn *conn, const char *name, int max_ms, slot_info *out)
+{
+	const struct timespec pause = {0, 100 * 1000 * 1000};
+
+	if (out->exists && out->active)
+		log_info("replication slot \"%s\" is in use by process %d (a previous run's walsender "
+				 "still exiting, or another reader of this slot); waiting up to %d s for it",
+				 name, out->active_pid, max_ms / 1000);
+	for (int waited = 0; out->exists && out->active && waited < max_ms && !sp_stop_requested;
+		 waited += 100)
+	{
+		nanosleep(&pause, NULL);
+		if (!slot_get(conn, name, out))
+			return false;
+	}
 	return true;
 }
 

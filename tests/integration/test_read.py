@@ -418,6 +418,65 @@ class FollowTest(ReadBase):
         self.assertEqual(sorted(r["id"] for r in recs), [0, 1, 2])
 
 
+class SlotBusyTest(ReadBase):
+    slot = "sp_slot_busy"
+    pub = "sp_pub_busy"
+
+    def test_read_waits_for_a_slot_still_held(self):
+        """A read that finds its slot still held (here by a --follow run of the same state, which
+        is what a killed run's walsender looks like until it exits) waits for it to be released
+        instead of failing with 'replication slot is active'."""
+        import signal
+        import subprocess
+        from harness import BINARY
+        self.drop_slot()
+        cluster.psql("DROP TABLE IF EXISTS busy; CREATE TABLE busy (id int PRIMARY KEY); ALTER TABLE busy OWNER TO capture;")
+        cat = configured_catalog(self.discover(), streams=["busy"])
+        state = self.read(cat).states()[-1]
+        cluster.psql("INSERT INTO busy SELECT generate_series(1, 20);")
+        for name, obj in (("config", self.cfg()), ("catalog", cat), ("state", [state])):
+            with open(os.path.join(self.tmp, name + ".json"), "w") as f:
+                json.dump(obj, f)
+        argv = [BINARY, "read", "--config", os.path.join(self.tmp, "config.json"), "--catalog",
+                os.path.join(self.tmp, "catalog.json"), "--state", os.path.join(self.tmp, "state.json")]
+        holder_out = open(os.path.join(self.tmp, "holder.out"), "wb")
+        holder = subprocess.Popen(argv + ["--follow"], stdout=holder_out)
+        out_path = os.path.join(self.tmp, "waiter.out")
+        waiter = None
+        try:
+            deadline = time.monotonic() + 60
+            while cluster.query("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot) != [["t"]]:
+                self.assertIsNone(holder.poll(), "the --follow run exited")
+                self.assertLess(time.monotonic(), deadline, "the --follow run never took the slot")
+                time.sleep(0.05)
+            with open(out_path, "wb") as out:
+                waiter = subprocess.Popen(argv, stdout=out)
+            while True:
+                with open(out_path, "rb") as f:
+                    if b"is in use by process" in f.read():
+                        break
+                self.assertIsNone(waiter.poll(), "the second read did not wait for the slot")
+                self.assertLess(time.monotonic(), deadline, "the second read never said it was waiting")
+                time.sleep(0.05)
+            holder.send_signal(signal.SIGTERM)
+            self.assertEqual(holder.wait(timeout=30), 0)
+            if waiter.wait(timeout=120) != 0:
+                with open(out_path) as f:
+                    self.fail("the waiting read failed: " + f.read()[-3000:])
+        finally:
+            for p in (holder, waiter):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait()
+            holder_out.close()
+        with open(out_path) as f:
+            msgs = [json.loads(l) for l in f.read().splitlines() if l]
+        ids = sorted(m["record"]["data"]["id"] for m in msgs if m["type"] == "RECORD")
+        self.assertEqual(ids, list(range(1, 21)))
+        last_record = max(i for i, m in enumerate(msgs) if m["type"] == "RECORD")
+        self.assertTrue(any(m["type"] == "STATE" for m in msgs[last_record:]), "a STATE covers the records")
+
+
 class NonCdcIncrementalTest(ReadBase):
     def setUp(self):
         super().setUp()
