@@ -36,17 +36,21 @@ def collation_available(cluster):
 
 
 def shows_interleaving(msgs, acct_id):
-    """acct's 'paced' record for acct_id comes after one of ckey's backfill checkpoints and before
-    another"""
-    def ckey_backfill(m):
+    """acct's 'paced' record for acct_id comes between two of ckey's backfill checkpoints with
+    different cursors: a chunk of ckey was copied on either side of it"""
+    def ckey_cursor(m):
         if m["type"] != "STATE":
-            return False
-        ck = [s for s in m["state"]["global"]["stream_states"] if s["stream_descriptor"]["name"] == "ckey"]
-        return bool(ck) and ck[0]["stream_state"]["phase"] == "backfill"
+            return None
+        ck = [s["stream_state"] for s in m["state"]["global"]["stream_states"]
+              if s["stream_descriptor"]["name"] == "ckey"]
+        return json.dumps(ck[0].get("cursor")) if ck and ck[0]["phase"] == "backfill" else None
     at = [i for i, m in enumerate(msgs) if m["type"] == "RECORD" and m["record"]["stream"] == "acct"
           and m["record"]["data"].get("id") == acct_id and m["record"]["data"].get("note") == "paced"]
-    return len(at) == 1 and any(ckey_backfill(m) for m in msgs[:at[0]]) and \
-        any(ckey_backfill(m) for m in msgs[at[0]:])
+    if len(at) != 1:
+        return False
+    before = [c for c in map(ckey_cursor, msgs[:at[0]]) if c is not None]
+    after = [c for c in map(ckey_cursor, msgs[at[0]:]) if c is not None]
+    return bool(before) and bool(after) and before[-1] != after[-1]
 
 
 class TableLock:
