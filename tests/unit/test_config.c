@@ -74,31 +74,56 @@ assert_no_secret_in_error(void)
 	assert_null(strstr(err_internal(), "MIIB"));
 }
 
+/*
+ * Each test's stdout goes to a file of its own (setup_each to teardown_each): log lines are
+ * written as they are logged, not when a test asks for them. cmocka's own lines come before
+ * setup and after teardown, and its assertion messages go to stderr, so none of them land here.
+ */
+static int	capture_fd = -1;
+static int	saved_stdout = -1;
+
+static void
+capture_begin(void)
+{
+	char		path[] = "/tmp/test_config_stdout_XXXXXX";
+
+	fflush(stdout);
+	capture_fd = mkstemp(path);
+	assert_true(capture_fd >= 0);
+	unlink(path);
+	saved_stdout = dup(STDOUT_FILENO);
+	assert_true(saved_stdout >= 0);
+	assert_true(dup2(capture_fd, STDOUT_FILENO) >= 0);
+}
+
+static void
+capture_end(void)
+{
+	ab_flush();
+	fflush(stdout);
+	assert_true(dup2(saved_stdout, STDOUT_FILENO) >= 0);
+	close(saved_stdout);
+	close(capture_fd);
+	saved_stdout = capture_fd = -1;
+}
+
 /* Everything written through the Airbyte writer since the last call (caller frees). */
 static char *
 capture_stdout(void)
 {
-	char		path[] = "/tmp/test_config_stdout_XXXXXX";
-	int			fd = mkstemp(path);
-	int			saved;
 	char	   *out;
 	off_t		len;
 
-	assert_true(fd >= 0);
-	fflush(stdout);
-	saved = dup(STDOUT_FILENO);
-	assert_true(saved >= 0);
-	assert_true(dup2(fd, STDOUT_FILENO) >= 0);
+	assert_true(capture_fd >= 0);
 	ab_flush();
-	assert_true(dup2(saved, STDOUT_FILENO) >= 0);
-	close(saved);
-	len = lseek(fd, 0, SEEK_END);
+	len = lseek(capture_fd, 0, SEEK_END);
 	assert_true(len >= 0);
 	out = calloc(1, (size_t) len + 1);
 	assert_non_null(out);
-	assert_int_equal(pread(fd, out, (size_t) len, 0), len);
-	close(fd);
-	unlink(path);
+	assert_int_equal(pread(capture_fd, out, (size_t) len, 0), len);
+	/* stdout shares this descriptor's offset: the next write starts the file again */
+	assert_int_equal(ftruncate(capture_fd, 0), 0);
+	assert_int_equal(lseek(capture_fd, 0, SEEK_SET), 0);
 	return out;
 }
 
@@ -196,7 +221,14 @@ static int
 setup_each(void **state)
 {
 	err_clear();
-	free(capture_stdout());
+	capture_begin();
+	return 0;
+}
+
+static int
+teardown_each(void **state)
+{
+	capture_end();
 	return 0;
 }
 
@@ -971,21 +1003,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_full_cdc_config, setup_each),
-		cmocka_unit_test_setup(test_minimal_defaults, setup_each),
-		cmocka_unit_test_setup(test_empty_schemas_means_all, setup_each),
-		cmocka_unit_test_setup(test_cdc_defaults, setup_each),
-		cmocka_unit_test_setup(test_xmin_and_standard, setup_each),
-		cmocka_unit_test_setup(test_ssl_forms, setup_each),
-		cmocka_unit_test_setup(test_cert_files, setup_each),
-		cmocka_unit_test_setup(test_cert_files_removed_at_exit, setup_each),
-		cmocka_unit_test_setup(test_jdbc_params, setup_each),
-		cmocka_unit_test_setup(test_no_side_effects_on_failure, setup_each),
-		cmocka_unit_test_setup(test_nul_in_string, setup_each),
-		cmocka_unit_test_setup(test_messages_are_utf8, setup_each),
-		cmocka_unit_test_setup(test_bad_configs, setup_each),
-		cmocka_unit_test_setup(test_load_files, setup_each),
-		cmocka_unit_test_setup(test_free_zeroed_and_redacted_minimal, setup_each),
+		cmocka_unit_test_setup_teardown(test_full_cdc_config, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_minimal_defaults, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_empty_schemas_means_all, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_cdc_defaults, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_xmin_and_standard, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_ssl_forms, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_cert_files, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_cert_files_removed_at_exit, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_jdbc_params, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_no_side_effects_on_failure, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_nul_in_string, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_messages_are_utf8, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_bad_configs, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_load_files, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_free_zeroed_and_redacted_minimal, setup_each, teardown_each),
 	};
 
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
