@@ -30,8 +30,8 @@ bool		slot_get(PGconn *conn, const char *name, slot_info *out);
 
 /*
  * While the slot is active (another process streams from it: often the walsender of a run that
- * was just killed, which exits once it notices), poll it for up to max_ms. Refreshes *out; false
- * only if a query fails. The caller carries on either way: a slot still held fails clearly later.
+ * was just killed, which exits once it notices), poll it for up to max_ms, or until a stop is
+ * requested. Refreshes *out (the caller checks out->active); false only if a query fails.
  */
 bool		slot_wait_released(PGconn *conn, const char *name, int max_ms, slot_info *out);
 

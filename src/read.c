@@ -362,6 +362,18 @@ prepare_cdc(reader *r, const sp_state *state)
 	if (!slot_get(r->conn, cfg->replication_slot, &slot) ||
 		!slot_wait_released(r->conn, cfg->replication_slot, SLOT_RELEASE_WAIT_MS, &slot))
 		goto done;
+	if (slot.exists && slot.active)
+	{
+		/* stopped while waiting: nothing was read, and the caller ends the read cleanly */
+		ok = sp_stop_requested != 0;
+		if (!ok)
+			err_set(ERR_TRANSIENT, NULL, "replication slot \"%s\" is still in use by process %d "
+					"after %d s: another process reads from it (each connection needs a slot of "
+					"its own), or a walsender whose client vanished keeps it until "
+					"wal_sender_timeout", cfg->replication_slot, slot.active_pid,
+					SLOT_RELEASE_WAIT_MS / 1000);
+		goto done;
+	}
 
 	if (state->present && state->slot && strcmp(state->slot, cfg->replication_slot) != 0)
 		log_warn("the state was made with replication slot \"%s\" but the config names \"%s\"",
@@ -573,6 +585,12 @@ cmd_read(const cli_args *args)
 	}
 	if (r.cdc && !prepare_cdc(&r, &state))
 		goto done;
+	if (sp_stop_requested)
+	{
+		/* stopped before anything was read (waiting for the slot, say): no state to report */
+		ok = !ab_broken();
+		goto done;
+	}
 	format_pg_timestamp((ab_now_ms() - INT64_C(946684800000)) * 1000, now);
 	memcpy(r.backfill_updated_at, now, sizeof(now));
 	r.last_state_ms = ab_mono_ms();

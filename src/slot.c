@@ -11,6 +11,7 @@
 #include "error.h"
 #include "log.h"
 #include "pgconn.h"
+#include "airbyte.h"
 #include "commands.h"
 
 bool
@@ -47,18 +48,21 @@ bool
 slot_wait_released(PGconn *conn, const char *name, int max_ms, slot_info *out)
 {
 	const struct timespec pause = {0, 100 * 1000 * 1000};
+	int64_t		deadline = ab_mono_ms() + max_ms;
 
-	if (out->exists && out->active)
-		log_info("replication slot \"%s\" is in use by process %d (a previous run's walsender "
-				 "still exiting, or another reader of this slot); waiting up to %d s for it",
-				 name, out->active_pid, max_ms / 1000);
-	for (int waited = 0; out->exists && out->active && waited < max_ms && !sp_stop_requested;
-		 waited += 100)
+	if (!out->exists || !out->active)
+		return true;
+	log_info("replication slot \"%s\" is in use by process %d (a previous run's walsender "
+			 "still exiting, or another reader of this slot); waiting up to %d s for it",
+			 name, out->active_pid, max_ms / 1000);
+	while (out->exists && out->active && ab_mono_ms() < deadline && !sp_stop_requested)
 	{
 		nanosleep(&pause, NULL);
 		if (!slot_get(conn, name, out))
 			return false;
 	}
+	if (!out->exists || !out->active)
+		log_info("replication slot \"%s\" was released", name);
 	return true;
 }
 

@@ -422,11 +422,10 @@ class SlotBusyTest(ReadBase):
     slot = "sp_slot_busy"
     pub = "sp_pub_busy"
 
-    def test_read_waits_for_a_slot_still_held(self):
-        """A read that finds its slot still held (here by a --follow run of the same state, which
-        is what a killed run's walsender looks like until it exits) waits for it to be released
-        instead of failing with 'replication slot is active'."""
-        import signal
+    def start_holder(self):
+        """A state for table busy, 20 rows inserted after it, and a --follow run of that state
+        holding the slot (which is what a killed run's walsender looks like until it exits).
+        Returns (argv of a read of that state, the holder's Popen)."""
         import subprocess
         from harness import BINARY
         self.drop_slot()
@@ -439,43 +438,66 @@ class SlotBusyTest(ReadBase):
                 json.dump(obj, f)
         argv = [BINARY, "read", "--config", os.path.join(self.tmp, "config.json"), "--catalog",
                 os.path.join(self.tmp, "catalog.json"), "--state", os.path.join(self.tmp, "state.json")]
-        holder_out = open(os.path.join(self.tmp, "holder.out"), "wb")
-        holder = subprocess.Popen(argv + ["--follow"], stdout=holder_out)
+        holder = subprocess.Popen(argv + ["--follow"], stdout=subprocess.DEVNULL)
+        self.addCleanup(lambda: holder.poll() is None and (holder.kill(), holder.wait()))
+        deadline = time.monotonic() + 60
+        while cluster.query("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot) != [["t"]]:
+            self.assertIsNone(holder.poll(), "the --follow run exited")
+            self.assertLess(time.monotonic(), deadline, "the --follow run never took the slot")
+            time.sleep(0.05)
+        return argv, holder
+
+    def start_waiter(self, argv):
+        """A read of argv that has said it is waiting for the slot; returns (Popen, output path)."""
+        import subprocess
         out_path = os.path.join(self.tmp, "waiter.out")
-        waiter = None
-        try:
-            deadline = time.monotonic() + 60
-            while cluster.query("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot) != [["t"]]:
-                self.assertIsNone(holder.poll(), "the --follow run exited")
-                self.assertLess(time.monotonic(), deadline, "the --follow run never took the slot")
-                time.sleep(0.05)
-            with open(out_path, "wb") as out:
-                waiter = subprocess.Popen(argv, stdout=out)
-            while True:
-                with open(out_path, "rb") as f:
-                    if b"is in use by process" in f.read():
-                        break
-                self.assertIsNone(waiter.poll(), "the second read did not wait for the slot")
-                self.assertLess(time.monotonic(), deadline, "the second read never said it was waiting")
-                time.sleep(0.05)
-            holder.send_signal(signal.SIGTERM)
-            self.assertEqual(holder.wait(timeout=30), 0)
-            if waiter.wait(timeout=120) != 0:
-                with open(out_path) as f:
-                    self.fail("the waiting read failed: " + f.read()[-3000:])
-        finally:
-            for p in (holder, waiter):
-                if p is not None and p.poll() is None:
-                    p.kill()
-                    p.wait()
-            holder_out.close()
-        with open(out_path) as f:
-            msgs = [json.loads(l) for l in f.read().splitlines() if l]
+        with open(out_path, "wb") as out:
+            waiter = subprocess.Popen(argv, stdout=out)
+        self.addCleanup(lambda: waiter.poll() is None and (waiter.kill(), waiter.wait()))
+        deadline = time.monotonic() + 60
+        while True:
+            with open(out_path, "rb") as f:
+                if b"is in use by process" in f.read():
+                    return waiter, out_path
+            self.assertIsNone(waiter.poll(), "the second read did not wait for the slot")
+            self.assertLess(time.monotonic(), deadline, "the second read never said it was waiting")
+            time.sleep(0.05)
+
+    def messages(self, path):
+        with open(path) as f:
+            return [json.loads(l) for l in f.read().splitlines() if l]
+
+    def test_read_waits_for_a_slot_still_held(self):
+        """A read that finds its slot still held waits for it to be released instead of failing
+        with 'replication slot is active'."""
+        import signal
+        argv, holder = self.start_holder()
+        waiter, out_path = self.start_waiter(argv)
+        holder.send_signal(signal.SIGTERM)
+        self.assertEqual(holder.wait(timeout=30), 0)
+        if waiter.wait(timeout=120) != 0:
+            with open(out_path) as f:
+                self.fail("the waiting read failed: " + f.read()[-3000:])
+        msgs = self.messages(out_path)
+        self.assertTrue(any(m["type"] == "LOG" and "was released" in m["log"]["message"] for m in msgs))
         ids = sorted(m["record"]["data"]["id"] for m in msgs if m["type"] == "RECORD")
         self.assertEqual(ids, list(range(1, 21)))
         last_record = max(i for i, m in enumerate(msgs) if m["type"] == "RECORD")
         self.assertTrue(any(m["type"] == "STATE" for m in msgs[last_record:]), "a STATE covers the records")
 
+    def test_stopped_while_waiting_for_the_slot(self):
+        """SIGTERM while waiting for the slot ends the read cleanly: no error, and no STATE, since
+        nothing was read."""
+        import signal
+        argv, holder = self.start_holder()
+        waiter, out_path = self.start_waiter(argv)
+        waiter.send_signal(signal.SIGTERM)
+        self.assertEqual(waiter.wait(timeout=60), 0)
+        msgs = self.messages(out_path)
+        self.assertEqual([m for m in msgs if m["type"] in ("STATE", "RECORD")], [])
+        self.assertEqual([m for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"], [])
+        holder.send_signal(signal.SIGTERM)
+        self.assertEqual(holder.wait(timeout=30), 0)
 
 class NonCdcIncrementalTest(ReadBase):
     def setUp(self):
