@@ -929,27 +929,27 @@ stream_loop(repl_ctx *c)
 				wait_ms = 1000;
 			if (wait_ms < 1)
 				wait_ms = 1;
-			if (!busy && !c->in_txn && r->records_since_state > 0)
+			if (!busy && !c->in_txn)
 			{
+				int64_t		since = ab_mono_ms() - r->last_state_ms;
+
 				/*
-				 * Caught up, between transactions, with records the destination cannot commit
-				 * until a state follows them: checkpoint now rather than when
+				 * Caught up, between transactions. Records waiting for a state (a destination
+				 * commits only at one) are checkpointed now rather than when
 				 * checkpoint_interval_seconds comes round, so a quiet database's changes arrive
 				 * within IDLE_STATE_MS of their commit. States stay IDLE_STATE_MS apart, so a
 				 * trickle of small transactions does not bring one state each.
 				 */
-				int64_t		since = ab_mono_ms() - r->last_state_ms;
-
-				if (since >= IDLE_STATE_MS)
+				if (r->records_since_state == 0)
+				{
+					/* idle: make what we have durable before sleeping */
+					if (since >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
+						ab_flush();
+				}
+				else if (since >= IDLE_STATE_MS)
 					reader_emit_state(r);
 				else if (wait_ms > IDLE_STATE_MS - since)
 					wait_ms = IDLE_STATE_MS - since;
-			}
-			else if (!busy && !c->in_txn &&
-					 ab_mono_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
-			{
-				/* idle: make what we have durable before sleeping */
-				ab_flush();
 			}
 			if (pgc_wait_input(c->conn, (int) wait_ms, busy ? STREAM_BATCH_MS : 0, &low_water_set) < 0)
 				return false;

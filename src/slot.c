@@ -8,11 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "airbyte.h"
+#include "commands.h"
 #include "error.h"
 #include "log.h"
 #include "pgconn.h"
-#include "airbyte.h"
-#include "commands.h"
 
 bool
 slot_get(PGconn *conn, const char *name, slot_info *out)

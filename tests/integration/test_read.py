@@ -2,13 +2,15 @@
 import json
 import os
 import shutil
+import signal
+import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
 from destination import Destination, source_rows
-from harness import Cluster, configured_catalog, run_connector
+from harness import BINARY, Cluster, configured_catalog, run_connector
 
 cluster = None
 
@@ -74,6 +76,39 @@ class ReadBase(unittest.TestCase):
     def drop_slot(self):
         cluster.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '%s';"
                      "DROP PUBLICATION IF EXISTS %s;" % (self.slot, self.pub))
+
+    def read_argv(self, catalog, cfg=None, state=None):
+        """argv of a read of catalog with cfg (and state, when given), its files written to tmp:
+        for a run the test starts, watches and stops itself"""
+        argv = [BINARY, "read"]
+        for name, obj in (("config", cfg or self.cfg()), ("catalog", catalog), ("state", state and [state])):
+            if obj is not None:
+                path = os.path.join(self.tmp, name + ".json")
+                with open(path, "w") as f:
+                    json.dump(obj, f)
+                argv += ["--" + name, path]
+        return argv
+
+    def start(self, argv, out_path=None):
+        """Start argv with stdout to out_path (discarded when None); killed at cleanup if still
+        running"""
+        if out_path is None:
+            p = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        else:
+            with open(out_path, "wb") as out:
+                p = subprocess.Popen(argv, stdout=out)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        return p
+
+    def sigterm(self, p):
+        """Stop a run with SIGTERM: it exits 0"""
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=30), 0)
+
+    def messages(self, path):
+        """The complete lines of an output file, parsed (a line still being written is left out)"""
+        with open(path, "rb") as f:
+            return [json.loads(l) for l in f.read().decode().split("\n")[:-1] if l]
 
 
 class FullRefreshTest(ReadBase):
@@ -329,31 +364,17 @@ class FollowTest(ReadBase):
     pub = "sp_pub_follow"
 
     def test_follow_streams_until_sigterm(self):
-        import signal
-        import subprocess
-        from harness import BINARY
         self.drop_slot()
         cluster.psql("DROP TABLE IF EXISTS fol; CREATE TABLE fol (id int PRIMARY KEY); ALTER TABLE fol OWNER TO capture;")
         cat = configured_catalog(self.discover(), streams=["fol"])
-        for name, obj in (("config", self.cfg(checkpoint_interval_seconds=1)), ("catalog", cat)):
-            with open(os.path.join(self.tmp, name + ".json"), "w") as f:
-                json.dump(obj, f)
-        out = open(os.path.join(self.tmp, "out"), "wb")
-        p = subprocess.Popen([BINARY, "read", "--follow", "--config", os.path.join(self.tmp, "config.json"),
-                              "--catalog", os.path.join(self.tmp, "catalog.json")], stdout=out)
-        try:
-            time.sleep(1.5)
-            cluster.psql("INSERT INTO fol SELECT generate_series(1, 10);")
-            time.sleep(2.5)
-            self.assertIsNone(p.poll(), "--follow keeps streaming")
-            p.send_signal(signal.SIGTERM)
-            self.assertEqual(p.wait(timeout=30), 0)
-        finally:
-            if p.poll() is None:
-                p.kill()
-            out.close()
-        with open(os.path.join(self.tmp, "out")) as f:
-            msgs = [json.loads(l) for l in f.read().splitlines()]
+        out_path = os.path.join(self.tmp, "out")
+        p = self.start(self.read_argv(cat, cfg=self.cfg(checkpoint_interval_seconds=1)) + ["--follow"], out_path)
+        time.sleep(1.5)
+        cluster.psql("INSERT INTO fol SELECT generate_series(1, 10);")
+        time.sleep(2.5)
+        self.assertIsNone(p.poll(), "--follow keeps streaming")
+        self.sigterm(p)
+        msgs = self.messages(out_path)
         recs = [m for m in msgs if m["type"] == "RECORD"]
         self.assertEqual(sorted(m["record"]["data"]["id"] for m in recs), list(range(1, 11)))
         self.assertEqual(msgs[-1]["type"], "TRACE")
@@ -367,25 +388,15 @@ class FollowTest(ReadBase):
         """A change on a quiet database reaches the output with a STATE after it as soon as the
         stream is caught up, not when checkpoint_interval_seconds (here an hour) comes round: a
         destination commits records only at a STATE."""
-        import signal
-        import subprocess
-        from harness import BINARY
         self.drop_slot()
         cluster.psql("DROP TABLE IF EXISTS quiet; CREATE TABLE quiet (id int PRIMARY KEY, v text); "
                      "ALTER TABLE quiet OWNER TO capture;")
         cat = configured_catalog(self.discover(), streams=["quiet"])
-        for name, obj in (("config", self.cfg(checkpoint_interval_seconds=3600)), ("catalog", cat)):
-            with open(os.path.join(self.tmp, name + ".json"), "w") as f:
-                json.dump(obj, f)
         out_path = os.path.join(self.tmp, "out")
-
-        def messages():
-            with open(out_path, "rb") as f:
-                return [json.loads(l) for l in f.read().decode().split("\n")[:-1] if l]
 
         def wait_for(cond, what):
             deadline = time.monotonic() + 60
-            while not cond(messages()):
+            while not cond(self.messages(out_path)):
                 self.assertIsNone(p.poll(), "--follow exited while waiting for " + what)
                 self.assertLess(time.monotonic(), deadline, "timed out waiting for " + what)
                 time.sleep(0.05)
@@ -400,21 +411,13 @@ class FollowTest(ReadBase):
                 return bool(at) and any(m["type"] == "STATE" for m in msgs[at[-1]:])
             return cond
 
-        with open(out_path, "wb") as out:
-            p = subprocess.Popen([BINARY, "read", "--follow", "--config", os.path.join(self.tmp, "config.json"),
-                                  "--catalog", os.path.join(self.tmp, "catalog.json")], stdout=out)
-        try:
-            wait_for(streaming, "the backfill's state")
-            for k in range(3):
-                cluster.psql("INSERT INTO quiet VALUES (%d, 'quiet-%d');" % (k, k))
-                wait_for(checkpointed("quiet-%d" % k), "a STATE after the record of transaction %d" % k)
-            p.send_signal(signal.SIGTERM)
-            self.assertEqual(p.wait(timeout=30), 0)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        recs = [m["record"]["data"] for m in messages() if m["type"] == "RECORD"]
+        p = self.start(self.read_argv(cat, cfg=self.cfg(checkpoint_interval_seconds=3600)) + ["--follow"], out_path)
+        wait_for(streaming, "the backfill's state")
+        for k in range(3):
+            cluster.psql("INSERT INTO quiet VALUES (%d, 'quiet-%d');" % (k, k))
+            wait_for(checkpointed("quiet-%d" % k), "a STATE after the record of transaction %d" % k)
+        self.sigterm(p)
+        recs = [m["record"]["data"] for m in self.messages(out_path) if m["type"] == "RECORD"]
         self.assertEqual(sorted(r["id"] for r in recs), [0, 1, 2])
 
 
@@ -426,20 +429,13 @@ class SlotBusyTest(ReadBase):
         """A state for table busy, 20 rows inserted after it, and a --follow run of that state
         holding the slot (which is what a killed run's walsender looks like until it exits).
         Returns (argv of a read of that state, the holder's Popen)."""
-        import subprocess
-        from harness import BINARY
         self.drop_slot()
         cluster.psql("DROP TABLE IF EXISTS busy; CREATE TABLE busy (id int PRIMARY KEY); ALTER TABLE busy OWNER TO capture;")
         cat = configured_catalog(self.discover(), streams=["busy"])
         state = self.read(cat).states()[-1]
         cluster.psql("INSERT INTO busy SELECT generate_series(1, 20);")
-        for name, obj in (("config", self.cfg()), ("catalog", cat), ("state", [state])):
-            with open(os.path.join(self.tmp, name + ".json"), "w") as f:
-                json.dump(obj, f)
-        argv = [BINARY, "read", "--config", os.path.join(self.tmp, "config.json"), "--catalog",
-                os.path.join(self.tmp, "catalog.json"), "--state", os.path.join(self.tmp, "state.json")]
-        holder = subprocess.Popen(argv + ["--follow"], stdout=subprocess.DEVNULL)
-        self.addCleanup(lambda: holder.poll() is None and (holder.kill(), holder.wait()))
+        argv = self.read_argv(cat, state=state)
+        holder = self.start(argv + ["--follow"])
         deadline = time.monotonic() + 60
         while cluster.query("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot) != [["t"]]:
             self.assertIsNone(holder.poll(), "the --follow run exited")
@@ -449,11 +445,8 @@ class SlotBusyTest(ReadBase):
 
     def start_waiter(self, argv):
         """A read of argv that has said it is waiting for the slot; returns (Popen, output path)."""
-        import subprocess
         out_path = os.path.join(self.tmp, "waiter.out")
-        with open(out_path, "wb") as out:
-            waiter = subprocess.Popen(argv, stdout=out)
-        self.addCleanup(lambda: waiter.poll() is None and (waiter.kill(), waiter.wait()))
+        waiter = self.start(argv, out_path)
         deadline = time.monotonic() + 60
         while True:
             with open(out_path, "rb") as f:
@@ -463,18 +456,12 @@ class SlotBusyTest(ReadBase):
             self.assertLess(time.monotonic(), deadline, "the second read never said it was waiting")
             time.sleep(0.05)
 
-    def messages(self, path):
-        with open(path) as f:
-            return [json.loads(l) for l in f.read().splitlines() if l]
-
     def test_read_waits_for_a_slot_still_held(self):
         """A read that finds its slot still held waits for it to be released instead of failing
         with 'replication slot is active'."""
-        import signal
         argv, holder = self.start_holder()
         waiter, out_path = self.start_waiter(argv)
-        holder.send_signal(signal.SIGTERM)
-        self.assertEqual(holder.wait(timeout=30), 0)
+        self.sigterm(holder)
         if waiter.wait(timeout=120) != 0:
             with open(out_path) as f:
                 self.fail("the waiting read failed: " + f.read()[-3000:])
@@ -488,16 +475,13 @@ class SlotBusyTest(ReadBase):
     def test_stopped_while_waiting_for_the_slot(self):
         """SIGTERM while waiting for the slot ends the read cleanly: no error, and no STATE, since
         nothing was read."""
-        import signal
         argv, holder = self.start_holder()
         waiter, out_path = self.start_waiter(argv)
-        waiter.send_signal(signal.SIGTERM)
-        self.assertEqual(waiter.wait(timeout=60), 0)
+        self.sigterm(waiter)
         msgs = self.messages(out_path)
         self.assertEqual([m for m in msgs if m["type"] in ("STATE", "RECORD")], [])
         self.assertEqual([m for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"], [])
-        holder.send_signal(signal.SIGTERM)
-        self.assertEqual(holder.wait(timeout=30), 0)
+        self.sigterm(holder)
 
 class NonCdcIncrementalTest(ReadBase):
     def setUp(self):
