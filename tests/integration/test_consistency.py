@@ -127,14 +127,30 @@ class ConsistencyTest(unittest.TestCase):
         self.cluster.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def read_once(self, state, kill_after=None, catalog_path=None):
-        """One read; optionally SIGKILLed after kill_after seconds. Returns complete parsed lines."""
+    def read_argv(self, state, catalog_path=None):
+        """argv of a read from state (none: a first read), the state file written to tmp"""
         argv = [BINARY, "read", "--config", os.path.join(self.tmp, "config.json"),
                 "--catalog", catalog_path or os.path.join(self.tmp, "catalog.json")]
         if state is not None:
             with open(os.path.join(self.tmp, "state.json"), "w") as f:
                 json.dump([state], f)
             argv += ["--state", os.path.join(self.tmp, "state.json")]
+        return argv
+
+    @staticmethod
+    def output(out_path):
+        """The output's raw text and its complete messages, each validated against the protocol:
+        a line cut off by a kill is not a message (the platform drops it)"""
+        with open(out_path, "rb") as f:
+            raw = f.read().decode("utf-8", "replace")
+        msgs = [json.loads(l) for l in raw.split("\n")[:-1] if l]
+        for m in msgs:
+            protocol_validator().validate(m)
+        return raw, msgs
+
+    def read_once(self, state, kill_after=None, catalog_path=None):
+        """One read; optionally SIGKILLed after kill_after seconds. Returns complete parsed lines."""
+        argv = self.read_argv(state, catalog_path)
         out_path = os.path.join(self.tmp, "out.jsonl")
         with open(out_path, "wb") as out:
             p = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
@@ -146,14 +162,7 @@ class ConsistencyTest(unittest.TestCase):
                     p.send_signal(signal.SIGKILL)
                     killed = True
             _, err = p.communicate(timeout=600)
-        with open(out_path, "rb") as f:
-            raw = f.read().decode("utf-8", "replace")
-        lines = raw.split("\n")
-        # a line cut off by the kill is not a message: the platform drops it
-        complete = lines[:-1]
-        msgs = [json.loads(l) for l in complete if l]
-        for m in msgs:
-            protocol_validator().validate(m)
+        raw, msgs = self.output(out_path)
         if not killed:
             self.assertEqual(p.returncode, 0, raw[-3000:] + err.decode())
         return msgs, killed
@@ -163,10 +172,7 @@ class ConsistencyTest(unittest.TestCase):
         let through, an acct row is updated while the second waits, and the connector is
         SIGKILLed once the third waits. Other statements on ckey (adding it to the publication)
         are let through. Returns the complete messages and the id of the acct row updated."""
-        with open(os.path.join(self.tmp, "state.json"), "w") as f:
-            json.dump([state], f)
-        argv = [BINARY, "read", "--config", os.path.join(self.tmp, "config.json"), "--catalog", catalog_path,
-                "--state", os.path.join(self.tmp, "state.json")]
+        argv = self.read_argv(state, catalog_path)
         out_path = os.path.join(self.tmp, "out.jsonl")
         err_path = os.path.join(self.tmp, "err.log")
         acct_id = 7
@@ -207,12 +213,7 @@ class ConsistencyTest(unittest.TestCase):
                 p.kill()
                 p.wait()
             lock.close()
-        with open(out_path, "rb") as f:
-            complete = f.read().decode("utf-8", "replace").split("\n")[:-1]
-        msgs = [json.loads(l) for l in complete if l]
-        for m in msgs:
-            protocol_validator().validate(m)
-        return msgs, acct_id
+        return self.output(out_path)[1], acct_id
 
     def converge(self, dest, state, max_reads=20):
         for _ in range(max_reads):
