@@ -5,6 +5,7 @@
  * REPLICA IDENTITY FULL are copied in ctid block ranges (PostgreSQL 14+: TID range scans).
  */
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -620,6 +621,8 @@ sp_tmpfile(char **iobuf)
 		free(*iobuf);
 		*iobuf = NULL;
 	}
+	/* one thread uses it: no stdio lock around each of the many small writes */
+	__fsetlocking(f, FSETLOCKING_BYCALLER);
 	return f;
 }
 

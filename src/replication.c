@@ -9,6 +9,7 @@
  * has committed, and Begin already carries its commit LSN and time), so memory does not grow
  * with transaction size; STATE is emitted only between transactions.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -638,6 +639,41 @@ spool_skips(const spool *sp, uint32_t xid)
 }
 
 /*
+ * Replay reads a spool SPOOL_READ_BYTES at a time into buf (from file offset *pos) and decodes
+ * its messages where they lie. spool_fill makes buf hold at least need bytes from *off on,
+ * moving the unread rest to the front first; 1 when it does, 0 at the end of the file, -1 on a
+ * read error or when memory runs out.
+ */
+#define SPOOL_READ_BYTES ((size_t) 256 * 1024)
+
+static int
+spool_fill(const spool *sp, buf_t *buf, off_t *pos, size_t *off, size_t need)
+{
+	if (buf->len - *off >= need)
+		return 1;
+	if (*off > 0)
+	{
+		memmove(buf->data, buf->data + *off, buf->len - *off);
+		buf->len -= *off;
+		*off = 0;
+	}
+	if (!buf_grow(buf, (need > SPOOL_READ_BYTES ? need : SPOOL_READ_BYTES) - buf->len))
+		return -1;
+	while (buf->len < need)
+	{
+		ssize_t		n = pread(fileno(sp->f), buf->data + buf->len, buf->cap - 1 - buf->len, *pos);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -1 : 0;
+		buf->len += (size_t) n;
+		*pos += n;
+	}
+	return 1;
+}
+
+/*
  * Stream Commit: replay the spooled messages, in order, through the main decoder inside a
  * synthetic stream block, as one transaction with this commit's LSN and time. The main decoder
  * must see the spooled Relation and Type messages: once the transaction commits, pgoutput counts
@@ -654,6 +690,8 @@ spool_commit(repl_ctx *c, const pgo_msg *commit)
 	bool		ok = false;
 	uint32_t	len;
 	long long	replayed = 0;
+	off_t		pos = 0;		/* the spool's next unread byte */
+	size_t		off = 0;		/* the next message's offset in c->spool_msg */
 	pgo_msg		fake_commit;
 
 	c->in_txn = true;
@@ -665,22 +703,32 @@ spool_commit(repl_ctx *c, const pgo_msg *commit)
 	start[2] = (uint8_t) (sp->xid >> 16);
 	start[3] = (uint8_t) (sp->xid >> 8);
 	start[4] = (uint8_t) sp->xid;
-	if (!pgo_decode(d, start, sizeof(start), &m) || fflush(sp->f) != 0 || fseek(sp->f, 0, SEEK_SET) != 0)
+	buf_reset(&c->spool_msg);
+	if (!pgo_decode(d, start, sizeof(start), &m) || fflush(sp->f) != 0)
 	{
 		err_set(ERR_SYSTEM, pgo_error(d), "could not replay the spool of a streamed transaction");
 		return false;
 	}
-	while (fread(&len, sizeof(len), 1, sp->f) == 1)
+	for (;;)
 	{
-		buf_reset(&c->spool_msg);
-		if (!buf_grow(&c->spool_msg, len) ||
-			fread(c->spool_msg.data, 1, len, sp->f) != len)
+		const uint8_t *msg;
+		int			got = spool_fill(sp, &c->spool_msg, &pos, &off, sizeof(len));
+
+		if (got == 0 && c->spool_msg.len == off)
+			break;				/* the end, at a message boundary */
+		if (got > 0)
+		{
+			memcpy(&len, c->spool_msg.data + off, sizeof(len));
+			got = spool_fill(sp, &c->spool_msg, &pos, &off, sizeof(len) + (size_t) len);
+		}
+		if (got <= 0)
 		{
 			err_set(ERR_SYSTEM, NULL, "could not read back the spool of a streamed transaction");
 			goto done;
 		}
-		c->spool_msg.len = len;
-		if (!pgo_decode(d, (const uint8_t *) c->spool_msg.data, len, &m))
+		msg = (const uint8_t *) c->spool_msg.data + off + sizeof(len);
+		off += sizeof(len) + len;
+		if (!pgo_decode(d, msg, len, &m))
 		{
 			err_set(ERR_SYSTEM, pgo_error(d), "could not decode a streamed pgoutput message: %s",
 					pgo_error(d));
@@ -696,11 +744,6 @@ spool_commit(repl_ctx *c, const pgo_msg *commit)
 		if (++replayed % 4096 == 0 && now_us() - c->last_status_us >= STATUS_INTERVAL_US &&
 			!send_status(c, false))
 			goto done;
-	}
-	if (ferror(sp->f))
-	{
-		err_set(ERR_SYSTEM, NULL, "could not read back the spool of a streamed transaction");
-		goto done;
 	}
 	ok = true;
 done:
@@ -1051,7 +1094,7 @@ replication_run(reader *r)
 		uuid_generate(u);
 		uuid_unparse_lower(u, c.wm_id);
 	}
-	buf_init(&c.spool_msg, SPOOL_MAX_MESSAGE);
+	buf_init(&c.spool_msg, SPOOL_MAX_MESSAGE + SPOOL_READ_BYTES);
 	c.dec = pgo_decoder_new(c.proto);
 	if (!start_replication(&c) || !stream_loop(&c))
 		goto done;

@@ -29,7 +29,9 @@ class StreamingTest(unittest.TestCase):
                                     str(cluster.port), "-U", "postgres"], stdin=subprocess.PIPE, text=True)
             big.stdin.write("BEGIN;\nINSERT INTO big SELECT g, repeat('x', 200), 0 FROM generate_series(1, 20000) g;\n"
                             "SAVEPOINT s;\nINSERT INTO big SELECT g, 'rolled back', 0 FROM generate_series(900001, 900500) g;\n"
-                            "ROLLBACK TO SAVEPOINT s;\nUPDATE big SET v = 1 WHERE id <= 100;\n")
+                            "ROLLBACK TO SAVEPOINT s;\nUPDATE big SET v = 1 WHERE id <= 100;\n"
+                            # one message larger than the spool's read block
+                            "INSERT INTO big VALUES (40000, repeat('q', 600000), 9);\n")
             big.stdin.flush()
             time.sleep(1.5)
             cluster.psql("INSERT INTO big VALUES (50000, 'small', 7);")
@@ -45,6 +47,7 @@ class StreamingTest(unittest.TestCase):
             self.assertNotIn(900001, ids)
             self.assertFalse([i for i in ids if 100001 <= i <= 120000], "an aborted transaction's rows")
             self.assertEqual(len([i for i in ids if i <= 30000]), 30000 + 100)  # inserts + the 100 updates
+            self.assertEqual([len(x["data"]["pad"]) for x in r.records() if x["data"]["id"] == 40000], [600000])
             # the small transaction committed first, so it comes first
             self.assertEqual(ids[0], 50000)
             dest.apply_until_last_state(r.messages)
