@@ -639,10 +639,10 @@ spool_skips(const spool *sp, uint32_t xid)
 }
 
 /*
- * Replay reads a spool SPOOL_READ_BYTES at a time into buf (from file offset *pos) and decodes
- * its messages where they lie. spool_fill makes buf hold at least need bytes from *off on,
- * moving the unread rest to the front first; 1 when it does, 0 at the end of the file, -1 on a
- * read error or when memory runs out.
+ * Replay reads a spool at least SPOOL_READ_BYTES at a time into buf (from file offset *pos) and
+ * decodes its messages where they lie. spool_fill makes buf hold at least need bytes from *off
+ * on, moving the unread rest to the front first; 1 when it does, 0 at the end of the file, -1 on
+ * a read error or when memory runs out.
  */
 #define SPOOL_READ_BYTES ((size_t) 256 * 1024)
 
@@ -668,6 +668,7 @@ spool_fill(const spool *sp, buf_t *buf, off_t *pos, size_t *off, size_t need)
 		if (n <= 0)
 			return n < 0 ? -1 : 0;
 		buf->len += (size_t) n;
+		buf->data[buf->len] = '\0';	/* buf_t's invariant (the byte is reserved) */
 		*pos += n;
 	}
 	return 1;
