@@ -954,6 +954,7 @@ stream_loop(repl_ctx *c)
 	{
 		char	   *buf = NULL;
 		int			n;
+		int64_t		now;
 		rd_stream  *pending;
 		pgo_frame	f;
 		const char *ferr;
@@ -997,18 +998,19 @@ stream_loop(repl_ctx *c)
 			}
 			if (pgc_wait_input(c->conn, (int) wait_ms, busy ? STREAM_BATCH_MS : 0, &low_water_set) < 0)
 				return false;
+			now = now_us();
 			/*
 			 * Silence can mean the walsender is decoding a long stretch of WAL with nothing for
 			 * us. Ask for a reply: its keepalive carries its position, which is progress (and
 			 * moves the state past that WAL). Only a server that stops answering is idle.
 			 */
-			if (now_us() - last_data_us > PING_AFTER_US && now_us() - last_ping_us > PING_AFTER_US)
+			if (now - last_data_us > PING_AFTER_US && now - last_ping_us > PING_AFTER_US)
 			{
 				if (!send_status(c, true))
 					return false;
-				last_ping_us = now_us();
+				last_ping_us = now;
 			}
-			if (!r->follow && now_us() - last_data_us > idle_limit_us)
+			if (!r->follow && now - last_data_us > idle_limit_us)
 			{
 				log_warn("nothing arrived from the server for %d seconds "
 						 "(initial_waiting_seconds); ending this read",
