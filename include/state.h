@@ -8,7 +8,8 @@
  *                        "stream_state":{"phase":"backfill","cursor":["41"]}}, ...]}}
  *
  * phase "backfill": rows after `cursor` (the key columns' text values; null before the first chunk,
- * or {"ctid_block":N} for keyless tables) remain to be copied; phase "streaming": backfill done.
+ * or {"ctid_block":N,"relation_filenode":F} for keyless tables) remain to be copied; phase
+ * "streaming": backfill done.
  */
 #ifndef SP_STATE_H
 #define SP_STATE_H
@@ -26,6 +27,7 @@ typedef struct stream_state
 	int			ncursor;		/* key values of the last copied row; 0 = from the start */
 	char	  **cursor;
 	long long	ctid_block;		/* keyless tables: next heap block to copy (-1 when unused) */
+	long long	ctid_filenode;	/* the table's relfilenode those blocks belong to (0: unknown) */
 } stream_state;
 
 typedef struct sp_state

@@ -400,36 +400,65 @@ done:
 	return ok;
 }
 
-/* Keyless tables: ctid block ranges on PostgreSQL 14+, else one pass. */
+/*
+ * The table's relfilenode and size in blocks. A rewrite (VACUUM FULL, CLUSTER, a rewriting ALTER
+ * TABLE, pg_repack) gives the table a new relfilenode and moves every row to a new ctid.
+ */
+static bool
+table_layout(reader *r, const rd_stream *s, long long *filenode, long long *nblocks)
+{
+	char		oid[16];
+	const char *p[1] = {oid};
+	PGresult   *res;
+
+	snprintf(oid, sizeof(oid), "%u", s->table->oid);
+	res = pgc_query(r->conn, "reading the table's size",
+					"SELECT pg_relation_filenode($1::oid), "
+					"pg_relation_size($1::oid) / current_setting('block_size')::int8", 1, p);
+	if (res == NULL)
+		return false;
+	*filenode = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	*nblocks = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	return true;
+}
+
+/*
+ * Keyless tables: ctid block ranges on PostgreSQL 14+, else one pass. A row's ctid is stable
+ * unless the row changes (then the stream carries the change) or the table is rewritten: the
+ * relfilenode is checked after every chunk, and the state keeps it, so a rewrite at any point,
+ * within this read or between reads, starts the copy again from block 0. Rows copied before it
+ * are sent again (at least once, never lost).
+ */
 static bool
 backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 {
 	buf_t		sql;
 	long long	nblocks = 0;
+	long long	filenode = 0;
 	long long	step;
 	long long	total = 0;
 	bool		ok = false;
 	bool		ranges = r->server_version >= 140000 && s->table->relkind == 'r';
 
 	buf_init(&sql, 0);
+	if (s->st.ctid_block < 0)
+		s->st.ctid_block = 0;
 	if (ranges)
 	{
-		char		oid[16];
-		const char *p[1] = {oid};
-		PGresult   *res;
-
-		snprintf(oid, sizeof(oid), "%u", s->table->oid);
-		res = pgc_query(r->conn, "reading the table size",
-						"SELECT pg_relation_size($1::oid) / current_setting('block_size')::int8", 1, p);
-		if (res == NULL)
+		if (!table_layout(r, s, &filenode, &nblocks))
 			goto done;
-		nblocks = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
+		if (s->st.ctid_block > 0 && s->st.ctid_filenode > 0 && s->st.ctid_filenode != filenode)
+		{
+			log_warn("stream %s.%s: the table was rewritten (VACUUM FULL, CLUSTER or ALTER TABLE) "
+					 "since its backfill began: copying it again from the start",
+					 s->table->ns, s->table->name);
+			s->st.ctid_block = 0;
+		}
+		s->st.ctid_filenode = filenode;
 	}
 	/* about backfill_chunk_size rows per chunk at a guessed 50 rows per 8 kB block */
 	step = r->cfg->backfill_chunk_size / 50 + 1;
-	if (s->st.ctid_block < 0)
-		s->st.ctid_block = 0;
 	while (!s->st.streaming)
 	{
 		long long	nrows;
@@ -445,6 +474,17 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 			goto done;
 		total += nrows;
 		s->st.ctid_block += step;
+		/* unchanged since the check before this chunk: the chunk read the same blocks */
+		if (ranges && !table_layout(r, s, &filenode, &nblocks))
+			goto done;
+		if (ranges && filenode != s->st.ctid_filenode)
+		{
+			log_warn("stream %s.%s: the table was rewritten (VACUUM FULL, CLUSTER or ALTER TABLE) "
+					 "during its backfill: copying it again from the start",
+					 s->table->ns, s->table->name);
+			s->st.ctid_block = 0;
+			s->st.ctid_filenode = filenode;
+		}
 		if (!chunk_done(r, s, !ranges || s->st.ctid_block >= nblocks))
 			break;
 	}

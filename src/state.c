@@ -36,6 +36,7 @@ parse_stream(const json_t *entry, stream_state *ss)
 	const json_t *phase = json_object_get(s, "phase");
 	const json_t *cursor = json_object_get(s, "cursor");
 	const json_t *block = json_object_get(s, "ctid_block");
+	const json_t *filenode = json_object_get(s, "relation_filenode");
 
 	memset(ss, 0, sizeof(*ss));
 	ss->ctid_block = -1;
@@ -70,6 +71,8 @@ parse_stream(const json_t *entry, stream_state *ss)
 		return bad_state("a backfill cursor is not an array");
 	if (json_is_integer(block))
 		ss->ctid_block = json_integer_value(block);
+	if (json_is_integer(filenode) && json_integer_value(filenode) > 0)
+		ss->ctid_filenode = json_integer_value(filenode);
 	return true;
 }
 
@@ -236,6 +239,8 @@ state_stream_json(const stream_state *ss)
 			json_object_set_new(s, "cursor", json_null());
 		if (ss->ctid_block >= 0)
 			json_object_set_new(s, "ctid_block", json_integer(ss->ctid_block));
+		if (ss->ctid_block >= 0 && ss->ctid_filenode > 0)
+			json_object_set_new(s, "relation_filenode", json_integer(ss->ctid_filenode));
 	}
 	return json_pack("{s:{s:s,s:s},s:o}", "stream_descriptor", "name", ss->name, "namespace",
 					 ss->ns, "stream_state", s);

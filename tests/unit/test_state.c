@@ -29,10 +29,11 @@ parse(const char *text, sp_state *st)
 static void
 test_round_trip(void **state)
 {
-	stream_state a = {"public", "users", false, 0, NULL, -1};
+	stream_state a = {"public", "users", false, 0, NULL, -1, 0};
 	char	   *cur[] = {"41", "x\"y"};
-	stream_state b = {"s p", "Tablé", false, 2, cur, -1};
-	stream_state c = {"public", "done", true, 0, NULL, -1};
+	stream_state b = {"s p", "Tablé", false, 2, cur, -1, 0};
+	stream_state c = {"public", "done", true, 0, NULL, -1, 0};
+	stream_state d = {"public", "keyless", false, 0, NULL, 12, 16384};
 	json_t	   *arr = json_array();
 	json_t	   *g;
 	char	   *text;
@@ -42,6 +43,7 @@ test_round_trip(void **state)
 	json_array_append_new(arr, state_stream_json(&a));
 	json_array_append_new(arr, state_stream_json(&b));
 	json_array_append_new(arr, state_stream_json(&c));
+	json_array_append_new(arr, state_stream_json(&d));
 	g = state_global_json(((uint64_t) 0x16 << 32) | 0xB374D848, "slot", "pub", arr, 7);
 	arr = json_pack("[o]", g);
 	text = json_dumps(arr, JSON_COMPACT);
@@ -50,7 +52,7 @@ test_round_trip(void **state)
 	assert_true(st.present);
 	assert_int_equal(st.lsn, ((uint64_t) 0x16 << 32) | 0xB374D848);
 	assert_string_equal(st.slot, "slot");
-	assert_int_equal(st.nstreams, 3);
+	assert_int_equal(st.nstreams, 4);
 	got = state_find(&st, "s p", "Tablé");
 	assert_non_null(got);
 	assert_false(got->streaming);
@@ -58,6 +60,10 @@ test_round_trip(void **state)
 	assert_string_equal(got->cursor[1], "x\"y");
 	assert_true(state_find(&st, "public", "done")->streaming);
 	assert_int_equal(state_find(&st, "public", "users")->ncursor, 0);
+	assert_int_equal(state_find(&st, "public", "users")->ctid_block, -1);
+	assert_int_equal(state_find(&st, "public", "keyless")->ctid_block, 12);
+	assert_int_equal(state_find(&st, "public", "keyless")->ctid_filenode, 16384);
+	assert_int_equal(state_find(&st, "s p", "Tablé")->ctid_filenode, 0);
 	assert_null(state_find(&st, "public", "nope"));
 	state_free(&st);
 	free(text);
