@@ -483,6 +483,110 @@ class SlotBusyTest(ReadBase):
         self.assertEqual([m for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"], [])
         self.sigterm(holder)
 
+class KeylessRewriteTest(ReadBase):
+    """A keyless table is backfilled by ctid block ranges. A rewrite (VACUUM FULL here) moves every
+    row to a new ctid: a backfill that went on from its block number would skip the rows moved
+    below it. The relfilenode in the state and the check after each chunk catch the rewrite and
+    copy the table again."""
+    slot = "sp_slot_rw"
+    pub = "sp_pub_rw"
+
+    def setUp(self):
+        super().setUp()
+        self.drop_slot()
+
+    def make_table(self, rows):
+        # about 60 rows per 8 kB block
+        cluster.psql("DROP TABLE IF EXISTS kl; CREATE TABLE kl (a int, pad text); ALTER TABLE kl REPLICA IDENTITY FULL;"
+                     "ALTER TABLE kl OWNER TO capture;"
+                     "INSERT INTO kl SELECT g, repeat('x', 100) FROM generate_series(1, %d) g;" % rows)
+        return configured_catalog(self.discover(), streams=["kl"])
+
+    @staticmethod
+    def kl_state(msg):
+        for ss in msg["state"]["global"]["stream_states"]:
+            if ss["stream_descriptor"]["name"] == "kl":
+                return ss["stream_state"]
+
+    def mid_backfill(self, messages):
+        """Index of the first STATE of messages that has kl part-way through its backfill."""
+        for i, m in enumerate(messages):
+            if m["type"] == "STATE":
+                st = self.kl_state(m)
+                if st["phase"] == "backfill" and st.get("ctid_block", 0) > 0:
+                    return i
+        self.fail("no STATE part-way through the backfill")
+
+    def test_rewrite_between_reads_copies_again(self):
+        cat = self.make_table(3000)
+        cfg = self.cfg(backfill_chunk_size=100)
+        r = self.read(cat, cfg=cfg)
+        cut = self.mid_backfill(r.messages)
+        st = self.kl_state(r.messages[cut])
+        filenode = cluster.query("SELECT pg_relation_filenode('kl')")[0][0]
+        self.assertEqual(st["relation_filenode"], int(filenode))
+        # the platform kept the records up to a STATE part-way through; then the table is rewritten,
+        # its remaining rows packed into the first blocks, below the saved block
+        dest = Destination({"kl": None})
+        state = dest.apply_until_last_state(r.messages[:cut + 1])
+        cluster.psql("DELETE FROM kl WHERE a <= 2500; VACUUM FULL kl;")
+        r = self.read(cat, state=state, cfg=cfg)
+        self.assertTrue(any("rewritten" in l for l in r.logs()), r.logs())
+        dest.apply_until_last_state(r.messages)
+        self.assertEqual(len(dest.table("kl")), 500)
+        self.assertEqual(dest.table("kl"), self.full_refresh(["kl"])["kl"])
+        # a resumed read of a table not rewritten goes on from its block
+        dest = Destination({"kl": None})
+        self.drop_slot()
+        r = self.read(cat, cfg=cfg)
+        cut = self.mid_backfill(r.messages)
+        state = dest.apply_until_last_state(r.messages[:cut + 1])
+        r = self.read(cat, state=state, cfg=cfg)
+        self.assertFalse(any("rewritten" in l for l in r.logs()), r.logs())
+        self.assertLess(len(r.records("kl")), 500)
+        dest.apply_until_last_state(r.messages)
+        self.assertEqual(dest.table("kl"), self.full_refresh(["kl"])["kl"])
+
+    def test_rewrite_during_the_backfill_copies_again(self):
+        cat = self.make_table(60000)
+        argv = self.read_argv(cat, cfg=self.cfg(backfill_chunk_size=100))
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        lines = []
+        # 15 MB of records: once the pipe and the connector's buffers are full it waits for us,
+        # part-way through the backfill
+        while True:
+            line = p.stdout.readline()
+            self.assertTrue(line, "the read ended before its first STATE")
+            lines.append(line)
+            m = json.loads(line)
+            if m["type"] == "STATE" and self.kl_state(m)["phase"] == "backfill":
+                break
+        cluster.psql("DELETE FROM kl WHERE a <= 50000;")
+        vacuum = threading.Thread(target=cluster.psql, args=("VACUUM FULL kl;",))
+        vacuum.start()
+        # VACUUM FULL waits for the chunk being copied, if any: keep the read waiting until then
+        deadline = time.monotonic() + 60
+        while vacuum.is_alive() and not cluster.query(
+                "SELECT 1 FROM pg_stat_activity WHERE query = 'VACUUM FULL kl;' AND wait_event_type = 'Lock'"):
+            self.assertLess(time.monotonic(), deadline, "VACUUM FULL neither ran nor waited")
+            time.sleep(0.02)
+        lines += p.stdout.read().splitlines()
+        self.assertEqual(p.wait(timeout=120), 0)
+        vacuum.join()
+        msgs = [json.loads(l) for l in lines if l.strip()]
+        logs = [m["log"]["message"] for m in msgs if m["type"] == "LOG"]
+        self.assertTrue(any("rewritten" in l for l in logs), logs)
+        dest = Destination({"kl": None})
+        state = dest.apply_until_last_state(msgs)
+        # the read's batch ended where it began: the next one streams the deletes
+        r = self.read(cat, state=state, cfg=self.cfg(backfill_chunk_size=100))
+        self.assertEqual(len(r.records("kl")), 50000)
+        dest.apply_until_last_state(r.messages)
+        self.assertEqual(len(dest.table("kl")), 10000)
+        self.assertEqual(dest.table("kl"), self.full_refresh(["kl"])["kl"])
+
+
 class NonCdcIncrementalTest(ReadBase):
     def setUp(self):
         super().setUp()
