@@ -403,6 +403,11 @@ done:
 /*
  * The table's relfilenode and size in blocks. A rewrite (VACUUM FULL, CLUSTER, a rewriting ALTER
  * TABLE, pg_repack) gives the table a new relfilenode and moves every row to a new ctid.
+ *
+ * The inner query's pg_relation_size opens the table, which waits for a rewrite in progress and
+ * then takes in its catalog changes; only after that does the outer query read the relfilenode
+ * (pg_relation_filenode takes no lock). Read the other way round, a rewrite committing in between
+ * would pair the old relfilenode with the new file's size, and go unnoticed.
  */
 static bool
 table_layout(reader *r, const rd_stream *s, long long *filenode, long long *nblocks)
@@ -413,14 +418,31 @@ table_layout(reader *r, const rd_stream *s, long long *filenode, long long *nblo
 
 	snprintf(oid, sizeof(oid), "%u", s->table->oid);
 	res = pgc_query(r->conn, "reading the table's size",
-					"SELECT pg_relation_filenode($1::oid), "
-					"pg_relation_size($1::oid) / current_setting('block_size')::int8", 1, p);
+					"SELECT pg_relation_filenode($1::oid), n FROM (SELECT pg_relation_size($1::oid) "
+					"/ current_setting('block_size')::int8 AS n OFFSET 0) AS size", 1, p);
 	if (res == NULL)
 		return false;
+	if (PQgetisnull(res, 0, 0))
+	{
+		err_set(ERR_SYSTEM, NULL, "%s.%s was dropped during its backfill", s->table->ns,
+				s->table->name);
+		PQclear(res);
+		return false;
+	}
 	*filenode = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	*nblocks = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
 	return true;
+}
+
+/* Start a ctid-range backfill again from block 0 of the table's new relfilenode. */
+static void
+ctid_restart(rd_stream *s, long long filenode, const char *when)
+{
+	log_warn("stream %s.%s: the table was rewritten (VACUUM FULL, CLUSTER or ALTER TABLE) %s: "
+			 "copying it again from the start", s->table->ns, s->table->name, when);
+	s->st.ctid_block = 0;
+	s->st.ctid_filenode = filenode;
 }
 
 /*
@@ -435,6 +457,7 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 {
 	buf_t		sql;
 	long long	nblocks = 0;
+	long long	end = 0;		/* the table's blocks when its copy began: later rows are streamed */
 	long long	filenode = 0;
 	long long	step;
 	long long	total = 0;
@@ -448,14 +471,21 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 	{
 		if (!table_layout(r, s, &filenode, &nblocks))
 			goto done;
-		if (s->st.ctid_block > 0 && s->st.ctid_filenode > 0 && s->st.ctid_filenode != filenode)
+		if (s->st.ctid_block > 0 && s->st.ctid_filenode != filenode)
 		{
-			log_warn("stream %s.%s: the table was rewritten (VACUUM FULL, CLUSTER or ALTER TABLE) "
-					 "since its backfill began: copying it again from the start",
-					 s->table->ns, s->table->name);
-			s->st.ctid_block = 0;
+			if (s->st.ctid_filenode > 0)
+				ctid_restart(s, filenode, "since its backfill began");
+			else
+			{
+				/* a state from before the relfilenode was kept: nothing shows there was no rewrite */
+				log_info("stream %s.%s: the saved backfill position has no relfilenode to check it "
+						 "against: copying the table again from the start", s->table->ns,
+						 s->table->name);
+				s->st.ctid_block = 0;
+			}
 		}
 		s->st.ctid_filenode = filenode;
+		end = nblocks;
 	}
 	/* about backfill_chunk_size rows per chunk at a guessed 50 rows per 8 kB block */
 	step = r->cfg->backfill_chunk_size / 50 + 1;
@@ -474,18 +504,18 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 			goto done;
 		total += nrows;
 		s->st.ctid_block += step;
-		/* unchanged since the check before this chunk: the chunk read the same blocks */
-		if (ranges && !table_layout(r, s, &filenode, &nblocks))
-			goto done;
-		if (ranges && filenode != s->st.ctid_filenode)
+		if (ranges)
 		{
-			log_warn("stream %s.%s: the table was rewritten (VACUUM FULL, CLUSTER or ALTER TABLE) "
-					 "during its backfill: copying it again from the start",
-					 s->table->ns, s->table->name);
-			s->st.ctid_block = 0;
-			s->st.ctid_filenode = filenode;
+			/* unchanged since the check before this chunk: the chunk read that file's blocks */
+			if (!table_layout(r, s, &filenode, &nblocks))
+				goto done;
+			if (filenode != s->st.ctid_filenode)
+			{
+				ctid_restart(s, filenode, "during its backfill");
+				end = nblocks;
+			}
 		}
-		if (!chunk_done(r, s, !ranges || s->st.ctid_block >= nblocks))
+		if (!chunk_done(r, s, !ranges || s->st.ctid_block >= end))
 			break;
 	}
 	log_info("stream %s.%s: backfilled %lld rows in this read", s->table->ns, s->table->name, total);

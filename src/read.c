@@ -283,8 +283,11 @@ static void
 restore_stream(rd_stream *s, const stream_state *saved)
 {
 	s->st.streaming = saved->streaming;
-	s->st.ctid_block = saved->ctid_block;
-	s->st.ctid_filenode = saved->ctid_filenode;
+	if (s->table->nkey == 0)
+	{
+		s->st.ctid_block = saved->ctid_block;
+		s->st.ctid_filenode = saved->ctid_filenode;
+	}
 	if (saved->ncursor > 0 && saved->ncursor == s->table->nkey)
 	{
 		s->st.cursor = calloc((size_t) saved->ncursor, sizeof(char *));
