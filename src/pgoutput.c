@@ -486,6 +486,8 @@ read_tuple(pgo_cursor *c, const pgo_relation *rel, pgo_value **cols, int *cap,
 		   pgo_tuple *out, bool *oom)
 {
 	int16_t		ncols = (int16_t) cur_u16(c);
+	const uint8_t *p;
+	const uint8_t *end;
 
 	out->ncols = 0;
 	out->cols = NULL;
@@ -512,15 +514,23 @@ read_tuple(pgo_cursor *c, const pgo_relation *rel, pgo_value **cols, int *cap,
 		*oom = true;
 		return false;
 	}
+	/*
+	 * The hot loop of the decoder (one pass per column of every change): the fields are read with
+	 * a local pointer and one bounds check each, with the same checks and errors as the cursor's.
+	 */
+	p = c->data + c->pos;
+	end = c->data + c->len;
 	for (int i = 0; i < ncols; i++)
 	{
 		pgo_value  *v = &(*cols)[i];
-		uint8_t		kind = cur_u8(c);
+		uint8_t		kind;
+		uint32_t	len;
 
 		v->data = NULL;
 		v->len = 0;
-		if (c->err)
-			return false;
+		if (p == end)
+			goto truncated;
+		kind = *p++;
 		switch (kind)
 		{
 			case 'n':
@@ -532,18 +542,38 @@ read_tuple(pgo_cursor *c, const pgo_relation *rel, pgo_value **cols, int *cap,
 			case 't':
 			case 'b':
 				v->kind = kind == 't' ? PGO_COL_TEXT : PGO_COL_BINARY;
-				v->data = (const char *) cur_counted(c, &v->len);
-				if (c->err)
+				if (end - p < 4)
+					goto truncated;
+				len = ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) |
+					((uint32_t) p[2] << 8) | (uint32_t) p[3];
+				p += 4;
+				if (len > INT32_MAX)
+				{
+					cur_fail(c, "negative length");
 					return false;
+				}
+				if (len > (size_t) (end - p))
+				{
+					cur_fail(c, "length exceeds message");
+					return false;
+				}
+				v->data = (const char *) p;
+				v->len = len;
+				p += len;
 				break;
 			default:
 				cur_fail(c, "unknown column kind");
 				return false;
 		}
 	}
+	c->pos = (size_t) (p - c->data);
 	out->ncols = ncols;
 	out->cols = *cols;
 	return true;
+
+truncated:
+	cur_fail(c, "truncated message");
+	return false;
 }
 
 /* ---- relation messages ---- */
