@@ -7,9 +7,11 @@
  *      "stream_states":[{"stream_descriptor":{"name":"users","namespace":"public"},
  *                        "stream_state":{"phase":"backfill","cursor":["41"]}}, ...]}}
  *
- * phase "backfill": rows after `cursor` (the key columns' text values; null before the first chunk,
- * or {"ctid_block":N,"relation_filenode":F} for keyless tables) remain to be copied; phase
- * "streaming": backfill done.
+ * phase "backfill": rows after `cursor` (the key columns' text values; null before the first chunk;
+ * with "cursor_key", the key's columns and types, so a changed key is noticed), or
+ * {"ctid_block":N,"relation_filenode":F} for keyless tables, remain to be copied; phase
+ * "streaming": backfill done. "table_oid" tells a table dropped and created again under the same
+ * name from the one the state was made with.
  */
 #ifndef SP_STATE_H
 #define SP_STATE_H
@@ -26,8 +28,10 @@ typedef struct stream_state
 	bool		streaming;		/* backfill complete */
 	int			ncursor;		/* key values of the last copied row; 0 = from the start */
 	char	  **cursor;
+	char	   *cursor_key;		/* the key the cursor is of: "name" type, ... (NULL: unknown) */
 	long long	ctid_block;		/* keyless tables: next heap block to copy (-1 when unused) */
 	long long	ctid_filenode;	/* the table's relfilenode those blocks belong to (0: unknown) */
+	uint32_t	table_oid;		/* the table this state is of (0: unknown) */
 } stream_state;
 
 typedef struct sp_state

@@ -75,7 +75,15 @@ static const char tables_sql[] =
 	"  ELSE greatest(c.reltuples, 0) END::float8, "
 	"  CASE WHEN c.relkind = 'p' THEN "
 	"    (SELECT coalesce(sum(pg_relation_size(pt.relid)), 0) FROM pg_partition_tree(c.oid) pt WHERE pt.isleaf) "
-	"  WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) ELSE 0 END::int8 "
+	"  WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) ELSE 0 END::int8, "
+	/* a partition whose UPDATEs and DELETEs would fail once the root is published */
+	"  CASE WHEN c.relkind = 'p' THEN "
+	"    (SELECT format('%I.%I', ln.nspname, l.relname) FROM pg_partition_tree(c.oid) pt "
+	"       JOIN pg_class l ON l.oid = pt.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace "
+	"     WHERE pt.isleaf AND l.relreplident <> 'f' AND NOT EXISTS (SELECT 1 FROM pg_index i "
+	"       WHERE i.indrelid = l.oid AND i.indisvalid AND CASE l.relreplident "
+	"         WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END) "
+	"     ORDER BY 1 LIMIT 1) END "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE (n.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND "
 	"       n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%')) "
@@ -147,6 +155,8 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 		t->replident = PQgetvalue(res, i, 4)[0];
 		t->reltuples = strtod(PQgetvalue(res, i, 5), NULL);
 		t->relbytes = strtoll(PQgetvalue(res, i, 6), NULL, 10);
+		if (!PQgetisnull(res, i, 7))
+			t->partition_without_identity = xstrdup(PQgetvalue(res, i, 7));
 		if (i)
 			buf_putc(&oids, ',');
 		buf_puts(&oids, PQgetvalue(res, i, 0));
@@ -297,6 +307,7 @@ catalog_free(sp_catalog *cat)
 		free(t->key);
 		free(t->ns);
 		free(t->name);
+		free(t->partition_without_identity);
 	}
 	free(cat->tables);
 	cat->tables = NULL;
@@ -325,6 +336,9 @@ bool
 table_cdc_capable(const sp_table *t)
 {
 	if (t->relkind != 'r' && t->relkind != 'p')
+		return false;
+	/* a partition's identity is its own: the root's does not reach it */
+	if (t->partition_without_identity)
 		return false;
 	if (t->replident == 'f')
 		return true;

@@ -110,6 +110,36 @@ reader_emit_state(reader *r)
 		r->ack_lsn = r->lsn;
 }
 
+/*
+ * The key a backfill cursor is of, as text: each key column's quoted name and declared type
+ * ("id" bigint, "line" integer). NULL for a keyless table.
+ */
+static char *
+key_signature(const sp_table *t)
+{
+	buf_t		b;
+
+	if (t->nkey == 0)
+		return NULL;
+	buf_init(&b, 0);
+	for (int k = 0; k < t->nkey; k++)
+	{
+		const sp_column *c = &t->cols[t->key[k]];
+
+		buf_puts(&b, k ? ", \"" : "\"");
+		for (const char *p = c->name; *p; p++)
+		{
+			if (*p == '"')
+				buf_putc(&b, '"');
+			buf_putc(&b, *p);
+		}
+		buf_printf(&b, "\" %s", c->type_name);
+	}
+	if (b.failed)
+		abort();
+	return b.data;
+}
+
 /* The JSON key for a column: "name": escaped once, reused for every record. */
 static char *
 json_key(const char *name)
@@ -155,6 +185,8 @@ add_stream(reader *r, const json_t *cs)
 	s->st.ns = t->ns;
 	s->st.name = t->name;
 	s->st.ctid_block = -1;
+	s->st.table_oid = t->oid;
+	s->st.cursor_key = key_signature(t);
 	if (strcmp(json_string_value(mode), "incremental") == 0 && r->cfg->method != REPL_CDC)
 	{
 		const json_t *cf = json_object_get(cs, "cursor_field");
@@ -177,6 +209,16 @@ add_stream(reader *r, const json_t *cs)
 	}
 	else if (strcmp(json_string_value(mode), "incremental") == 0)
 	{
+		if (!table_cdc_capable(t) && t->partition_without_identity)
+		{
+			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: its partition %s "
+					"has no replica identity, so once the table is published UPDATEs and DELETEs "
+					"on it would fail (a partitioned table's REPLICA IDENTITY does not reach its "
+					"partitions); run ALTER TABLE %s REPLICA IDENTITY FULL on each such partition, "
+					"add a primary key to %s.%s, or sync it as full refresh", t->ns, t->name,
+					t->partition_without_identity, t->partition_without_identity, t->ns, t->name);
+			return false;
+		}
 		if (!table_cdc_capable(t))
 		{
 			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: it has neither a "
@@ -288,7 +330,18 @@ restore_stream(rd_stream *s, const stream_state *saved)
 		s->st.ctid_block = saved->ctid_block;
 		s->st.ctid_filenode = saved->ctid_filenode;
 	}
-	if (saved->ncursor > 0 && saved->ncursor == s->table->nkey)
+	if (saved->ncursor > 0 &&
+		(saved->ncursor != s->table->nkey || saved->cursor_key == NULL ||
+		 strcmp(saved->cursor_key, s->st.cursor_key) != 0))
+	{
+		/* the saved key values would be compared with another key (or one of another type) */
+		log_warn("stream %s.%s: the saved backfill position is of the key %s, and the key is now "
+				 "%s: backfilling it again from the start", s->table->ns, s->table->name,
+				 saved->cursor_key ? saved->cursor_key : "(not recorded)",
+				 s->st.cursor_key ? s->st.cursor_key : "none");
+		return;
+	}
+	if (saved->ncursor > 0)
 	{
 		s->st.cursor = calloc((size_t) saved->ncursor, sizeof(char *));
 		if (s->st.cursor == NULL)
@@ -485,7 +538,16 @@ prepare_cdc(reader *r, const sp_state *state)
 
 		if (!s->incremental)
 			continue;
-		if (saved && !resync)
+		if (saved && !resync && saved->table_oid != 0 && saved->table_oid != s->table->oid)
+			log_warn("stream %s.%s: the table was dropped and created again (or another one renamed "
+					 "to its name) since the state was saved: backfilling it again; rows the old "
+					 "table had and the new one lacks stay in the destination until the stream is "
+					 "refreshed", s->table->ns, s->table->name);
+		else if (saved && !resync && s->table->added_to_publication)
+			log_warn("stream %s.%s: the table was not in publication \"%s\", so its changes since "
+					 "the state was saved were not captured: backfilling it again",
+					 s->table->ns, s->table->name, cfg->publication);
+		else if (saved && !resync)
 			restore_stream(s, saved);
 		else
 			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
@@ -547,6 +609,7 @@ reader_free(reader *r)
 		for (int k = 0; k < s->st.ncursor; k++)
 			free(s->st.cursor[k]);
 		free(s->st.cursor);
+		free(s->st.cursor_key);
 	}
 	free(r->streams);
 	catalog_free(&r->cat);

@@ -159,7 +159,10 @@ publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int 
 			goto done;
 		log_info("created publication \"%s\" for %d table(s)", name, n);
 		for (int i = 0; i < n; i++)
+		{
 			tables[i]->in_publication = true;
+			tables[i]->added_to_publication = true;
+		}
 	}
 	else
 	{
@@ -180,6 +183,7 @@ publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int 
 				goto done;
 			log_info("added %s.%s to publication \"%s\"", tables[i]->ns, tables[i]->name, name);
 			tables[i]->in_publication = true;
+			tables[i]->added_to_publication = true;
 		}
 	}
 	ok = true;

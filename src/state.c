@@ -37,6 +37,8 @@ parse_stream(const json_t *entry, stream_state *ss)
 	const json_t *cursor = json_object_get(s, "cursor");
 	const json_t *block = json_object_get(s, "ctid_block");
 	const json_t *filenode = json_object_get(s, "relation_filenode");
+	const json_t *key = json_object_get(s, "cursor_key");
+	const json_t *oid = json_object_get(s, "table_oid");
 
 	memset(ss, 0, sizeof(*ss));
 	ss->ctid_block = -1;
@@ -73,6 +75,10 @@ parse_stream(const json_t *entry, stream_state *ss)
 		ss->ctid_block = json_integer_value(block);
 	if (json_is_integer(filenode) && json_integer_value(filenode) > 0)
 		ss->ctid_filenode = json_integer_value(filenode);
+	if (json_is_string(key))
+		ss->cursor_key = dupstr(json_string_value(key));
+	if (json_is_integer(oid) && json_integer_value(oid) > 0 && json_integer_value(oid) <= UINT32_MAX)
+		ss->table_oid = (uint32_t) json_integer_value(oid);
 	return true;
 }
 
@@ -182,6 +188,7 @@ state_free(sp_state *st)
 		for (int k = 0; k < ss->ncursor; k++)
 			free(ss->cursor[k]);
 		free(ss->cursor);
+		free(ss->cursor_key);
 		free(ss->ns);
 		free(ss->name);
 	}
@@ -234,6 +241,8 @@ state_stream_json(const stream_state *ss)
 			for (int i = 0; i < ss->ncursor; i++)
 				json_array_append_new(c, json_string(ss->cursor[i]));
 			json_object_set_new(s, "cursor", c);
+			if (ss->cursor_key)
+				json_object_set_new(s, "cursor_key", json_string(ss->cursor_key));
 		}
 		else
 			json_object_set_new(s, "cursor", json_null());
@@ -242,6 +251,8 @@ state_stream_json(const stream_state *ss)
 		if (ss->ctid_block >= 0 && ss->ctid_filenode > 0)
 			json_object_set_new(s, "relation_filenode", json_integer(ss->ctid_filenode));
 	}
+	if (ss->table_oid > 0)
+		json_object_set_new(s, "table_oid", json_integer(ss->table_oid));
 	return json_pack("{s:{s:s,s:s},s:o}", "stream_descriptor", "name", ss->name, "namespace",
 					 ss->ns, "stream_state", s);
 }

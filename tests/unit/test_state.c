@@ -29,11 +29,12 @@ parse(const char *text, sp_state *st)
 static void
 test_round_trip(void **state)
 {
-	stream_state a = {"public", "users", false, 0, NULL, -1, 0};
+	stream_state a = {.ns = "public", .name = "users", .ctid_block = -1};
 	char	   *cur[] = {"41", "x\"y"};
-	stream_state b = {"s p", "Tablé", false, 2, cur, -1, 0};
-	stream_state c = {"public", "done", true, 0, NULL, -1, 0};
-	stream_state d = {"public", "keyless", false, 0, NULL, 12, 16384};
+	stream_state b = {.ns = "s p", .name = "Tablé", .ncursor = 2, .cursor = cur,
+	.cursor_key = "\"a\" bigint, \"b\" text", .ctid_block = -1, .table_oid = 4000000000u};
+	stream_state c = {.ns = "public", .name = "done", .streaming = true, .ctid_block = -1};
+	stream_state d = {.ns = "public", .name = "keyless", .ctid_block = 12, .ctid_filenode = 16384};
 	json_t	   *arr = json_array();
 	json_t	   *g;
 	char	   *text;
@@ -64,6 +65,10 @@ test_round_trip(void **state)
 	assert_int_equal(state_find(&st, "public", "keyless")->ctid_block, 12);
 	assert_int_equal(state_find(&st, "public", "keyless")->ctid_filenode, 16384);
 	assert_int_equal(state_find(&st, "s p", "Tablé")->ctid_filenode, 0);
+	assert_string_equal(got->cursor_key, "\"a\" bigint, \"b\" text");
+	assert_int_equal(got->table_oid, 4000000000u);
+	assert_null(state_find(&st, "public", "users")->cursor_key);
+	assert_int_equal(state_find(&st, "public", "users")->table_oid, 0);
 	assert_null(state_find(&st, "public", "nope"));
 	state_free(&st);
 	free(text);
