@@ -617,6 +617,74 @@ class KeylessRewriteTest(ReadBase):
         self.assertEqual(dest.table("kl"), self.full_refresh(["kl"])["kl"])
 
 
+class ChangedTableTest(ReadBase):
+    """A saved position is only used for the table, and the key, it was saved for."""
+    slot = "sp_slot_ct"
+    pub = "sp_pub_ct"
+
+    def setUp(self):
+        super().setUp()
+        self.drop_slot()
+
+    def test_replaced_table_is_backfilled_again(self):
+        cluster.psql("DROP TABLE IF EXISTS rt, rt_new, rt_old; CREATE TABLE rt (id int PRIMARY KEY, v text);"
+                     "ALTER TABLE rt OWNER TO capture; INSERT INTO rt SELECT g, 'old' FROM generate_series(1, 10) g;")
+        cat = configured_catalog(self.discover(), streams=["rt"])
+        dest = Destination({"rt": ["id"]})
+        state = dest.apply_until_last_state(self.read(cat).messages)
+        # an online schema change swaps in a rebuilt table under the same name
+        cluster.psql("CREATE TABLE rt_new (id int PRIMARY KEY, v text); ALTER TABLE rt_new OWNER TO capture;"
+                     "INSERT INTO rt_new SELECT g, 'new' FROM generate_series(1, 20) g;"
+                     "BEGIN; ALTER TABLE rt RENAME TO rt_old; ALTER TABLE rt_new RENAME TO rt; COMMIT;")
+        r = self.read(cat, state=state)
+        self.assertTrue(any("dropped and created again" in l for l in r.logs()), r.logs())
+        self.assertEqual(len(r.records("rt")), 20)
+        state = dest.apply_until_last_state(r.messages)
+        self.assertEqual(dest.table("rt"), self.full_refresh(["rt"])["rt"])
+        # taken out of the publication for a while: its changes meanwhile were not decoded
+        cluster.psql("ALTER PUBLICATION %s DROP TABLE rt; UPDATE rt SET v = 'unseen' WHERE id <= 5;" % self.pub)
+        r = self.read(cat, state=state)
+        self.assertTrue(any("was not in publication" in l for l in r.logs()), r.logs())
+        dest.apply_until_last_state(r.messages)
+        self.assertEqual(dest.table("rt"), self.full_refresh(["rt"])["rt"])
+
+    def test_changed_key_restarts_the_backfill(self):
+        cluster.psql("DROP TABLE IF EXISTS kc; CREATE TABLE kc (id int PRIMARY KEY, v text); ALTER TABLE kc OWNER TO capture;"
+                     "INSERT INTO kc SELECT g, 'v' || g FROM generate_series(1, 1000) g;")
+        cfg = self.cfg(backfill_chunk_size=99)
+        r = self.read(configured_catalog(self.discover(), streams=["kc"]), cfg=cfg)
+        cut = next(i for i, m in enumerate(r.messages) if m["type"] == "STATE")
+        state = r.messages[cut]["state"]
+        self.assertEqual(state["global"]["stream_states"][0]["stream_state"]["cursor"], ["99"])
+        # as text, '99' sorts after '100'..'989': resuming after it would skip 891 rows
+        cluster.psql("ALTER TABLE kc ALTER COLUMN id TYPE text;")
+        r = self.read(configured_catalog(self.discover(), streams=["kc"]), state=state, cfg=cfg)
+        self.assertTrue(any('the key is now "id" text' in l for l in r.logs()), r.logs())
+        self.assertEqual(sorted(int(x["data"]["id"]) for x in r.records("kc")), list(range(1, 1001)))
+
+    def test_partitioned_table_whose_partitions_lack_an_identity(self):
+        cluster.psql("DROP TABLE IF EXISTS kp; CREATE TABLE kp (a int, b text) PARTITION BY RANGE (a);"
+                     "CREATE TABLE kp1 PARTITION OF kp FOR VALUES FROM (0) TO (100);"
+                     "ALTER TABLE kp REPLICA IDENTITY FULL; ALTER TABLE kp OWNER TO capture; ALTER TABLE kp1 OWNER TO capture;"
+                     "INSERT INTO kp VALUES (1, 'x');")
+        disc = self.discover()
+        kp = next(s for s in disc["catalog"]["streams"] if s["name"] == "kp")
+        self.assertEqual(kp["supported_sync_modes"], ["full_refresh"])
+        cat = configured_catalog(disc, streams=["kp"])
+        cat["streams"][0]["sync_mode"] = "incremental"
+        r = self.read(cat, expect_rc=1)
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("public.kp1 has no replica identity", err["message"])
+        # nothing was published, so the user's writes still work
+        cluster.psql("UPDATE kp SET b = 'y' WHERE a = 1; DELETE FROM kp;")
+        # with the partition's identity set as the message says, it is captured
+        cluster.psql("ALTER TABLE kp1 REPLICA IDENTITY FULL; INSERT INTO kp VALUES (2, 'z');")
+        kp = next(s for s in self.discover()["catalog"]["streams"] if s["name"] == "kp")
+        self.assertIn("incremental", kp["supported_sync_modes"])
+        self.assertEqual([x["data"]["a"] for x in self.read(cat).records("kp")], [2])
+
+
 class NonCdcIncrementalTest(ReadBase):
     def setUp(self):
         super().setUp()
