@@ -34,7 +34,7 @@ typedef struct sp_table
 	char		replident;		/* 'd', 'n', 'f', 'i' */
 	bool		in_publication;
 	bool		added_to_publication;	/* by this read: its earlier changes were not decoded */
-	char	   *partition_without_identity; /* a partition with no replica identity, or NULL */
+	char	   *partition_without_identity; /* partitions with no replica identity, or NULL */
 	int			ncols;
 	sp_column  *cols;
 	int			nkey;			/* primary key (or unique not-null index) columns */

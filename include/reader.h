@@ -56,6 +56,7 @@ struct rd_stream
 	size_t		rec_prefix_len;
 	stream_state st;			/* runtime backfill/streaming position */
 	bool		interleaved;	/* backfilled by watermark chunks while the others stream */
+	bool		backfill_again; /* its saved position is of another table, or has a gap */
 	bool		running;		/* STREAM_STATUS RUNNING emitted */
 	bool		complete;		/* STREAM_STATUS COMPLETE emitted */
 	long long	records;

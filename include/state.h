@@ -11,7 +11,8 @@
  * with "cursor_key", the key's columns and types, so a changed key is noticed), or
  * {"ctid_block":N,"relation_filenode":F} for keyless tables, remain to be copied; phase
  * "streaming": backfill done. "table_oid" tells a table dropped and created again under the same
- * name from the one the state was made with.
+ * name from the one the state was made with; "changes_from" (an LSN, while ahead of the state's)
+ * drops the older changes of a table backfilled again.
  */
 #ifndef SP_STATE_H
 #define SP_STATE_H
@@ -32,6 +33,8 @@ typedef struct stream_state
 	long long	ctid_block;		/* keyless tables: next heap block to copy (-1 when unused) */
 	long long	ctid_filenode;	/* the table's relfilenode those blocks belong to (0: unknown) */
 	uint32_t	table_oid;		/* the table this state is of (0: unknown) */
+	pg_lsn		changes_from;	/* a table backfilled again: its changes committed before this
+								 * are in the copy, and older ones were partly never decoded */
 } stream_state;
 
 typedef struct sp_state

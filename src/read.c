@@ -101,7 +101,11 @@ reader_emit_state(reader *r)
 	}
 	for (int i = 0; i < r->nstreams; i++)
 		if (r->streams[i].incremental)
+		{
+			if (r->streams[i].st.changes_from <= r->lsn)
+				r->streams[i].st.changes_from = 0;
 			json_array_append_new(streams, state_stream_json(&r->streams[i].st));
+		}
 	ab_state(state_global_json(r->lsn, r->cfg->replication_slot, r->cfg->publication, streams,
 							   r->records_since_state));
 	r->records_since_state = 0;
@@ -209,14 +213,14 @@ add_stream(reader *r, const json_t *cs)
 	}
 	else if (strcmp(json_string_value(mode), "incremental") == 0)
 	{
-		if (!table_cdc_capable(t) && t->partition_without_identity)
+		if (t->partition_without_identity)
 		{
-			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: its partition %s "
-					"has no replica identity, so once the table is published UPDATEs and DELETEs "
-					"on it would fail (a partitioned table's REPLICA IDENTITY does not reach its "
-					"partitions); run ALTER TABLE %s REPLICA IDENTITY FULL on each such partition, "
-					"add a primary key to %s.%s, or sync it as full refresh", t->ns, t->name,
-					t->partition_without_identity, t->partition_without_identity, t->ns, t->name);
+			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: partitions without "
+					"a replica identity (%s) would fail UPDATEs and DELETEs once the table is "
+					"published (a partitioned table's REPLICA IDENTITY does not reach its "
+					"partitions); run ALTER TABLE ... REPLICA IDENTITY FULL on each of them, add a "
+					"primary key to %s.%s, or sync it as full refresh", t->ns, t->name,
+					t->partition_without_identity, t->ns, t->name);
 			return false;
 		}
 		if (!table_cdc_capable(t))
@@ -325,6 +329,7 @@ static void
 restore_stream(rd_stream *s, const stream_state *saved)
 {
 	s->st.streaming = saved->streaming;
+	s->st.changes_from = saved->changes_from;
 	if (s->table->nkey == 0)
 	{
 		s->st.ctid_block = saved->ctid_block;
@@ -335,10 +340,13 @@ restore_stream(rd_stream *s, const stream_state *saved)
 		 strcmp(saved->cursor_key, s->st.cursor_key) != 0))
 	{
 		/* the saved key values would be compared with another key (or one of another type) */
-		log_warn("stream %s.%s: the saved backfill position is of the key %s, and the key is now "
-				 "%s: backfilling it again from the start", s->table->ns, s->table->name,
-				 saved->cursor_key ? saved->cursor_key : "(not recorded)",
-				 s->st.cursor_key ? s->st.cursor_key : "none");
+		if (saved->cursor_key == NULL)
+			log_warn("stream %s.%s: the saved backfill position does not say which key it is of: "
+					 "backfilling it again from the start", s->table->ns, s->table->name);
+		else
+			log_warn("stream %s.%s: the saved backfill position is of the key %s, and the key is "
+					 "now %s: backfilling it again from the start", s->table->ns, s->table->name,
+					 saved->cursor_key, s->st.cursor_key ? s->st.cursor_key : "none");
 		return;
 	}
 	if (saved->ncursor > 0)
@@ -378,6 +386,7 @@ prepare_cdc(reader *r, const sp_state *state)
 	bool		pub_existed;
 	bool		all;
 	bool		resync = false;
+	bool		again = false;
 	bool		ok = false;
 
 	if (tables == NULL)
@@ -539,18 +548,45 @@ prepare_cdc(reader *r, const sp_state *state)
 		if (!s->incremental)
 			continue;
 		if (saved && !resync && saved->table_oid != 0 && saved->table_oid != s->table->oid)
+		{
 			log_warn("stream %s.%s: the table was dropped and created again (or another one renamed "
 					 "to its name) since the state was saved: backfilling it again; rows the old "
 					 "table had and the new one lacks stay in the destination until the stream is "
 					 "refreshed", s->table->ns, s->table->name);
+			s->backfill_again = true;
+		}
 		else if (saved && !resync && s->table->added_to_publication)
+		{
 			log_warn("stream %s.%s: the table was not in publication \"%s\", so its changes since "
 					 "the state was saved were not captured: backfilling it again",
 					 s->table->ns, s->table->name, cfg->publication);
+			s->backfill_again = true;
+		}
 		else if (saved && !resync)
 			restore_stream(s, saved);
 		else
 			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
+		again |= s->backfill_again;
+	}
+	if (again)
+	{
+		/*
+		 * A table backfilled again: its copy is taken after now, so its changes committed before
+		 * now are in it, and replaying them after it could bring back old values (some of its
+		 * later changes were never decoded). Those are dropped, and a STATE says so at once: a
+		 * retry of this read must not resume from the old position now that the table is back
+		 * in the publication.
+		 */
+		pg_lsn		now;
+
+		if (!lsn_query(r->conn, "reading the WAL position",
+					   "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+					   "ELSE pg_current_wal_insert_lsn() END", &now))
+			goto done;
+		for (int i = 0; i < r->nstreams; i++)
+			if (r->streams[i].backfill_again)
+				r->streams[i].st.changes_from = now;
+		reader_emit_state(r);
 	}
 
 	/*

@@ -79,6 +79,7 @@ typedef struct repl_ctx
 	int			relcap;
 	bool		in_txn;
 	char		txn_lsn[24];	/* commit LSN of the open transaction, as a JSON number */
+	pg_lsn		txn_commit;		/* the same, as a number */
 	char		txn_time[40];	/* its commit time, RFC 3339 UTC */
 	bool		done;
 	int64_t		last_status_us;
@@ -187,8 +188,12 @@ on_relation(repl_ctx *c, const pgo_relation *rel)
 	{
 		rd_stream  *cand = &c->r->streams[i];
 
-		if (cand->incremental && strcmp(cand->table->ns, rel->nspname) == 0 &&
-			strcmp(cand->table->name, rel->relname) == 0)
+		/*
+		 * By OID, not by name: changes of a table since dropped (or renamed away) whose name a new
+		 * table took are not the new table's, and changes made before a rename are the table's
+		 * own (a partitioned table's come under its root's OID, publish_via_partition_root).
+		 */
+		if (cand->incremental && cand->table->oid == rel->oid)
 			s = cand;
 	}
 	m->stream = s;
@@ -313,7 +318,8 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 	PGresult   *refetched = NULL;
 	bool		tried_refetch = false;
 
-	if (m == NULL || m->stream == NULL)
+	/* a table backfilled again has its changes from changes_from on (see prepare_cdc) */
+	if (m == NULL || m->stream == NULL || c->txn_commit < m->stream->st.changes_from)
 		return true;
 	s = m->stream;
 	reader_mark_running(r, s);
@@ -379,7 +385,7 @@ emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char 
 	buf_t	   *out;
 	bool		first = true;
 
-	if (m == NULL || m->stream == NULL)
+	if (m == NULL || m->stream == NULL || c->txn_commit < m->stream->st.changes_from)
 		return;
 	s = m->stream;
 	reader_mark_running(r, s);
@@ -696,7 +702,8 @@ spool_commit(repl_ctx *c, const pgo_msg *commit)
 	pgo_msg		fake_commit;
 
 	c->in_txn = true;
-	snprintf(c->txn_lsn, sizeof(c->txn_lsn), "%llu", (unsigned long long) commit->u.stream_commit.commit_lsn);
+	c->txn_commit = commit->u.stream_commit.commit_lsn;
+	snprintf(c->txn_lsn, sizeof(c->txn_lsn), "%llu", (unsigned long long) c->txn_commit);
 	format_pg_timestamp(commit->u.stream_commit.commit_time, c->txn_time);
 	if (sp == NULL)
 		goto finish;			/* a streamed transaction with nothing we capture */
@@ -810,7 +817,8 @@ handle_msg(repl_ctx *c, const pgo_msg *in)
 	{
 		case PGO_BEGIN:
 			c->in_txn = true;
-			snprintf(c->txn_lsn, sizeof(c->txn_lsn), "%llu", (unsigned long long) msg.u.begin.final_lsn);
+			c->txn_commit = msg.u.begin.final_lsn;
+			snprintf(c->txn_lsn, sizeof(c->txn_lsn), "%llu", (unsigned long long) c->txn_commit);
 			format_pg_timestamp(msg.u.begin.commit_time, c->txn_time);
 			break;
 		case PGO_COMMIT:

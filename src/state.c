@@ -39,6 +39,7 @@ parse_stream(const json_t *entry, stream_state *ss)
 	const json_t *filenode = json_object_get(s, "relation_filenode");
 	const json_t *key = json_object_get(s, "cursor_key");
 	const json_t *oid = json_object_get(s, "table_oid");
+	const json_t *from = json_object_get(s, "changes_from");
 
 	memset(ss, 0, sizeof(*ss));
 	ss->ctid_block = -1;
@@ -79,6 +80,8 @@ parse_stream(const json_t *entry, stream_state *ss)
 		ss->cursor_key = dupstr(json_string_value(key));
 	if (json_is_integer(oid) && json_integer_value(oid) > 0 && json_integer_value(oid) <= UINT32_MAX)
 		ss->table_oid = (uint32_t) json_integer_value(oid);
+	if (from != NULL && (!json_is_string(from) || !pgo_lsn_parse(json_string_value(from), &ss->changes_from)))
+		return bad_state("a stream_state's changes_from is not an LSN");
 	return true;
 }
 
@@ -253,6 +256,13 @@ state_stream_json(const stream_state *ss)
 	}
 	if (ss->table_oid > 0)
 		json_object_set_new(s, "table_oid", json_integer(ss->table_oid));
+	if (ss->changes_from > 0)
+	{
+		char		from[18];
+
+		pgo_lsn_format(ss->changes_from, from);
+		json_object_set_new(s, "changes_from", json_string(from));
+	}
 	return json_pack("{s:{s:s,s:s},s:o}", "stream_descriptor", "name", ss->name, "namespace",
 					 ss->ns, "stream_state", s);
 }
