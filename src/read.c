@@ -303,10 +303,10 @@ reader_emit_marker(reader *r, const char *content, pg_lsn *lsn)
 
 	/*
 	 * A non-transactional message is not flushed by itself, and the walsender sends only flushed
-	 * WAL: write it in a transaction that takes an xid and commits synchronously, so the commit
-	 * flushes the marker at once.
+	 * WAL: write it in a transaction that takes an xid and commits with a local flush, so the
+	 * commit flushes the marker at once (and does not wait for a synchronous standby).
 	 */
-	if (pgc_command(r->conn, "writing a marker", "BEGIN; SET LOCAL synchronous_commit = on"))
+	if (pgc_command(r->conn, "writing a marker", "BEGIN; SET LOCAL synchronous_commit = local"))
 	{
 		res = pgc_query(r->conn, "writing a marker",
 						"SELECT pg_logical_emit_message(false, 'source-postgres', $1), "
@@ -372,6 +372,58 @@ lsn_query(PGconn *conn, const char *what, const char *sql, pg_lsn *out)
 	return ok;
 }
 
+
+/*
+ * The transactions running now, as a text array of xids: those holding their own xid's lock.
+ * (A snapshot would not do: a transaction that has written its commit record but is not visible
+ * yet is often the newest, at or past the snapshot's xmax, which the snapshot does not list.
+ * The lock is held until after the transaction has become visible.)
+ */
+#define RUNNING_XIDS_SQL \
+	"ARRAY(SELECT transactionid::text FROM pg_locks WHERE locktype = 'transactionid' " \
+	"AND mode = 'ExclusiveLock' AND granted AND pid <> pg_backend_pid())::text"
+
+/*
+ * Wait until the transactions in xids (from RUNNING_XIDS_SQL) have ended, polling every 100 ms;
+ * true at once when a stop is requested (the caller ends the read).
+ */
+static bool
+wait_for_running(reader *r, const char *xids)
+{
+	const char *p[1] = {xids};
+	int64_t		start = ab_mono_ms();
+	bool		told = false;
+
+	while (!sp_stop_requested)
+	{
+		PGresult   *res = pgc_query(r->conn, "checking for transactions still running",
+									"SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' "
+									"AND mode = 'ExclusiveLock' AND transactionid::text = ANY($1::text[])",
+									1, p);
+		long		n;
+		struct timespec pause = {0, 100 * 1000 * 1000};
+
+		if (res == NULL)
+			return false;
+		n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		if (n == 0)
+			break;
+		if (!told && ab_mono_ms() - start >= 1000)
+		{
+			log_info("waiting for %ld transaction(s) running when the backfill's start was taken "
+					 "to end, as creating a replication slot does: a transaction committed but not "
+					 "yet visible (waiting for a synchronous standby, say) would be in neither the "
+					 "copy nor the stream", n);
+			told = true;
+		}
+		nanosleep(&pause, NULL);
+	}
+	if (told)
+		log_info("those transactions have ended");
+	return true;
+}
+
 /*
  * Prepare CDC: publication, slot, start position (from the state or the slot), lost-position
  * handling, and the end-of-batch position.
@@ -386,7 +438,9 @@ prepare_cdc(reader *r, const sp_state *state)
 	bool		pub_existed;
 	bool		all;
 	bool		resync = false;
-	bool		again = false;
+	bool		again = false;		/* a stream is backfilled again */
+	bool		created = false;	/* the slot was created by this read */
+	bool		fresh = false;		/* an existing slot was moved to now */
 	bool		ok = false;
 
 	if (tables == NULL)
@@ -500,6 +554,7 @@ prepare_cdc(reader *r, const sp_state *state)
 		}
 		PQfinish(repl);
 		r->lsn = cp;
+		created = true;
 	}
 	else if (state->present && !resync)
 	{
@@ -523,6 +578,7 @@ prepare_cdc(reader *r, const sp_state *state)
 		const char *p[2] = {cfg->replication_slot, nowtxt};
 		PGresult   *res;
 
+		fresh = true;
 		if (!lsn_query(r->conn, "reading the WAL position", "SELECT pg_current_wal_lsn()", &now))
 			goto done;
 		if (now > slot.confirmed_flush)
@@ -568,25 +624,48 @@ prepare_cdc(reader *r, const sp_state *state)
 			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
 		again |= s->backfill_again;
 	}
-	if (again)
+	if (again || (!created && fresh))
 	{
 		/*
-		 * A table backfilled again: its copy is taken after now, so its changes committed before
-		 * now are in it, and replaying them after it could bring back old values (some of its
-		 * later changes were never decoded). Those are dropped, and a STATE says so at once: a
-		 * retry of this read must not resume from the old position now that the table is back
-		 * in the publication.
+		 * Copies that must hold every change committed before now, because the stream does not
+		 * (the slot was moved to now, or the table was out of the publication). A transaction
+		 * writes its commit record before others can see it (under synchronous replication it
+		 * waits for the standby in between): one still unseen would be in neither. So wait, as
+		 * creating a slot does, for the transactions running now to end. (A table joining for
+		 * the first time does not wait: that is common, and a long transaction would hold it up.)
+		 *
+		 * A table backfilled again also drops its changes committed before now: they are in its
+		 * copy, and replayed after it could bring back old values (some of its later changes were
+		 * never decoded). A STATE says so at once: a retry of this read must not resume from the
+		 * old position now that the table is back in the publication.
 		 */
 		pg_lsn		now;
+		const char *p[1];
+		PGresult   *res = pgc_query(r->conn, "reading the WAL position",
+									"SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+									"ELSE pg_current_wal_insert_lsn() END, pg_is_in_recovery(), "
+									RUNNING_XIDS_SQL, 0, NULL);
 
-		if (!lsn_query(r->conn, "reading the WAL position",
-					   "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-					   "ELSE pg_current_wal_insert_lsn() END", &now))
+		if (res == NULL)
 			goto done;
+		if (!pgo_lsn_parse(PQgetvalue(res, 0, 0), &now))
+		{
+			err_set(ERR_SYSTEM, NULL, "reading the WAL position returned no LSN");
+			PQclear(res);
+			goto done;
+		}
 		for (int i = 0; i < r->nstreams; i++)
 			if (r->streams[i].backfill_again)
 				r->streams[i].st.changes_from = now;
-		reader_emit_state(r);
+		if (again)
+			reader_emit_state(r);
+		p[0] = PQgetvalue(res, 0, 2);
+		if (PQgetvalue(res, 0, 1)[0] != 't' && !wait_for_running(r, p[0]))
+		{
+			PQclear(res);
+			goto done;
+		}
+		PQclear(res);
 	}
 
 	/*

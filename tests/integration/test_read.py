@@ -661,6 +661,42 @@ class ChangedTableTest(ReadBase):
         retried.apply_until_last_state(self.read(cat, state=first["state"]).messages)
         self.assertEqual(retried.table("rt"), self.full_refresh(["rt"])["rt"])
 
+    def test_fresh_start_waits_for_a_commit_not_yet_visible(self):
+        """A fresh start on an existing slot moves the slot to now and copies the tables. A
+        transaction whose commit record is already written but which others cannot see yet (here
+        it waits for a synchronous standby that never comes) is before the slot's new position,
+        so the copy must wait until it can see it."""
+        cluster.psql("DROP TABLE IF EXISTS gap; CREATE TABLE gap (id int PRIMARY KEY, v text); ALTER TABLE gap OWNER TO capture;"
+                     "INSERT INTO gap SELECT g, 'before' FROM generate_series(1, 10) g;")
+        cat = configured_catalog(self.discover(), streams=["gap"])
+        self.read(cat)
+        cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf();")
+        self.addCleanup(cluster.psql, "ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
+        writer = subprocess.Popen(["psql", "-X", "-q", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres",
+                                   "-c", "SET synchronous_commit = on; UPDATE gap SET v = 'in the gap' WHERE id = 1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: writer.poll() is None and (writer.kill(), writer.wait()))
+        deadline = time.monotonic() + 30
+        while not cluster.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'"):
+            self.assertLess(time.monotonic(), deadline, "the UPDATE never waited for the standby")
+            time.sleep(0.02)
+        # no state: every stream is copied again and the slot moves to now, past that commit
+        out_path = os.path.join(self.tmp, "fresh.out")
+        p = self.start(self.read_argv(cat), out_path)
+        deadline = time.monotonic() + 60
+        while p.poll() is None and time.monotonic() < deadline:
+            with open(out_path, "rb") as f:
+                if b"waiting for 1 transaction" in f.read():
+                    break
+            time.sleep(0.05)
+        cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
+        self.assertEqual(writer.wait(timeout=30), 0)
+        self.assertEqual(p.wait(timeout=60), 0)
+        msgs = self.messages(out_path)
+        recs = {m["record"]["data"]["id"]: m["record"]["data"]["v"] for m in msgs if m["type"] == "RECORD"}
+        self.assertEqual(recs[1], "in the gap")
+        self.assertTrue(any(m["type"] == "LOG" and "waiting for 1 transaction" in m["log"]["message"] for m in msgs))
+
     def test_changed_key_restarts_the_backfill(self):
         cluster.psql("DROP TABLE IF EXISTS kc; CREATE TABLE kc (id int PRIMARY KEY, v text); ALTER TABLE kc OWNER TO capture;"
                      "INSERT INTO kc SELECT g, 'v' || g FROM generate_series(1, 1000) g;")
