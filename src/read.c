@@ -303,10 +303,12 @@ reader_emit_marker(reader *r, const char *content, pg_lsn *lsn)
 
 	/*
 	 * A non-transactional message is not flushed by itself, and the walsender sends only flushed
-	 * WAL: write it in a transaction that takes an xid and commits with a local flush, so the
-	 * commit flushes the marker at once (and does not wait for a synchronous standby).
+	 * WAL: write it in a transaction that takes an xid and commits synchronously, so the commit
+	 * flushes the marker at once. Under synchronous replication that commit also waits for the
+	 * standby to have the WAL up to the marker, which releases every earlier commit waiting for
+	 * it: those are visible (or about to be) when a watermark chunk is copied after the marker.
 	 */
-	if (pgc_command(r->conn, "writing a marker", "BEGIN; SET LOCAL synchronous_commit = local"))
+	if (pgc_command(r->conn, "writing a marker", "BEGIN; SET LOCAL synchronous_commit = on"))
 	{
 		res = pgc_query(r->conn, "writing a marker",
 						"SELECT pg_logical_emit_message(false, 'source-postgres', $1), "
@@ -377,11 +379,13 @@ lsn_query(PGconn *conn, const char *what, const char *sql, pg_lsn *out)
  * The transactions running now, as a text array of xids: those holding their own xid's lock.
  * (A snapshot would not do: a transaction that has written its commit record but is not visible
  * yet is often the newest, at or past the snapshot's xmax, which the snapshot does not list.
- * The lock is held until after the transaction has become visible.)
+ * The lock is held until after the transaction has become visible. Prepared transactions, whose
+ * locks have no pid, are left out: waiting for them could mean waiting for a person.)
  */
 #define RUNNING_XIDS_SQL \
-	"ARRAY(SELECT transactionid::text FROM pg_locks WHERE locktype = 'transactionid' " \
-	"AND mode = 'ExclusiveLock' AND granted AND pid <> pg_backend_pid())::text"
+	"SELECT ARRAY(SELECT transactionid::text FROM pg_locks WHERE locktype = 'transactionid' " \
+	"AND mode = 'ExclusiveLock' AND granted AND pid IS NOT NULL " \
+	"AND pid <> pg_backend_pid())::text"
 
 /*
  * Wait until the transactions in xids (from RUNNING_XIDS_SQL) have ended, polling every 100 ms;
@@ -392,31 +396,36 @@ wait_for_running(reader *r, const char *xids)
 {
 	const char *p[1] = {xids};
 	int64_t		start = ab_mono_ms();
+	int64_t		next_log = start + 1000;
 	bool		told = false;
 
 	while (!sp_stop_requested)
 	{
 		PGresult   *res = pgc_query(r->conn, "checking for transactions still running",
-									"SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' "
-									"AND mode = 'ExclusiveLock' AND transactionid::text = ANY($1::text[])",
-									1, p);
+									"SELECT count(*), string_agg(pid::text, ', ' ORDER BY pid) "
+									"FROM pg_locks WHERE locktype = 'transactionid' "
+									"AND mode = 'ExclusiveLock' AND pid IS NOT NULL "
+									"AND transactionid::text = ANY($1::text[])", 1, p);
 		long		n;
-		struct timespec pause = {0, 100 * 1000 * 1000};
+		int64_t		now = ab_mono_ms();
+		/* every 100 ms for a second, then every second */
+		struct timespec pause = {now - start < 1000 ? 0 : 1, now - start < 1000 ? 100000000 : 0};
 
 		if (res == NULL)
 			return false;
 		n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+		if (n > 0 && now >= next_log)
+		{
+			log_info("waiting for %ld transaction(s) running when the backfill's start was taken "
+					 "to end (server processes %s), as creating a replication slot does: a "
+					 "transaction committed but not yet visible (waiting for a synchronous standby, "
+					 "say) would be in neither the copy nor the stream", n, PQgetvalue(res, 0, 1));
+			next_log = now + 60000;
+			told = true;
+		}
 		PQclear(res);
 		if (n == 0)
 			break;
-		if (!told && ab_mono_ms() - start >= 1000)
-		{
-			log_info("waiting for %ld transaction(s) running when the backfill's start was taken "
-					 "to end, as creating a replication slot does: a transaction committed but not "
-					 "yet visible (waiting for a synchronous standby, say) would be in neither the "
-					 "copy nor the stream", n);
-			told = true;
-		}
 		nanosleep(&pause, NULL);
 	}
 	if (told)
@@ -441,6 +450,7 @@ prepare_cdc(reader *r, const sp_state *state)
 	bool		again = false;		/* a stream is backfilled again */
 	bool		created = false;	/* the slot was created by this read */
 	bool		fresh = false;		/* an existing slot was moved to now */
+	bool		pending = false;	/* a saved state is of a backfill again not yet begun */
 	bool		ok = false;
 
 	if (tables == NULL)
@@ -619,12 +629,17 @@ prepare_cdc(reader *r, const sp_state *state)
 			s->backfill_again = true;
 		}
 		else if (saved && !resync)
+		{
 			restore_stream(s, saved);
+			/* backfilled again by a read that stopped before copying: it may not have waited */
+			pending |= !s->st.streaming && s->st.changes_from > r->lsn && s->st.ncursor == 0 &&
+				s->st.ctid_block <= 0;
+		}
 		else
 			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
 		again |= s->backfill_again;
 	}
-	if (again || (!created && fresh))
+	if (again || (!created && fresh) || pending)
 	{
 		/*
 		 * Copies that must hold every change committed before now, because the stream does not
@@ -640,27 +655,24 @@ prepare_cdc(reader *r, const sp_state *state)
 		 * old position now that the table is back in the publication.
 		 */
 		pg_lsn		now;
-		const char *p[1];
-		PGresult   *res = pgc_query(r->conn, "reading the WAL position",
-									"SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-									"ELSE pg_current_wal_insert_lsn() END, pg_is_in_recovery(), "
-									RUNNING_XIDS_SQL, 0, NULL);
+		PGresult   *res;
 
+		/* the position first, then the transactions running: any unseen before it is listed */
+		if (!lsn_query(r->conn, "reading the WAL position",
+					   "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+					   "ELSE pg_current_wal_insert_lsn() END", &now))
+			goto done;
+		res = pgc_query(r->conn, "listing the transactions running", RUNNING_XIDS_SQL ", "
+						"pg_is_in_recovery()", 0, NULL);
 		if (res == NULL)
 			goto done;
-		if (!pgo_lsn_parse(PQgetvalue(res, 0, 0), &now))
-		{
-			err_set(ERR_SYSTEM, NULL, "reading the WAL position returned no LSN");
-			PQclear(res);
-			goto done;
-		}
 		for (int i = 0; i < r->nstreams; i++)
 			if (r->streams[i].backfill_again)
 				r->streams[i].st.changes_from = now;
 		if (again)
 			reader_emit_state(r);
-		p[0] = PQgetvalue(res, 0, 2);
-		if (PQgetvalue(res, 0, 1)[0] != 't' && !wait_for_running(r, p[0]))
+		/* a standby makes a commit visible as it replays it: nothing to wait for there */
+		if (PQgetvalue(res, 0, 1)[0] != 't' && !wait_for_running(r, PQgetvalue(res, 0, 0)))
 		{
 			PQclear(res);
 			goto done;
@@ -769,7 +781,10 @@ cmd_read(const cli_args *args)
 		goto done;
 	if (sp_stop_requested)
 	{
-		/* stopped before anything was read (waiting for the slot, say): no state to report */
+		/*
+		 * stopped before anything was read (waiting for the slot, say): no state to report,
+		 * beyond one saying a table is to be backfilled again
+		 */
 		ok = !ab_broken();
 		goto done;
 	}

@@ -195,6 +195,12 @@ on_relation(repl_ctx *c, const pgo_relation *rel)
 		 */
 		if (cand->incremental && cand->table->oid == rel->oid)
 			s = cand;
+		else if (cand->incremental && strcmp(cand->table->ns, rel->nspname) == 0 &&
+				 strcmp(cand->table->name, rel->relname) == 0)
+			log_warn("stream %s.%s: changes of another table of that name (OID %u, not %u: created "
+					 "since this read began, or dropped before it) are not read; the next read "
+					 "compares the table's OID with its state's", rel->nspname, rel->relname,
+					 rel->oid, cand->table->oid);
 	}
 	m->stream = s;
 	for (int j = 0; j < rel->ncols; j++)
