@@ -678,6 +678,12 @@ prepare_cdc(reader *r, const sp_state *state)
 			goto done;
 		}
 		PQclear(res);
+		if (sp_stop_requested)
+		{
+			/* stopped while waiting: end now (the end marker could wait for a standby too) */
+			ok = true;
+			goto done;
+		}
 	}
 
 	/*
