@@ -83,7 +83,8 @@ static const char tables_sql[] =
 	"       JOIN pg_class l ON l.oid = pt.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace "
 	"     WHERE pt.isleaf AND l.relkind = 'r' AND l.relreplident <> 'f' AND NOT EXISTS ("
 	"       SELECT 1 FROM pg_index i WHERE i.indrelid = l.oid AND i.indisvalid AND CASE l.relreplident "
-	"         WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END)) END "
+	"         WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END)) END, "
+	"  c.relhassubclass "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE (n.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND "
 	"       n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%')) "
@@ -157,6 +158,7 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 		t->relbytes = strtoll(PQgetvalue(res, i, 6), NULL, 10);
 		if (!PQgetisnull(res, i, 7))
 			t->partition_without_identity = xstrdup(PQgetvalue(res, i, 7));
+		t->has_children = PQgetvalue(res, i, 8)[0] == 't';
 		if (i)
 			buf_putc(&oids, ',');
 		buf_puts(&oids, PQgetvalue(res, i, 0));
