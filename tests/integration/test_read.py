@@ -823,6 +823,39 @@ class NonCdcIncrementalTest(ReadBase):
         r = self.read(bad, cfg=cfg, expect_rc=1)
         self.assertIn("cursor_field", r.trace_errors()[0]["message"])
 
+    def test_standard_cursor_ties_changed_field_and_nulls(self):
+        cfg = cluster.config(cdc=False)
+        cat = self.catalog(cfg, "updated_at")
+        st = self.stream_state(self.read(cat, cfg=cfg))
+        self.assertEqual(st["stream"]["stream_state"]["cursor_record_count"], 1)
+        # committed later with the saved value itself: read (with the row already sent at it)
+        cluster.psql("INSERT INTO inc VALUES (102, 'tie', '2024-01-01 01:40:00+00');")
+        r = self.read(cat, state=st, cfg=cfg)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records()), [100, 102])
+        st = self.stream_state(r)
+        self.assertEqual(st["stream"]["stream_state"]["cursor_record_count"], 2)
+        self.assertEqual(self.read(cat, state=st, cfg=cfg).records(), [])
+        # a state whose cursor is of another column: every row, not rows past a foreign value
+        r = self.read(self.catalog(cfg, "id"), state=st, cfg=cfg)
+        self.assertTrue(any("the saved cursor is of column updated_at" in l for l in r.logs()), r.logs())
+        self.assertEqual(len(r.records("inc")), 101)
+        # NULLs in a nullable cursor column: a config error, not rows silently left out
+        cluster.psql("ALTER TABLE inc ADD COLUMN maybe int; UPDATE inc SET maybe = id WHERE id > 1;")
+        r = self.read(self.catalog(cfg, "maybe"), cfg=cfg, expect_rc=1)
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("1 rows have no value in the cursor column maybe", err["message"])
+        cluster.psql("ALTER TABLE inc DROP COLUMN maybe;")
+
+    def test_inheritance_children_are_read(self):
+        cluster.psql("DROP TABLE IF EXISTS par CASCADE; CREATE TABLE par (id int, v text);"
+                     "CREATE TABLE par_child () INHERITS (par); ALTER TABLE par OWNER TO capture;"
+                     "ALTER TABLE par_child OWNER TO capture;"
+                     "INSERT INTO par VALUES (0, 'parent'); INSERT INTO par_child VALUES (1, 'child');")
+        cfg = cluster.config(cdc=False)
+        cat = configured_catalog(self.discover(cfg), streams=["par"], sync_mode="full_refresh")
+        self.assertEqual(sorted(x["data"]["id"] for x in self.read(cat, cfg=cfg).records("par")), [0, 1])
+
     def test_xmin(self):
         cfg = cluster.config(cdc=False, replication_method={"method": "Xmin"})
         cat = self.catalog(cfg, None)
