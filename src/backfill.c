@@ -86,7 +86,14 @@ copy_select_from(reader *r, buf_t *sql, const rd_stream *s, const char *qt, int 
 	buf_puts(sql, "COPY (SELECT ");
 	if (!append_select_list(r, sql, s, keypos))
 		return false;
-	buf_printf(sql, " FROM %s", qt);
+	/*
+	 * A CDC stream of a plain table is its own rows: its inheritance children's changes come under
+	 * their own names (they are streams of their own), so copying their rows here would leave
+	 * copies no change ever updates. The other modes read what SELECT returns, children included
+	 * (a partitioned table's partitions are its rows, and its changes come under its name).
+	 */
+	buf_printf(sql, " FROM %s%s",
+			   s->incremental && s->table->relkind == 'r' && s->table->has_children ? "ONLY " : "", qt);
 	return true;
 }
 
@@ -619,17 +626,17 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 	if (!cc->not_null)
 	{
 		/* as Airbyte's connector does: a row without a cursor value could never be read */
-		buf_printf(&sql, "SELECT count(*) FROM %s WHERE %s IS NULL", qt, cq);
+		buf_printf(&sql, "SELECT EXISTS (SELECT 1 FROM %s WHERE %s IS NULL)", qt, cq);
 		res = pgc_query(r->conn, "looking for rows without a cursor value", sql.data, 0, NULL);
 		buf_reset(&sql);
 		if (res == NULL)
 			goto done;
-		if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		if (PQgetvalue(res, 0, 0)[0] == 't')
 		{
-			err_set(ERR_CONFIG, NULL, "stream %s.%s: %s rows have no value in the cursor column "
-					"%s, so an incremental read could never read them: choose a cursor column "
-					"without NULLs (or fill them), or sync the stream as full refresh",
-					s->table->ns, s->table->name, PQgetvalue(res, 0, 0), cc->name);
+			err_set(ERR_CONFIG, NULL, "stream %s.%s: rows with no value in the cursor column %s "
+					"could never be read incrementally: choose a cursor column without NULLs (or "
+					"fill them), or sync the stream as full refresh", s->table->ns, s->table->name,
+					cc->name);
 			PQclear(res);
 			goto done;
 		}
