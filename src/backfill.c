@@ -584,11 +584,11 @@ count_at(reader *r, const char *qt, const char *cq, const char *type, const char
 }
 
 /*
- * Standard: rows past the saved cursor value, in cursor order, in one REPEATABLE READ snapshot. The state keeps the largest
- * value read and how many rows had it (cursor_record_count, as Airbyte's connector does): when
- * more rows have that value next time (committed later with the same value), the read takes the
- * rows at the value again as well as those past it, so none is lost (those already sent come
- * again). A state whose cursor is of another column is not used.
+ * Standard: rows past the saved cursor value, in cursor order, in one REPEATABLE READ snapshot.
+ * The state keeps the largest value read and how many rows had it (cursor_record_count, as
+ * Airbyte's connector does): when more rows have that value next time (committed later with the
+ * same value), the read takes the rows at the value again as well as those past it (those
+ * already sent come again). A state whose cursor is of another column is not used.
  */
 static bool
 incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *saved,
@@ -720,8 +720,8 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 	if (!copy_select_from(r, &sql, s, qt, NULL))
 		goto done;
 	/*
-	 * A row's 32-bit xmin is below the snapshot's xmax: at or below xmax's low half it is of
-	 * xmax's epoch, above it of the one before. (Split at xmin instead, every transaction
+	 * A row's 32-bit xmin is below the snapshot's xmax: below xmax's low half it is of xmax's
+	 * epoch, at or above it of the one before. (Split at xmin instead, every transaction
 	 * committed since the oldest one still running would count as an epoch older.) The state
 	 * keeps the snapshot's xmin, so rows of transactions running now are read next time.
 	 */

@@ -374,18 +374,26 @@ lsn_query(PGconn *conn, const char *what, const char *sql, pg_lsn *out)
 	return ok;
 }
 
+/* The current WAL position; on a standby, the replay position. */
+#define WAL_POSITION_SQL \
+	"SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() " \
+	"ELSE pg_current_wal_insert_lsn() END"
 
 /*
- * The transactions running now, as a text array of xids: those holding their own xid's lock.
- * (A snapshot would not do: a transaction that has written its commit record but is not visible
- * yet is often the newest, at or past the snapshot's xmax, which the snapshot does not list.
- * The lock is held until after the transaction has become visible. Prepared transactions, whose
- * locks have no pid, are left out: waiting for them could mean waiting for a person.)
+ * Running transactions are those holding their own xid's lock. (A snapshot would not do: a
+ * transaction that has written its commit record but is not visible yet is often the newest, at
+ * or past the snapshot's xmax, which the snapshot does not list. The lock is held until after the
+ * transaction has become visible. Prepared transactions, whose locks have no pid, are left out:
+ * waiting for them could mean waiting for a person.)
  */
+#define XID_LOCKS_SQL \
+	"FROM pg_locks WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' " \
+	"AND pid IS NOT NULL "
+
+/* The transactions running now (but ours), as a text array of xids. */
 #define RUNNING_XIDS_SQL \
-	"SELECT ARRAY(SELECT transactionid::text FROM pg_locks WHERE locktype = 'transactionid' " \
-	"AND mode = 'ExclusiveLock' AND granted AND pid IS NOT NULL " \
-	"AND pid <> pg_backend_pid())::text"
+	"SELECT ARRAY(SELECT transactionid::text " XID_LOCKS_SQL \
+	"AND granted AND pid <> pg_backend_pid())::text"
 
 /*
  * Wait until the transactions in xids (from RUNNING_XIDS_SQL) have ended, polling every 100 ms;
@@ -403,9 +411,8 @@ wait_for_running(reader *r, const char *xids)
 	{
 		PGresult   *res = pgc_query(r->conn, "checking for transactions still running",
 									"SELECT count(*), string_agg(pid::text, ', ' ORDER BY pid) "
-									"FROM pg_locks WHERE locktype = 'transactionid' "
-									"AND mode = 'ExclusiveLock' AND pid IS NOT NULL "
-									"AND transactionid::text = ANY($1::text[])", 1, p);
+									XID_LOCKS_SQL "AND transactionid::text = ANY($1::text[])",
+									1, p);
 		long		n;
 		int64_t		now = ab_mono_ms();
 		/* every 100 ms for a second, then every second */
@@ -613,7 +620,9 @@ prepare_cdc(reader *r, const sp_state *state)
 
 		if (!s->incremental)
 			continue;
-		if (saved && !resync && saved->table_oid != 0 && saved->table_oid != s->table->oid)
+		if (!saved || resync)
+			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
+		else if (saved->table_oid != 0 && saved->table_oid != s->table->oid)
 		{
 			log_warn("stream %s.%s: the table was dropped and created again (or another one renamed "
 					 "to its name) since the state was saved: backfilling it again; rows the old "
@@ -621,22 +630,20 @@ prepare_cdc(reader *r, const sp_state *state)
 					 "refreshed", s->table->ns, s->table->name);
 			s->backfill_again = true;
 		}
-		else if (saved && !resync && s->table->added_to_publication)
+		else if (s->table->added_to_publication)
 		{
 			log_warn("stream %s.%s: the table was not in publication \"%s\", so its changes since "
 					 "the state was saved were not captured: backfilling it again",
 					 s->table->ns, s->table->name, cfg->publication);
 			s->backfill_again = true;
 		}
-		else if (saved && !resync)
+		else
 		{
 			restore_stream(s, saved);
 			/* backfilled again by a read that stopped before copying: it may not have waited */
 			pending |= !s->st.streaming && s->st.changes_from > r->lsn && s->st.ncursor == 0 &&
 				s->st.ctid_block <= 0;
 		}
-		else
-			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
 		again |= s->backfill_again;
 	}
 	if (again || (!created && fresh) || pending)
@@ -658,9 +665,7 @@ prepare_cdc(reader *r, const sp_state *state)
 		PGresult   *res;
 
 		/* the position first, then the transactions running: any unseen before it is listed */
-		if (!lsn_query(r->conn, "reading the WAL position",
-					   "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-					   "ELSE pg_current_wal_insert_lsn() END", &now))
+		if (!lsn_query(r->conn, "reading the WAL position", WAL_POSITION_SQL, &now))
 			goto done;
 		res = pgc_query(r->conn, "listing the transactions running", RUNNING_XIDS_SQL ", "
 						"pg_is_in_recovery()", 0, NULL);
@@ -709,9 +714,7 @@ prepare_cdc(reader *r, const sp_state *state)
 		{
 			err_clear();
 			r->end_marker[0] = '\0';
-			if (!lsn_query(r->conn, "reading the WAL position",
-						   "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-						   "ELSE pg_current_wal_insert_lsn() END", &r->target_lsn))
+			if (!lsn_query(r->conn, "reading the WAL position", WAL_POSITION_SQL, &r->target_lsn))
 				goto done;
 		}
 	}
