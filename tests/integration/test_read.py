@@ -661,6 +661,43 @@ class ChangedTableTest(ReadBase):
         retried.apply_until_last_state(self.read(cat, state=first["state"]).messages)
         self.assertEqual(retried.table("rt"), self.full_refresh(["rt"])["rt"])
 
+    def hold_a_commit_in_the_gap(self, table):
+        """Update row 1 of table in a transaction that writes its commit record but stays unseen
+        by others, waiting for a synchronous standby that never comes; returns its psql."""
+        cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf();")
+        self.addCleanup(cluster.psql, "ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
+        writer = subprocess.Popen(["psql", "-X", "-q", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres",
+                                   "-c", "SET synchronous_commit = on; UPDATE %s SET v = 'in the gap' WHERE id = 1" % table],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: writer.poll() is None and (writer.kill(), writer.wait()))
+        deadline = time.monotonic() + 30
+        while not cluster.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'"):
+            self.assertLess(time.monotonic(), deadline, "the UPDATE never waited for the standby")
+            time.sleep(0.02)
+        return writer
+
+    def start_until_waiting(self, cat, state, name):
+        """Start a read; return once it says it waits for a transaction, ends, or a minute passes."""
+        out_path = os.path.join(self.tmp, name)
+        p = self.start(self.read_argv(cat, state=state), out_path)
+        deadline = time.monotonic() + 60
+        while p.poll() is None and time.monotonic() < deadline:
+            with open(out_path, "rb") as f:
+                if b"waiting for 1 transaction" in f.read():
+                    break
+            time.sleep(0.05)
+        return p, out_path
+
+    def release_and_check(self, writer, p, out_path):
+        """Let the held commit through; the read must have waited for it and copied its row."""
+        cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
+        self.assertEqual(writer.wait(timeout=30), 0)
+        self.assertEqual(p.wait(timeout=60), 0)
+        msgs = self.messages(out_path)
+        recs = {m["record"]["data"]["id"]: m["record"]["data"]["v"] for m in msgs if m["type"] == "RECORD"}
+        self.assertEqual(recs[1], "in the gap")
+        self.assertTrue(any(m["type"] == "LOG" and "waiting for 1 transaction" in m["log"]["message"] for m in msgs))
+
     def test_fresh_start_waits_for_a_commit_not_yet_visible(self):
         """A fresh start on an existing slot moves the slot to now and copies the tables. A
         transaction whose commit record is already written but which others cannot see yet (here
@@ -670,32 +707,10 @@ class ChangedTableTest(ReadBase):
                      "INSERT INTO gap SELECT g, 'before' FROM generate_series(1, 10) g;")
         cat = configured_catalog(self.discover(), streams=["gap"])
         self.read(cat)
-        cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf();")
-        self.addCleanup(cluster.psql, "ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
-        writer = subprocess.Popen(["psql", "-X", "-q", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres",
-                                   "-c", "SET synchronous_commit = on; UPDATE gap SET v = 'in the gap' WHERE id = 1"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(lambda: writer.poll() is None and (writer.kill(), writer.wait()))
-        deadline = time.monotonic() + 30
-        while not cluster.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'"):
-            self.assertLess(time.monotonic(), deadline, "the UPDATE never waited for the standby")
-            time.sleep(0.02)
+        writer = self.hold_a_commit_in_the_gap("gap")
         # no state: every stream is copied again and the slot moves to now, past that commit
-        out_path = os.path.join(self.tmp, "fresh.out")
-        p = self.start(self.read_argv(cat), out_path)
-        deadline = time.monotonic() + 60
-        while p.poll() is None and time.monotonic() < deadline:
-            with open(out_path, "rb") as f:
-                if b"waiting for 1 transaction" in f.read():
-                    break
-            time.sleep(0.05)
-        cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
-        self.assertEqual(writer.wait(timeout=30), 0)
-        self.assertEqual(p.wait(timeout=60), 0)
-        msgs = self.messages(out_path)
-        recs = {m["record"]["data"]["id"]: m["record"]["data"]["v"] for m in msgs if m["type"] == "RECORD"}
-        self.assertEqual(recs[1], "in the gap")
-        self.assertTrue(any(m["type"] == "LOG" and "waiting for 1 transaction" in m["log"]["message"] for m in msgs))
+        p, out_path = self.start_until_waiting(cat, None, "fresh.out")
+        self.release_and_check(writer, p, out_path)
 
     def test_retry_of_a_read_stopped_while_waiting_waits_too(self):
         """A table back in the publication is copied again once the transactions running then
@@ -707,40 +722,14 @@ class ChangedTableTest(ReadBase):
         cat = configured_catalog(self.discover(), streams=["rw"])
         state = self.read(cat).states()[-1]
         cluster.psql("ALTER PUBLICATION %s DROP TABLE rw;" % self.pub)
-        cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf();")
-        self.addCleanup(cluster.psql, "ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
-        writer = subprocess.Popen(["psql", "-X", "-q", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres",
-                                   "-c", "SET synchronous_commit = on; UPDATE rw SET v = 'in the gap' WHERE id = 1"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(lambda: writer.poll() is None and (writer.kill(), writer.wait()))
-        deadline = time.monotonic() + 30
-        while not cluster.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'"):
-            self.assertLess(time.monotonic(), deadline, "the UPDATE never waited for the standby")
-            time.sleep(0.02)
-
-        def start_until_waiting(st, name):
-            out_path = os.path.join(self.tmp, name)
-            p = self.start(self.read_argv(cat, state=st), out_path)
-            deadline = time.monotonic() + 60
-            while p.poll() is None and time.monotonic() < deadline:
-                with open(out_path, "rb") as f:
-                    if b"waiting for 1 transaction" in f.read():
-                        break
-                time.sleep(0.05)
-            return p, out_path
-        p, out_path = start_until_waiting(state, "first.out")
+        writer = self.hold_a_commit_in_the_gap("rw")
+        p, out_path = self.start_until_waiting(cat, state, "first.out")
         self.sigterm(p)
         early = [m["state"] for m in self.messages(out_path) if m["type"] == "STATE"]
         self.assertEqual(len(early), 1, "the stopped read emitted the STATE that says rw is copied again")
         self.assertIn("changes_from", early[0]["global"]["stream_states"][0]["stream_state"])
-        p, out_path = start_until_waiting(early[0], "retry.out")
-        cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
-        self.assertEqual(writer.wait(timeout=30), 0)
-        self.assertEqual(p.wait(timeout=60), 0)
-        msgs = self.messages(out_path)
-        recs = {m["record"]["data"]["id"]: m["record"]["data"]["v"] for m in msgs if m["type"] == "RECORD"}
-        self.assertEqual(recs[1], "in the gap")
-        self.assertTrue(any(m["type"] == "LOG" and "waiting for 1 transaction" in m["log"]["message"] for m in msgs))
+        p, out_path = self.start_until_waiting(cat, early[0], "retry.out")
+        self.release_and_check(writer, p, out_path)
 
     def test_changed_key_restarts_the_backfill(self):
         cluster.psql("DROP TABLE IF EXISTS kc; CREATE TABLE kc (id int PRIMARY KEY, v text); ALTER TABLE kc OWNER TO capture;"
