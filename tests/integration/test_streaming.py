@@ -77,6 +77,42 @@ class StreamingTest(unittest.TestCase):
             cluster.stop()
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def test_decoding_memory_lowered_unless_set(self):
+        """Under the server's default logical_decoding_work_mem (64 MB) a 27 MB transaction would
+        reach us only after its COMMIT, all at once; our walsender session lowers the setting, so
+        it is streamed while in progress. A value set for the connector's role is kept."""
+        cluster = Cluster().start()
+        tmp = tempfile.mkdtemp()
+        try:
+            cluster.create_capture_role()
+            cluster.psql("CREATE TABLE mid (id int PRIMARY KEY, pad text); ALTER TABLE mid OWNER TO capture;")
+            cfg = cluster.config()
+            cat = configured_catalog(run_connector(["discover"], tmp, config=cfg).of_type("CATALOG")[0], streams=["mid"])
+            r = run_connector(["read"], tmp, config=cfg, catalog=cat)
+            self.assertEqual(r.rc, 0, r.raw[-2000:])
+            state = r.states()[-1]
+
+            def one_transaction(first):
+                cluster.psql("INSERT INTO mid SELECT g, repeat('m', 100) FROM generate_series(%d, %d) g;"
+                             % (first, first + 99999))
+                r = run_connector(["read"], tmp, config=cfg, catalog=cat, state=[state])
+                self.assertEqual(r.rc, 0, r.raw[-2000:])
+                self.assertEqual(sorted(x["data"]["id"] for x in r.records()), list(range(first, first + 100000)))
+                return [int(v) for v in cluster.query(
+                    "SELECT stream_txns, stream_count, spill_txns FROM pg_stat_replication_slots "
+                    "WHERE slot_name = 'sp_slot'")[0]], r.states()[-1]
+
+            (txns, blocks, spilled), state = one_transaction(1)
+            self.assertEqual(txns, 1, "the transaction was streamed while in progress")
+            self.assertGreaterEqual(blocks, 3, "in blocks of at most 8 MB")
+            self.assertEqual(spilled, 0)
+            cluster.psql("ALTER ROLE capture SET logical_decoding_work_mem = '64MB';")
+            (txns, blocks2, spilled), state = one_transaction(200001)
+            self.assertEqual((txns, blocks2, spilled), (1, blocks, 0), "the role's own setting was kept")
+        finally:
+            cluster.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
 
 if __name__ == "__main__":
     unittest.main()
