@@ -758,21 +758,29 @@ incremental_stream(reader *r, rd_stream *s, const json_t *saved, json_t **new_st
 
 /* ---- interleaved backfill: watermark chunks ---- */
 
-FILE *
-sp_tmpfile(char **iobuf)
+int
+sp_tmpfd(void)
 {
 	const char *dir = getenv("TMPDIR");
 	char		path[4096];
 	int			fd;
-	FILE	   *f;
-
-	*iobuf = NULL;
 
 	snprintf(path, sizeof(path), "%s/source-postgres-XXXXXX", dir && *dir ? dir : "/tmp");
 	fd = mkstemp(path);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
+FILE *
+sp_tmpfile(char **iobuf)
+{
+	int			fd = sp_tmpfd();
+	FILE	   *f;
+
+	*iobuf = NULL;
 	if (fd < 0)
 		return NULL;
-	unlink(path);
 	f = fdopen(fd, "w+");
 	if (f == NULL)
 	{

@@ -43,14 +43,15 @@
 /*
  * A streamed (in-progress) transaction's messages, spooled raw to a temporary file until its
  * Stream Commit (replayed into records) or Stream Abort (dropped). Subtransactions aborted inside
- * it are remembered and their messages skipped on replay.
+ * it are remembered and their messages skipped on replay. Writes go through one buffer shared by
+ * all spools (a stream block holds one transaction's messages), so memory does not grow with the
+ * number of transactions streamed at once: the server streams up to one per connection.
  */
 typedef struct spool
 {
 	uint32_t	xid;
-	FILE	   *f;
-	char	   *iobuf;			/* f's stdio buffer */
-	uint64_t	bytes;
+	int			fd;
+	uint64_t	bytes;			/* appended, with what still waits in the write buffer */
 	int			naborted;
 	int			abortedcap;
 	uint32_t   *aborted;
@@ -60,6 +61,8 @@ typedef struct spool
 #define SPOOL_MAX_BYTES (UINT64_C(64) << 30)
 /* Largest single pgoutput message we replay (a row with 1 GB values). */
 #define SPOOL_MAX_MESSAGE ((size_t) 1 << 31)
+/* The shared write buffer: a larger message bypasses it. */
+#define SPOOL_WRITE_BYTES ((size_t) 256 * 1024)
 
 /* A relation announced by pgoutput, mapped to the stream that captures it. */
 typedef struct rel_map
@@ -92,6 +95,9 @@ typedef struct repl_ctx
 	spool	   *spools;			/* streamed transactions not yet committed or aborted */
 	int			nspools;
 	uint64_t	spool_bytes;	/* over all spools */
+	char	   *spool_wbuf;		/* the write buffer (SPOOL_WRITE_BYTES), allocated on first use */
+	size_t		spool_wlen;
+	uint32_t	spool_wxid;		/* the transaction whose messages spool_wbuf holds */
 	buf_t		spool_msg;		/* replay buffer */
 	/* interleaved backfill (see wm_chunk in reader.h) */
 	wm_chunk	wm;
@@ -570,10 +576,47 @@ spool_find(repl_ctx *c, uint32_t xid)
 static void
 spool_drop(repl_ctx *c, spool *sp)
 {
-	sp_tmpfile_close(sp->f, sp->iobuf);
+	if (c->spool_wxid == sp->xid)
+		c->spool_wlen = 0;
+	if (sp->fd >= 0)
+		close(sp->fd);
 	free(sp->aborted);
 	c->spool_bytes -= sp->bytes;
 	*sp = c->spools[--c->nspools];
+}
+
+static bool
+write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0)
+	{
+		ssize_t		n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t) n;
+	}
+	return true;
+}
+
+/* Write the shared buffer out to its transaction's spool. */
+static bool
+spool_flush(repl_ctx *c)
+{
+	spool	   *sp = c->spool_wlen > 0 ? spool_find(c, c->spool_wxid) : NULL;
+
+	if (sp != NULL && !write_all(sp->fd, c->spool_wbuf, c->spool_wlen))
+	{
+		err_set(ERR_SYSTEM, NULL, "could not write the spool of a streamed transaction (disk full?)");
+		return false;
+	}
+	c->spool_wlen = 0;
+	return true;
 }
 
 /* Append one in-block message to its transaction's spool. */
@@ -593,8 +636,8 @@ spool_append(repl_ctx *c, uint32_t xid, const uint8_t *data, size_t len)
 		sp = &c->spools[c->nspools++];
 		memset(sp, 0, sizeof(*sp));
 		sp->xid = xid;
-		sp->f = sp_tmpfile(&sp->iobuf);
-		if (sp->f == NULL)
+		sp->fd = sp_tmpfd();
+		if (sp->fd < 0)
 		{
 			err_set(ERR_SYSTEM, NULL, "could not create a temporary file to spool a streamed "
 					"transaction (check TMPDIR and free disk space)");
@@ -607,10 +650,25 @@ spool_append(repl_ctx *c, uint32_t xid, const uint8_t *data, size_t len)
 				(unsigned long long) (SPOOL_MAX_BYTES >> 30));
 		return false;
 	}
-	if (fwrite(&n, sizeof(n), 1, sp->f) != 1 || fwrite(data, 1, len, sp->f) != len)
-	{
-		err_set(ERR_SYSTEM, NULL, "could not write the spool of a streamed transaction (disk full?)");
+	if (c->spool_wbuf == NULL && (c->spool_wbuf = malloc(SPOOL_WRITE_BYTES)) == NULL)
+		abort();
+	if (c->spool_wlen > 0 && (c->spool_wxid != xid || c->spool_wlen + sizeof(n) + len > SPOOL_WRITE_BYTES) &&
+		!spool_flush(c))
 		return false;
+	if (sizeof(n) + len > SPOOL_WRITE_BYTES)
+	{
+		if (!write_all(sp->fd, &n, sizeof(n)) || !write_all(sp->fd, data, len))
+		{
+			err_set(ERR_SYSTEM, NULL, "could not write the spool of a streamed transaction (disk full?)");
+			return false;
+		}
+	}
+	else
+	{
+		memcpy(c->spool_wbuf + c->spool_wlen, &n, sizeof(n));
+		memcpy(c->spool_wbuf + c->spool_wlen + sizeof(n), data, len);
+		c->spool_wlen += sizeof(n) + len;
+		c->spool_wxid = xid;
 	}
 	sp->bytes += len + 4;
 	c->spool_bytes += len + 4;
@@ -675,7 +733,7 @@ spool_fill(const spool *sp, buf_t *buf, off_t *pos, size_t *off, size_t need)
 		return -1;
 	while (buf->len < need)
 	{
-		ssize_t		n = pread(fileno(sp->f), buf->data + buf->len, buf->cap - 1 - buf->len, *pos);
+		ssize_t		n = pread(sp->fd, buf->data + buf->len, buf->cap - 1 - buf->len, *pos);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -720,7 +778,9 @@ spool_commit(repl_ctx *c, const pgo_msg *commit)
 	start[3] = (uint8_t) (sp->xid >> 8);
 	start[4] = (uint8_t) sp->xid;
 	buf_reset(&c->spool_msg);
-	if (!pgo_decode(d, start, sizeof(start), &m) || fflush(sp->f) != 0)
+	if (c->spool_wxid == sp->xid && !spool_flush(c))
+		return false;
+	if (!pgo_decode(d, start, sizeof(start), &m))
 	{
 		err_set(ERR_SYSTEM, pgo_error(d), "could not replay the spool of a streamed transaction");
 		return false;
@@ -1167,6 +1227,7 @@ done:
 	while (c.nspools > 0)
 		spool_drop(&c, &c.spools[0]);
 	free(c.spools);
+	free(c.spool_wbuf);
 	buf_free(&c.spool_msg);
 	wm_chunk_free(&c.wm);
 	return ok;

@@ -77,6 +77,64 @@ class StreamingTest(unittest.TestCase):
             cluster.stop()
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def test_many_transactions_streamed_at_once(self):
+        """Twelve transactions in progress together, each streamed in several blocks that
+        interleave (they share one write buffer in the connector): each comes out whole and in
+        commit order, the two that abort not at all, and a message larger than the buffer intact."""
+        cluster = Cluster(settings={"logical_decoding_work_mem": "64kB"}).start()
+        tmp = tempfile.mkdtemp()
+        sessions = []
+        try:
+            cluster.create_capture_role()
+            cluster.psql("CREATE TABLE conc (id int PRIMARY KEY, k int, pad text); ALTER TABLE conc OWNER TO capture;")
+            cfg = cluster.config()
+            cat = configured_catalog(run_connector(["discover"], tmp, config=cfg).of_type("CATALOG")[0], streams=["conc"])
+            r = run_connector(["read"], tmp, config=cfg, catalog=cat)
+            self.assertEqual(r.rc, 0, r.raw[-2000:])
+            state = r.states()[-1]
+            for k in range(12):
+                p = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", cluster.sockdir, "-p",
+                                      str(cluster.port), "-U", "postgres"], stdin=subprocess.PIPE, text=True)
+                p.stdin.write("BEGIN;\n")
+                sessions.append(p)
+            for rnd in range(4):
+                for k, p in enumerate(sessions):
+                    base = k * 10000 + rnd * 500
+                    p.stdin.write("INSERT INTO conc SELECT g, %d, repeat('x', 100) FROM generate_series(%d, %d) g;\n"
+                                  % (k, base, base + 499))
+                    if k == 5 and rnd == 2:
+                        p.stdin.write("INSERT INTO conc VALUES (%d, 5, repeat('q', 400000));\n" % (k * 10000 + 9999))
+                    p.stdin.flush()
+                time.sleep(0.3)
+            for k, p in enumerate(sessions):
+                p.stdin.write("ROLLBACK;\n" if k in (3, 7) else "COMMIT;\n")
+                p.stdin.close()
+            for p in sessions:
+                self.assertEqual(p.wait(timeout=120), 0)
+
+            r = run_connector(["read"], tmp, config=cfg, catalog=cat, state=[state])
+            self.assertEqual(r.rc, 0, r.raw[-2000:])
+            recs = [x["data"] for x in r.records()]
+            lsns = [int(x["_ab_cdc_lsn"]) for x in recs]
+            self.assertEqual(lsns, sorted(lsns), "transactions in commit order")
+            order = [x["k"] for x in recs]
+            runs = [k for i, k in enumerate(order) if i == 0 or order[i - 1] != k]
+            self.assertEqual(sorted(runs), [k for k in range(12) if k not in (3, 7)], "each transaction whole, once")
+            for k in runs:
+                ids = sorted(x["id"] for x in recs if x["k"] == k)
+                expect = list(range(k * 10000, k * 10000 + 2000)) + ([k * 10000 + 9999] if k == 5 else [])
+                self.assertEqual(ids, expect)
+            self.assertEqual([len(x["pad"]) for x in recs if x["id"] == 59999], [400000])
+            self.assertTrue(all(x["pad"] == "x" * 100 for x in recs if x["id"] != 59999))
+            txns = int(cluster.query("SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = 'sp_slot'")[0][0])
+            self.assertGreaterEqual(txns, 10, "the server streamed them while in progress")
+        finally:
+            for p in sessions:
+                if p.poll() is None:
+                    p.kill()
+            cluster.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_decoding_memory_lowered_unless_set(self):
         """Under the server's default logical_decoding_work_mem (64 MB) a 27 MB transaction would
         reach us only after its COMMIT, all at once; our walsender session lowers the setting, so
