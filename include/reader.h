@@ -126,6 +126,14 @@ void		wm_chunk_free(wm_chunk *ch);
 /* Write a flushed non-transactional logical message; *lsn receives its LSN. */
 bool		reader_emit_marker(reader *r, const char *content, pg_lsn *lsn);
 /*
+ * Wait for the transactions whose commit is written but which wait for a synchronous standby
+ * to end (they hold their xid's lock until they are visible): a copy must see every commit
+ * before a position. Unlike waiting for every running transaction, a long one does not hold it
+ * up. Needs pg_read_all_stats (or superuser) to see other roles' waits, else finds none. True at
+ * once when a stop is requested; false (error recorded) if the server cannot be asked.
+ */
+bool		reader_wait_unseen_commits(reader *r);
+/*
  * Xmin or Standard incremental: the rows changed since saved (the stream_state a previous read
  * emitted, or NULL), then *new_state (new reference) to emit as the stream's STREAM state.
  */

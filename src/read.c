@@ -304,11 +304,11 @@ reader_emit_marker(reader *r, const char *content, pg_lsn *lsn)
 	/*
 	 * A non-transactional message is not flushed by itself, and the walsender sends only flushed
 	 * WAL: write it in a transaction that takes an xid and commits synchronously, so the commit
-	 * flushes the marker at once. Under synchronous replication that commit also waits for the
-	 * standby to have the WAL up to the marker, which releases every earlier commit waiting for
-	 * it: those are visible (or about to be) when a watermark chunk is copied after the marker.
+	 * flushes the marker at once. Locally: the walsender does not wait for standbys, and a copy
+	 * after a marker waits for the commits before it that do (reader_wait_unseen_commits), so a
+	 * standby that stopped answering shows in the log as the transactions waiting for it.
 	 */
-	if (pgc_command(r->conn, "writing a marker", "BEGIN; SET LOCAL synchronous_commit = on"))
+	if (pgc_command(r->conn, "writing a marker", "BEGIN; SET LOCAL synchronous_commit = local"))
 	{
 		res = pgc_query(r->conn, "writing a marker",
 						"SELECT pg_logical_emit_message(false, 'source-postgres', $1), "
@@ -396,11 +396,21 @@ lsn_query(PGconn *conn, const char *what, const char *sql, pg_lsn *out)
 	"AND granted AND pid <> pg_backend_pid())::text"
 
 /*
- * Wait until the transactions in xids (from RUNNING_XIDS_SQL) have ended, polling every 100 ms;
- * true at once when a stop is requested (the caller ends the read).
+ * The transactions whose commit record is written but which wait for a synchronous standby
+ * before they become visible to new snapshots. (pg_stat_activity shows another role's wait
+ * events only to superusers and members of pg_read_all_stats; without, none are found.)
+ */
+#define SYNC_WAITERS_XIDS_SQL \
+	"SELECT ARRAY(SELECT backend_xid::text FROM pg_stat_activity WHERE wait_event = 'SyncRep' " \
+	"AND backend_xid IS NOT NULL)::text"
+
+/*
+ * Wait until the transactions in xids (from RUNNING_XIDS_SQL or SYNC_WAITERS_XIDS_SQL) have
+ * ended, polling every 100 ms; true at once when a stop is requested (the caller ends the
+ * read). what says, for the log, which transactions they are and why they are waited for.
  */
 static bool
-wait_for_running(reader *r, const char *xids)
+wait_for_running(reader *r, const char *xids, const char *what)
 {
 	const char *p[1] = {xids};
 	int64_t		start = ab_mono_ms();
@@ -423,10 +433,9 @@ wait_for_running(reader *r, const char *xids)
 		n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 		if (n > 0 && now >= next_log)
 		{
-			log_info("waiting for %ld transaction(s) running when the backfill's start was taken "
-					 "to end (server processes %s), as creating a replication slot does: a "
+			log_info("waiting for %ld transaction(s) %s to end (server processes %s): a "
 					 "transaction committed but not yet visible (waiting for a synchronous standby, "
-					 "say) would be in neither the copy nor the stream", n, PQgetvalue(res, 0, 1));
+					 "say) would be in neither the copy nor the stream", n, what, PQgetvalue(res, 0, 1));
 			next_log = now + 60000;
 			told = true;
 		}
@@ -438,6 +447,22 @@ wait_for_running(reader *r, const char *xids)
 	if (told)
 		log_info("those transactions have ended");
 	return true;
+}
+
+bool
+reader_wait_unseen_commits(reader *r)
+{
+	PGresult   *res = pgc_query(r->conn, "listing the commits waiting for a standby",
+								SYNC_WAITERS_XIDS_SQL, 0, NULL);
+	bool		ok;
+
+	if (res == NULL)
+		return false;
+	ok = strcmp(PQgetvalue(res, 0, 0), "{}") == 0 ||
+		wait_for_running(r, PQgetvalue(res, 0, 0), "committed but waiting for a synchronous "
+						 "standby before they are visible");
+	PQclear(res);
+	return ok;
 }
 
 /*
@@ -654,7 +679,8 @@ prepare_cdc(reader *r, const sp_state *state)
 		 * writes its commit record before others can see it (under synchronous replication it
 		 * waits for the standby in between): one still unseen would be in neither. So wait, as
 		 * creating a slot does, for the transactions running now to end. (A table joining for
-		 * the first time does not wait: that is common, and a long transaction would hold it up.)
+		 * the first time waits only for those waiting for a standby: joining is common, and a
+		 * long transaction would hold it up.)
 		 *
 		 * A table backfilled again also drops its changes committed before now: they are in its
 		 * copy, and replayed after it could bring back old values (some of its later changes were
@@ -677,7 +703,9 @@ prepare_cdc(reader *r, const sp_state *state)
 		if (again)
 			reader_emit_state(r);
 		/* a standby makes a commit visible as it replays it: nothing to wait for there */
-		if (PQgetvalue(res, 0, 1)[0] != 't' && !wait_for_running(r, PQgetvalue(res, 0, 0)))
+		if (PQgetvalue(res, 0, 1)[0] != 't' &&
+			!wait_for_running(r, PQgetvalue(res, 0, 0), "running when the backfill's start was "
+							  "taken, as creating a replication slot does,"))
 		{
 			PQclear(res);
 			goto done;
@@ -822,6 +850,7 @@ cmd_read(const cli_args *args)
 	if (r.cdc)
 	{
 		bool		others_streaming = false;
+		bool		unseen_waited = false;
 
 		/*
 		 * A table joining streams that already stream is backfilled in watermark chunks while
@@ -837,8 +866,24 @@ cmd_read(const cli_args *args)
 			if (!s->incremental || s->st.streaming)
 				continue;
 			if (others_streaming && r.server_version >= 140000 && s->table->nkey > 0)
+			{
 				s->interleaved = true;
-			else if (!backfill_stream(&r, s))
+				continue;
+			}
+			/*
+			 * The copy must see every commit before the stream's start. One whose record is
+			 * written but that is not visible yet (as the end marker's synchronous commit
+			 * released it from waiting for a standby, say) is waited for, once.
+			 */
+			if (!unseen_waited)
+			{
+				if (!reader_wait_unseen_commits(&r))
+					goto done;
+				unseen_waited = true;
+				if (sp_stop_requested)
+					break;
+			}
+			if (!backfill_stream(&r, s))
 				goto done;
 		}
 		if (!replication_run(&r))

@@ -524,8 +524,21 @@ wm_start_chunk(repl_ctx *c, rd_stream *s)
 	snprintf(c->wm_low, sizeof(c->wm_low), "wm:%s:%u:low", c->wm_id, c->wm_seq);
 	snprintf(c->wm_high, sizeof(c->wm_high), "wm:%s:%u:high", c->wm_id, c->wm_seq);
 	c->wm.s = s;
-	if (!reader_emit_marker(r, c->wm_low, &unused) || !wm_chunk_fill(r, &c->wm, rows) ||
-		!reader_emit_marker(r, c->wm_high, &unused))
+	/*
+	 * Every commit before the low watermark must be visible to the chunk's copy: one whose
+	 * record is written but that waits for a synchronous standby before it is visible is
+	 * waited for. It reaches the stream before the mark, and a copy without it would then
+	 * overwrite it with the older row.
+	 */
+	if (!reader_emit_marker(r, c->wm_low, &unused) || !reader_wait_unseen_commits(r))
+	{
+		if (!err_isset())
+			err_set(ERR_SYSTEM, NULL, "could not write a backfill watermark");
+		return false;
+	}
+	if (sp_stop_requested)
+		return true;			/* stopped while waiting: no chunk */
+	if (!wm_chunk_fill(r, &c->wm, rows) || !reader_emit_marker(r, c->wm_high, &unused))
 	{
 		if (!err_isset())
 			err_set(ERR_SYSTEM, NULL, "could not write a backfill watermark");

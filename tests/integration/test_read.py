@@ -731,6 +731,54 @@ class ChangedTableTest(ReadBase):
         p, out_path = self.start_until_waiting(cat, early[0], "retry.out")
         self.release_and_check(writer, p, out_path)
 
+    def see_sync_waits(self):
+        """Other roles' wait events (a transaction waiting for a synchronous standby) are shown
+        to members of pg_read_all_stats."""
+        cluster.psql("GRANT pg_read_all_stats TO capture;")
+        self.addCleanup(cluster.psql, "REVOKE pg_read_all_stats FROM capture;")
+
+    def test_watermark_chunk_waits_for_a_commit_not_yet_visible(self):
+        """A table joining while another streams is copied in watermark chunks. A commit written
+        before the low watermark reaches the stream before the chunk does: a copy that could
+        not see it yet (it waits for a synchronous standby) would overwrite it with the older row."""
+        cluster.psql("DROP TABLE IF EXISTS wa, wb; CREATE TABLE wa (id int PRIMARY KEY, v text);"
+                     "CREATE TABLE wb (id int PRIMARY KEY, v text); ALTER TABLE wa OWNER TO capture;"
+                     "ALTER TABLE wb OWNER TO capture; INSERT INTO wb SELECT g, 'before' FROM generate_series(1, 10) g;")
+        self.see_sync_waits()
+        state = self.read(configured_catalog(self.discover(), streams=["wa"])).states()[-1]
+        writer = self.hold_a_commit_in_the_gap("wb")
+        p, out_path = self.start_until_waiting(configured_catalog(self.discover(), streams=["wa", "wb"]), state, "wm.out")
+        self.release_and_check(writer, p, out_path)
+        msgs = self.messages(out_path)
+        hi, lo = state["global"]["shared_state"]["lsn"].split("/")
+        start = (int(hi, 16) << 32) | int(lo, 16)
+        copied = [m["record"]["data"] for m in msgs if m["type"] == "RECORD" and m["record"]["data"]["id"] > 1]
+        self.assertEqual(len(copied), 9)
+        # a watermark chunk's rows carry its high watermark, not the start position a backfill
+        # before the stream would give them
+        self.assertTrue(all(int(r["_ab_cdc_lsn"]) > start for r in copied), (start, copied))
+        dest = Destination({"wa": ["id"], "wb": ["id"]})
+        dest.apply_until_last_state(msgs)
+        self.assertEqual(dest.table("wb"), self.full_refresh(["wb"])["wb"])
+
+    def test_joining_copy_waits_for_a_commit_not_yet_visible(self):
+        """A keyless table joining is copied before the stream starts, from the saved position.
+        A commit before that position that waits for a synchronous standby is in neither the
+        copy nor the stream, unless the copy waits for it."""
+        cluster.psql("DROP TABLE IF EXISTS ja, jb; CREATE TABLE ja (id int PRIMARY KEY, v text);"
+                     "CREATE TABLE jb (id int, v text); ALTER TABLE jb REPLICA IDENTITY FULL;"
+                     "ALTER TABLE ja OWNER TO capture; ALTER TABLE jb OWNER TO capture;"
+                     "INSERT INTO jb SELECT g, 'before' FROM generate_series(1, 10) g;")
+        self.see_sync_waits()
+        cat_a = configured_catalog(self.discover(), streams=["ja"])
+        state = self.read(cat_a).states()[-1]
+        writer = self.hold_a_commit_in_the_gap("jb")
+        # a read of ja alone streams past that commit: the saved position is after it
+        state = self.read(cat_a, state=state).states()[-1]
+        p, out_path = self.start_until_waiting(configured_catalog(self.discover(), streams=["ja", "jb"]), state,
+                                               "join.out")
+        self.release_and_check(writer, p, out_path)
+
     def test_changed_key_restarts_the_backfill(self):
         cluster.psql("DROP TABLE IF EXISTS kc; CREATE TABLE kc (id int PRIMARY KEY, v text); ALTER TABLE kc OWNER TO capture;"
                      "INSERT INTO kc SELECT g, 'v' || g FROM generate_series(1, 1000) g;")
