@@ -10,17 +10,24 @@ from destination import Destination, source_rows
 from harness import Cluster, configured_catalog, run_connector
 
 
+def first_read(cluster, tmp, ddl, table):
+    """A capture role, the table (ddl, owned by it), and a first read of it alone: returns the
+    config, the configured catalog and that read."""
+    cluster.create_capture_role()
+    cluster.psql("%s; ALTER TABLE %s OWNER TO capture;" % (ddl, table))
+    cfg = cluster.config()
+    cat = configured_catalog(run_connector(["discover"], tmp, config=cfg).of_type("CATALOG")[0], streams=[table])
+    r = run_connector(["read"], tmp, config=cfg, catalog=cat)
+    assert r.rc == 0, r.raw[-2000:]
+    return cfg, cat, r
+
+
 class StreamingTest(unittest.TestCase):
     def test_streamed_transactions(self):
         cluster = Cluster(settings={"logical_decoding_work_mem": "64kB"}).start()
         tmp = tempfile.mkdtemp()
         try:
-            cluster.create_capture_role()
-            cluster.psql("CREATE TABLE big (id int PRIMARY KEY, pad text, v int); ALTER TABLE big OWNER TO capture;")
-            cfg = cluster.config()
-            cat = configured_catalog(run_connector(["discover"], tmp, config=cfg).of_type("CATALOG")[0], streams=["big"])
-            r = run_connector(["read"], tmp, config=cfg, catalog=cat)
-            self.assertEqual(r.rc, 0, r.raw[-2000:])
+            cfg, cat, r = first_read(cluster, tmp, "CREATE TABLE big (id int PRIMARY KEY, pad text, v int)", "big")
             dest = Destination({"big": ["id"]})
             state = dest.apply_until_last_state(r.messages)
 
@@ -85,12 +92,7 @@ class StreamingTest(unittest.TestCase):
         tmp = tempfile.mkdtemp()
         sessions = []
         try:
-            cluster.create_capture_role()
-            cluster.psql("CREATE TABLE conc (id int PRIMARY KEY, k int, pad text); ALTER TABLE conc OWNER TO capture;")
-            cfg = cluster.config()
-            cat = configured_catalog(run_connector(["discover"], tmp, config=cfg).of_type("CATALOG")[0], streams=["conc"])
-            r = run_connector(["read"], tmp, config=cfg, catalog=cat)
-            self.assertEqual(r.rc, 0, r.raw[-2000:])
+            cfg, cat, r = first_read(cluster, tmp, "CREATE TABLE conc (id int PRIMARY KEY, k int, pad text)", "conc")
             state = r.states()[-1]
             for k in range(12):
                 p = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", cluster.sockdir, "-p",
@@ -142,12 +144,7 @@ class StreamingTest(unittest.TestCase):
         cluster = Cluster().start()
         tmp = tempfile.mkdtemp()
         try:
-            cluster.create_capture_role()
-            cluster.psql("CREATE TABLE mid (id int PRIMARY KEY, pad text); ALTER TABLE mid OWNER TO capture;")
-            cfg = cluster.config()
-            cat = configured_catalog(run_connector(["discover"], tmp, config=cfg).of_type("CATALOG")[0], streams=["mid"])
-            r = run_connector(["read"], tmp, config=cfg, catalog=cat)
-            self.assertEqual(r.rc, 0, r.raw[-2000:])
+            cfg, cat, r = first_read(cluster, tmp, "CREATE TABLE mid (id int PRIMARY KEY, pad text)", "mid")
             state = r.states()[-1]
 
             def one_transaction(first):
