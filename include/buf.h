@@ -83,4 +83,7 @@ void		buf_put_uint64(buf_t *b, unsigned long long v);
  */
 bool		buf_json_string(buf_t *b, const char *s, size_t n);
 
+/* write(2) all len bytes of data to fd, again after EINTR; false (errno set) on failure. */
+bool		fd_write_all(int fd, const void *data, size_t len);
+
 #endif

@@ -604,6 +604,7 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 	buf_t		sql;
 	int			pos;
 	long long	nrows;
+	long long	at_prev = 0;	/* rows at the saved value (0 without one) */
 	long long	at_last;
 	PGresult   *res;
 	bool		in_txn = false;
@@ -644,12 +645,11 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 	}
 	if (json_is_string(prev))
 	{
-		long long	n = count_at(r, qt, cq, cc->type_name, json_string_value(prev));
-
-		if (n < 0)
+		at_prev = count_at(r, qt, cq, cc->type_name, json_string_value(prev));
+		if (at_prev < 0)
 			goto done;
 		/* without a count (an older state) the rows at the value are read again too */
-		if (!json_is_integer(prev_count) || n != json_integer_value(prev_count))
+		if (!json_is_integer(prev_count) || at_prev != json_integer_value(prev_count))
 			op = ">=";
 	}
 	buf_puts(&sql, "COPY (SELECT ");
@@ -674,7 +674,8 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 		goto done;
 	/* the largest cursor value read (rows came in cursor order), else the previous one */
 	last = nrows > 0 ? s->st.cursor[0] : json_is_string(prev) ? json_string_value(prev) : NULL;
-	at_last = last ? count_at(r, qt, cq, cc->type_name, last) : 0;
+	/* nothing read: the value is the saved one, counted above in the same snapshot */
+	at_last = nrows == 0 ? at_prev : count_at(r, qt, cq, cc->type_name, last);
 	if (at_last < 0 || !pgc_command(r->conn, "ending the incremental read", "COMMIT"))
 		goto done;
 	in_txn = false;

@@ -3,8 +3,10 @@
  */
 #include "buf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 void
 buf_init(buf_t *b, size_t max)
@@ -247,4 +249,23 @@ buf_json_string(buf_t *b, const char *s, size_t n)
 	}
 	buf_putc(b, '"');
 	return exact;
+}
+
+bool
+fd_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0)
+	{
+		ssize_t		n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t) n;
+	}
+	return true;
 }

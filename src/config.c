@@ -1180,7 +1180,6 @@ write_pem_file(const char *what, const char *pem, char **out_path)
 	char	   *unfolded = NULL;
 	const char *data = pem;
 	size_t		len;
-	size_t		off = 0;
 	int			fd;
 	int			n;
 
@@ -1233,18 +1232,8 @@ write_pem_file(const char *what, const char *pem, char **out_path)
 	}
 	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0)
 		goto fail;
-	while (off < len)
-	{
-		ssize_t		w = write(fd, data + off, len - off);
-
-		if (w < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		off += (size_t) w;
-	}
+	if (!fd_write_all(fd, data, len))
+		goto fail;
 	if (close(fd) != 0)
 	{
 		fd = -1;

@@ -872,8 +872,8 @@ cmd_read(const cli_args *args)
 			}
 			/*
 			 * The copy must see every commit before the stream's start. One whose record is
-			 * written but that is not visible yet (as the end marker's synchronous commit
-			 * released it from waiting for a standby, say) is waited for, once.
+			 * written but that waits for a synchronous standby before it is visible is waited
+			 * for, once.
 			 */
 			if (!unseen_waited)
 			{

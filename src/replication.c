@@ -531,21 +531,17 @@ wm_start_chunk(repl_ctx *c, rd_stream *s)
 	 * overwrite it with the older row.
 	 */
 	if (!reader_emit_marker(r, c->wm_low, &unused) || !reader_wait_unseen_commits(r))
-	{
-		if (!err_isset())
-			err_set(ERR_SYSTEM, NULL, "could not write a backfill watermark");
-		return false;
-	}
+		goto failed;
 	if (sp_stop_requested)
 		return true;			/* stopped while waiting: no chunk */
 	if (!wm_chunk_fill(r, &c->wm, rows) || !reader_emit_marker(r, c->wm_high, &unused))
-	{
-		if (!err_isset())
-			err_set(ERR_SYSTEM, NULL, "could not write a backfill watermark");
-		return false;
-	}
+		goto failed;
 	c->wm_phase = 1;
 	return true;
+failed:
+	if (!err_isset())
+		err_set(ERR_SYSTEM, NULL, "could not write a backfill watermark");
+	return false;
 }
 
 /* A change seen between the watermarks: the chunk's copy of that row is not current. */
@@ -598,32 +594,13 @@ spool_drop(repl_ctx *c, spool *sp)
 	*sp = c->spools[--c->nspools];
 }
 
-static bool
-write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0)
-	{
-		ssize_t		n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t) n;
-	}
-	return true;
-}
-
 /* Write the shared buffer out to its transaction's spool. */
 static bool
 spool_flush(repl_ctx *c)
 {
 	spool	   *sp = c->spool_wlen > 0 ? spool_find(c, c->spool_wxid) : NULL;
 
-	if (sp != NULL && !write_all(sp->fd, c->spool_wbuf, c->spool_wlen))
+	if (sp != NULL && !fd_write_all(sp->fd, c->spool_wbuf, c->spool_wlen))
 	{
 		err_set(ERR_SYSTEM, NULL, "could not write the spool of a streamed transaction (disk full?)");
 		return false;
@@ -670,7 +647,7 @@ spool_append(repl_ctx *c, uint32_t xid, const uint8_t *data, size_t len)
 		return false;
 	if (sizeof(n) + len > SPOOL_WRITE_BYTES)
 	{
-		if (!write_all(sp->fd, &n, sizeof(n)) || !write_all(sp->fd, data, len))
+		if (!fd_write_all(sp->fd, &n, sizeof(n)) || !fd_write_all(sp->fd, data, len))
 		{
 			err_set(ERR_SYSTEM, NULL, "could not write the spool of a streamed transaction (disk full?)");
 			return false;
