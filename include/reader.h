@@ -31,7 +31,8 @@ typedef struct wm_chunk
 	rd_stream  *s;
 	int			nfields;		/* the chunk's COPY row layout */
 	int			keypos[32];
-	FILE	   *rows;			/* the chunk's COPY rows, length-prefixed (a temp file) */
+	tc_wire    *wire;			/* its fields' binary forms, or NULL for a text-format COPY */
+	FILE	   *rows;			/* the chunk's COPY rows (binary: tuples), length-prefixed (a temp file) */
 	char	   *rows_iobuf;		/* its stdio buffer */
 	long long	nrows;
 	char	  **keys;			/* open-addressing set of encoded keys; a removed key is freed */
@@ -93,6 +94,10 @@ typedef struct reader
  */
 void		reader_emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, const tc_type *t,
 							  bool first, const char *text, size_t len, bool is_null);
+/* The same for a value in COPY's binary form (checked by copybin_split_row). */
+void		reader_emit_binary_value(reader *r, buf_t *out, const rd_stream *s, int selidx,
+									 const tc_type *t, bool first, const char *bin, size_t len,
+									 bool is_null);
 /* Begin a RECORD of stream s (see ab_record_begin). */
 buf_t	   *reader_record_begin(reader *r, const rd_stream *s);
 /* Emit STREAM_STATUS RUNNING once per stream. */

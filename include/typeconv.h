@@ -34,6 +34,30 @@ typedef enum tc_kind
 	TC_ARRAY					/* PostgreSQL array literal: JSON array of converted elements */
 } tc_kind;
 
+/*
+ * How a value of the type arrives in COPY's binary format, for the types whose binary form
+ * copybin renders back into exactly the server's text output (see copybin.h). TC_WIRE_NONE: no
+ * such rendering; a COPY with a column of that type is made in text format.
+ */
+typedef enum tc_wire
+{
+	TC_WIRE_NONE = 0,
+	TC_WIRE_BOOL,				/* bool: one byte */
+	TC_WIRE_INT2,				/* int2, int4, int8: big-endian two's complement */
+	TC_WIRE_INT4,
+	TC_WIRE_INT8,
+	TC_WIRE_OID,				/* oid: big-endian unsigned 32 bits */
+	TC_WIRE_RAW,				/* text, varchar, bpchar, name, json: the text itself */
+	TC_WIRE_JSONB,				/* jsonb: a version byte (1), then the text */
+	TC_WIRE_NUMERIC,			/* numeric: ndigits, weight, sign, dscale, base-10000 digits */
+	TC_WIRE_DATE,				/* date: days since 2000-01-01 (32 bits) */
+	TC_WIRE_TIME,				/* time: microseconds since midnight (64 bits) */
+	TC_WIRE_TIMESTAMP,			/* timestamp: microseconds since 2000-01-01 00:00 (64 bits) */
+	TC_WIRE_TIMESTAMPTZ,		/* timestamptz: the same, in UTC */
+	TC_WIRE_UUID,				/* uuid: 16 bytes */
+	TC_WIRE_BYTEA				/* bytea: the bytes themselves */
+} tc_wire;
+
 /* A column's type, resolved once (domains to their base type, arrays to their element). */
 typedef struct tc_type
 {
@@ -41,6 +65,7 @@ typedef struct tc_type
 	tc_kind		elem_kind;		/* for TC_ARRAY: the element's kind (never TC_ARRAY) */
 	char		elem_delim;		/* for TC_ARRAY: the element type's typdelim (',' or ';' for box) */
 	int			ndims;			/* for TC_ARRAY: declared dimensions (>= 1) for the schema */
+	tc_wire		wire;			/* COPY binary form (TC_WIRE_NONE for arrays and the rest) */
 } tc_type;
 
 /* Well-known built-in type OIDs (pg_type.dat), so the table needs no catalog access. */
@@ -57,6 +82,9 @@ enum
 
 /* The kind for a scalar (non-array) base type OID; TC_STRING for anything not special. */
 tc_kind		tc_kind_for_oid(uint32_t base_oid);
+
+/* The COPY binary form of a scalar base type OID (TC_WIRE_NONE when copybin cannot render it). */
+tc_wire		tc_wire_for_oid(uint32_t base_oid);
 
 /*
  * Resolve a column type. base_oid is the type after stripping domains; elem_base_oid is, when the

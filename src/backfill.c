@@ -12,6 +12,7 @@
 
 #include "airbyte.h"
 #include "commands.h"
+#include "copybin.h"
 #include "copytext.h"
 #include "error.h"
 #include "log.h"
@@ -97,15 +98,22 @@ copy_select_from(reader *r, buf_t *sql, const rd_stream *s, const char *qt, int 
 	return true;
 }
 
-/* Emit one parsed COPY row of stream s as a RECORD (with the CDC columns when lsn_json is set). */
+/*
+ * Emit one parsed COPY row of stream s (binary when wire is set) as a RECORD, with the CDC
+ * columns when lsn_json is set.
+ */
 static void
-emit_row(reader *r, rd_stream *s, const copy_field *f, const char *lsn_json)
+emit_row(reader *r, rd_stream *s, const tc_wire *wire, const copy_field *f, const char *lsn_json)
 {
 	buf_t	   *out = reader_record_begin(r, s);
 
 	for (int i = 0; i < s->nsel; i++)
-		reader_emit_value(r, out, s, i, &s->table->cols[s->sel[i]].type, i == 0, f[i].data,
-						  f[i].len, f[i].is_null);
+		if (wire)
+			reader_emit_binary_value(r, out, s, i, &s->table->cols[s->sel[i]].type, i == 0,
+									 f[i].data, f[i].len, f[i].is_null);
+		else
+			reader_emit_value(r, out, s, i, &s->table->cols[s->sel[i]].type, i == 0, f[i].data,
+							  f[i].len, f[i].is_null);
 	if (lsn_json)
 	{
 		buf_append(out, ",\"_ab_cdc_lsn\":", 15);
@@ -119,20 +127,79 @@ emit_row(reader *r, rd_stream *s, const copy_field *f, const char *lsn_json)
 	r->records_since_state++;
 }
 
-/* Parse a COPY row into f, recording an error naming the stream when it does not fit. */
-static bool
-parse_row(reader *r, const rd_stream *s, const char *row, size_t len, copy_field *f, int nfields)
+/*
+ * Parse a COPY row into f: a text row, or with wire a binary tuple. 1 for a row, 0 for the binary
+ * trailer, -1 (an error recorded, naming the stream) when it does not fit.
+ */
+static int
+parse_row(reader *r, const rd_stream *s, const tc_wire *wire, const char *row, size_t len,
+		  copy_field *f, int nfields)
 {
-	if (copy_parse_row(row, len, &r->scratch, f, nfields))
-		return true;
-	err_set(ERR_SYSTEM, NULL, "could not parse a COPY row of %s.%s (expected %d fields)",
-			s->table->ns, s->table->name, nfields);
-	return false;
+	int			got;
+
+	if (wire)
+		got = copybin_split_row(row, len, wire, nfields, f);
+	else
+		got = copy_parse_row(row, len, &r->scratch, f, nfields) ? 1 : -1;
+	if (got < 0)
+		err_set(ERR_SYSTEM, NULL, "could not parse a %s COPY row of %s.%s (expected %d fields)",
+				wire ? "binary" : "text", s->table->ns, s->table->name, nfields);
+	return got;
+}
+
+/*
+ * The binary forms of a COPY's fields (the selected columns, then the table columns at extra), or
+ * NULL when one of them has none: that COPY is made in text format. Binary saves the server its
+ * text output functions, about a quarter of its work in a COPY of the bench table (timestamptz
+ * and numeric above all); copybin writes the same JSON, keys and cursors from the binary values.
+ */
+static tc_wire *
+copy_wires(const rd_stream *s, int nfields, const int *extra)
+{
+	tc_wire    *w = calloc((size_t) nfields + 1, sizeof(tc_wire));
+
+	if (w == NULL)
+		abort();
+	for (int i = 0; i < nfields; i++)
+	{
+		const sp_column *c = &s->table->cols[i < s->nsel ? s->sel[i] : extra[i - s->nsel]];
+
+		w[i] = c->type.wire;
+		if (w[i] == TC_WIRE_NONE)
+		{
+			free(w);
+			return NULL;
+		}
+	}
+	return w;
+}
+
+/*
+ * A parsed field's value as the server's text (rendered from a binary COPY's field when wire is
+ * set); NUL-terminated, malloc'd.
+ */
+static char *
+field_text(const tc_wire *wire, const copy_field *f, int i)
+{
+	char	   *t;
+	long		n;
+
+	if (wire == NULL)
+		t = strndup(f[i].data, f[i].len);
+	else if ((t = malloc((size_t) copybin_text_bound(wire[i], f[i].data, f[i].len) + 1)) != NULL)
+	{
+		n = copybin_render(wire[i], f[i].data, f[i].len, t);
+		t[n < 0 ? 0 : n] = '\0';	/* split_row checked the value: it renders */
+	}
+	if (t == NULL)
+		abort();
+	return t;
 }
 
 /* Replace *cursor with the key fields of a parsed row. */
 static void
-set_cursor(char ***cursor, int *ncursor, const copy_field *f, const int *keypos, int nkeys)
+set_cursor(char ***cursor, int *ncursor, const tc_wire *wire, const copy_field *f,
+		   const int *keypos, int nkeys)
 {
 	for (int k = 0; k < *ncursor; k++)
 		free((*cursor)[k]);
@@ -141,31 +208,36 @@ set_cursor(char ***cursor, int *ncursor, const copy_field *f, const int *keypos,
 	if (*cursor == NULL)
 		abort();
 	for (int k = 0; k < nkeys; k++)
-		(*cursor)[k] = strndup(f[keypos[k]].data, f[keypos[k]].len);
+		(*cursor)[k] = field_text(wire, f, keypos[k]);
 	*ncursor = nkeys;
 }
 
 static bool spool_row(wm_chunk *ch, const char *row, size_t len, const copy_field *f, buf_t *key);
 
 /*
- * Run sql (a COPY ... TO STDOUT) and emit its rows, or spool them into the watermark chunk into
- * when it is given. When keypos is given, the nkeys fields it names are taken from the last row
- * into the cursor (the stream's, or the chunk's). *nrows counts the rows. limit is the most rows
- * the COPY can return (its LIMIT; 0 when unknown): near it, reads stop batching, so the last
- * rows are not left waiting for a batch that will never fill.
+ * Run sql (a COPY ... TO STDOUT, of the selected columns and then the nfields - nsel table
+ * columns at extra) and emit its rows, or spool them into the watermark chunk into when it is
+ * given. The COPY is made in binary format when every field has a binary form copybin renders
+ * (the option is appended to sql). When keypos is given, the nkeys fields it names are taken
+ * from the last row into the cursor (the stream's, or the chunk's). *nrows counts the rows.
+ * limit is the most rows the COPY can return (its LIMIT; 0 when unknown): near it, reads stop
+ * batching, so the last rows are not left waiting for a batch that will never fill.
  */
 static bool
-copy_rows(reader *r, rd_stream *s, const char *sql, long long limit, int nfields, const int *keypos,
-		  int nkeys, long long *nrows, bool cdc_meta, wm_chunk *into)
+copy_rows(reader *r, rd_stream *s, buf_t *sql, const int *extra, long long limit, int nfields,
+		  const int *keypos, int nkeys, long long *nrows, bool cdc_meta, wm_chunk *into)
 {
 	buf_t		key;
 	PGresult   *res;
 	char	   *row = NULL;
 	char	   *last = NULL;
 	int			lastlen = 0;
+	long		lastskip = 0;
 	int			n;
 	bool		ok = false;
 	copy_field *f = calloc((size_t) nfields, sizeof(copy_field));
+	tc_wire    *wire = copy_wires(s, nfields, extra);
+	long		skip = 0;		/* a binary COPY's header, at the start of its first message */
 	char		lsn_json[24];
 	bool		lowat = false;
 	int			rows_since_wait = 0;
@@ -176,7 +248,14 @@ copy_rows(reader *r, rd_stream *s, const char *sql, long long limit, int nfields
 	buf_init(&key, 0);
 	snprintf(lsn_json, sizeof(lsn_json), "%llu", (unsigned long long) r->lsn);
 	*nrows = 0;
-	res = PQexec(r->conn, sql);
+	if (wire)
+		buf_puts(sql, " (FORMAT binary)");
+	if (into)
+	{
+		free(into->wire);
+		into->wire = wire;
+	}
+	res = PQexec(r->conn, sql->data);
 	if (PQresultStatus(res) != PGRES_COPY_OUT)
 	{
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -185,12 +264,17 @@ copy_rows(reader *r, rd_stream *s, const char *sql, long long limit, int nfields
 				s->table->ns, s->table->name, state ? state : "none");
 		PQclear(res);
 		free(f);
+		if (!into)
+			free(wire);
 		buf_free(&key);
 		return false;
 	}
 	PQclear(res);
+	skip = wire ? -1 : 0;
 	for (;;)
 	{
+		int			got;
+
 		n = PQgetCopyData(r->conn, &row, 1);
 		if (n == 0)
 		{
@@ -211,22 +295,40 @@ copy_rows(reader *r, rd_stream *s, const char *sql, long long limit, int nfields
 			break;
 		rows_since_wait++;
 		bytes += n;
-		if (!parse_row(r, s, row, (size_t) n, f, nfields) ||
-			(into && !spool_row(into, row, (size_t) n, f, &key)))
+		if (skip < 0 && (skip = copybin_header_len(row, (size_t) n)) < 0)
+		{
+			err_set(ERR_SYSTEM, NULL, "copying %s.%s: the binary COPY has no header",
+					s->table->ns, s->table->name);
+			PQfreemem(row);
+			goto drain;
+		}
+		/* a header alone in its message (the server sends it with the first tuple) is no row */
+		got = n == skip ? 0 : parse_row(r, s, wire, row + skip, (size_t) (n - skip), f, nfields);
+		if (got < 0 || (got > 0 && into && !spool_row(into, row + skip, (size_t) (n - skip), f, &key)))
 		{
 			PQfreemem(row);
 			goto drain;
+		}
+		if (got == 0)
+		{
+			/* the binary trailer, or a header alone */
+			PQfreemem(row);
+			row = NULL;
+			skip = 0;
+			continue;
 		}
 		if (!into)
 		{
 			if (*nrows == 0)
 				reader_mark_running(r, s);
-			emit_row(r, s, f, cdc_meta ? lsn_json : NULL);
+			emit_row(r, s, wire, f, cdc_meta ? lsn_json : NULL);
 		}
 		PQfreemem(last);
 		last = row;
 		lastlen = n;
+		lastskip = skip;
 		row = NULL;
+		skip = 0;				/* later messages are whole tuples */
 		(*nrows)++;
 		if (ab_broken())
 		{
@@ -266,16 +368,18 @@ drain:
 	}
 	if (ok && keypos && last)
 	{
-		if (!parse_row(r, s, last, (size_t) lastlen, f, nfields))
+		if (parse_row(r, s, wire, last + lastskip, (size_t) (lastlen - lastskip), f, nfields) != 1)
 			ok = false;
 		else if (into)
-			set_cursor(&into->cursor, &into->ncursor, f, keypos, nkeys);
+			set_cursor(&into->cursor, &into->ncursor, wire, f, keypos, nkeys);
 		else
-			set_cursor(&s->st.cursor, &s->st.ncursor, f, keypos, nkeys);
+			set_cursor(&s->st.cursor, &s->st.ncursor, wire, f, keypos, nkeys);
 	}
 done:
 	PQfreemem(last);
 	free(f);
+	if (!into)
+		free(wire);
 	buf_free(&key);
 	return ok;
 }
@@ -306,7 +410,7 @@ full_refresh_stream(reader *r, rd_stream *s)
 	else if (!copy_select_from(r, &sql, s, qt, NULL))
 		goto done;
 	buf_puts(&sql, ") TO STDOUT");
-	ok = copy_rows(r, s, sql.data, 0, s->nsel, NULL, 0, &nrows, false, NULL);
+	ok = copy_rows(r, s, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL);
 	if (ok)
 		log_info("stream %s.%s: full refresh copied %lld rows", s->table->ns, s->table->name, nrows);
 done:
@@ -330,25 +434,25 @@ chunk_done(reader *r, rd_stream *s, bool last)
 
 /*
  * The COPY of the next keyset chunk of s: WHERE (k1, k2) > (cursor) ORDER BY k1, k2 LIMIT n.
- * keypos receives the key columns' positions in the row; returns the number of fields, or -1.
+ * keypos receives the key columns' positions in the row, and extra the table columns of the
+ * fields after the selected ones (the key columns not selected); returns the number of fields,
+ * or -1.
  */
 static int
 keyset_chunk_sql(reader *r, const rd_stream *s, const char *qt, int limit, buf_t *sql,
-				 int keypos[32])
+				 int keypos[32], int extra[32])
 {
 	int			nfields = s->nsel;
 
-	for (int k = 0; k < s->table->nkey; k++)
-	{
-		bool		selected = false;
-
-		for (int i = 0; i < s->nsel; i++)
-			selected |= s->sel[i] == s->table->key[k];
-		nfields += selected ? 0 : 1;
-	}
 	buf_reset(sql);
 	if (!copy_select_from(r, sql, s, qt, keypos))
 		return -1;
+	for (int k = 0; k < s->table->nkey; k++)
+		if (keypos[k] >= s->nsel)
+		{
+			extra[keypos[k] - s->nsel] = s->table->key[k];
+			nfields++;
+		}
 	if (s->st.ncursor == s->table->nkey && s->st.ncursor > 0)
 	{
 		buf_puts(sql, " WHERE (");
@@ -383,6 +487,7 @@ static bool
 backfill_by_key(reader *r, rd_stream *s, const char *qt)
 {
 	int			keypos[32];
+	int			extra[32];
 	long long	total = 0;
 	buf_t		sql;
 	bool		ok = false;
@@ -391,11 +496,12 @@ backfill_by_key(reader *r, rd_stream *s, const char *qt)
 	while (!s->st.streaming)
 	{
 		long long	nrows;
-		int			nfields = keyset_chunk_sql(r, s, qt, r->cfg->backfill_chunk_size, &sql, keypos);
+		int			nfields = keyset_chunk_sql(r, s, qt, r->cfg->backfill_chunk_size, &sql, keypos,
+											   extra);
 
 		if (nfields < 0 ||
-			!copy_rows(r, s, sql.data, r->cfg->backfill_chunk_size, nfields, keypos, s->table->nkey,
-					   &nrows, true, NULL))
+			!copy_rows(r, s, &sql, extra, r->cfg->backfill_chunk_size, nfields, keypos,
+					   s->table->nkey, &nrows, true, NULL))
 			goto done;
 		total += nrows;
 		if (!chunk_done(r, s, nrows < r->cfg->backfill_chunk_size))
@@ -508,7 +614,7 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 			buf_printf(&sql, " WHERE ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
 					   s->st.ctid_block, s->st.ctid_block + step);
 		buf_puts(&sql, ") TO STDOUT");
-		if (!copy_rows(r, s, sql.data, 0, s->nsel, NULL, 0, &nrows, true, NULL))
+		if (!copy_rows(r, s, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, true, NULL))
 			goto done;
 		total += nrows;
 		s->st.ctid_block += step;
@@ -669,7 +775,7 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 		PQfreemem(lit);
 	}
 	buf_printf(&sql, " ORDER BY %s) TO STDOUT", cq);
-	if (!copy_rows(r, s, sql.data, 0, pos == s->nsel ? s->nsel + 1 : s->nsel, &pos, 1, &nrows,
+	if (!copy_rows(r, s, &sql, &s->cursor_col, 0, pos == s->nsel ? s->nsel + 1 : s->nsel, &pos, 1, &nrows,
 				   false, NULL))
 		goto done;
 	/* the largest cursor value read (rows came in cursor order), else the previous one */
@@ -732,7 +838,7 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 				   top & 0xFFFFFFFFULL, top >> 32, (top >> 32) ? (top >> 32) - 1 : 0,
 				   (long long) json_integer_value(prev));
 	buf_puts(&sql, ") TO STDOUT");
-	if (!copy_rows(r, s, sql.data, 0, s->nsel, NULL, 0, &nrows, false, NULL))
+	if (!copy_rows(r, s, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL))
 		goto done;
 	*new_state = json_pack("{s:I}", "xmin_raw_value", (json_int_t) cur);
 	log_info("stream %s.%s: %lld rows changed since the last read (xmin)", s->table->ns,
@@ -875,18 +981,42 @@ wm_chunk_free(wm_chunk *ch)
 	for (int k = 0; k < ch->ncursor; k++)
 		free(ch->cursor[k]);
 	free(ch->cursor);
+	free(ch->wire);
 	sp_tmpfile_close(ch->rows, ch->rows_iobuf);
 	memset(ch, 0, sizeof(*ch));
 	ch->s = s;
 }
 
-/* The encoded key of a COPY row whose key columns sit at keypos. */
+/* The encoded key of a COPY row whose key columns sit at keypos (binary when wire is set). */
 static void
-row_key(buf_t *key, const rd_stream *s, const copy_field *f, const int *keypos)
+row_key(buf_t *key, const rd_stream *s, const tc_wire *wire, const copy_field *f,
+		const int *keypos)
 {
 	buf_reset(key);
 	for (int k = 0; k < s->table->nkey; k++)
-		wm_key_append(key, f[keypos[k]].data, f[keypos[k]].len);
+	{
+		const copy_field *kf = &f[keypos[k]];
+
+		if (wire && wire[keypos[k]] != TC_WIRE_RAW)
+		{
+			char		tmp[80];
+			long		n;
+
+			if (copybin_text_bound(wire[keypos[k]], kf->data, kf->len) < (long) sizeof(tmp))
+				n = copybin_render(wire[keypos[k]], kf->data, kf->len, tmp);
+			else
+			{
+				char	   *t = field_text(wire, f, keypos[k]);
+
+				wm_key_append(key, t, strlen(t));
+				free(t);
+				continue;
+			}
+			wm_key_append(key, tmp, (size_t) (n < 0 ? 0 : n));
+		}
+		else
+			wm_key_append(key, kf->data, kf->len);
+	}
 }
 
 /* Spool one parsed chunk row and put its key in the chunk's set. */
@@ -897,7 +1027,7 @@ spool_row(wm_chunk *ch, const char *row, size_t len, const copy_field *f, buf_t 
 	bool		found;
 	size_t		slot;
 
-	row_key(key, ch->s, f, ch->keypos);
+	row_key(key, ch->s, ch->wire, f, ch->keypos);
 	slot = key_slot(ch, key->data, key->len, &found);
 	ch->used[slot] = true;
 	ch->keys[slot] = strndup(key->data, key->len);
@@ -914,6 +1044,7 @@ wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows)
 {
 	rd_stream  *s = ch->s;
 	char	   *qt = pgc_qualified(r->conn, s->table->ns, s->table->name);
+	int			extra[32];
 	buf_t		sql;
 	bool		ok = false;
 
@@ -930,10 +1061,10 @@ wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows)
 		err_set(ERR_SYSTEM, NULL, "could not set up a backfill chunk (memory or temporary file)");
 		goto done;
 	}
-	ch->nfields = keyset_chunk_sql(r, s, qt, chunk_rows, &sql, ch->keypos);
+	ch->nfields = keyset_chunk_sql(r, s, qt, chunk_rows, &sql, ch->keypos, extra);
 	if (ch->nfields < 0 ||
-		!copy_rows(r, s, sql.data, chunk_rows, ch->nfields, ch->keypos, s->table->nkey, &ch->nrows,
-				   false, ch))
+		!copy_rows(r, s, &sql, extra, chunk_rows, ch->nfields, ch->keypos, s->table->nkey,
+				   &ch->nrows, false, ch))
 		goto done;
 	ch->last = ch->nrows < chunk_rows;
 	ok = true;
@@ -975,13 +1106,13 @@ wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn)
 			goto done;
 		}
 		row.len = len;
-		if (!parse_row(r, s, row.data, len, f, ch->nfields))
+		if (parse_row(r, s, ch->wire, row.data, len, f, ch->nfields) != 1)
 			goto done;
-		row_key(&key, s, f, ch->keypos);
+		row_key(&key, s, ch->wire, f, ch->keypos);
 		key_slot(ch, key.data, key.len, &found);
 		if (!found)
 			continue;			/* changed between the watermarks: the stream has it */
-		emit_row(r, s, f, lsn_json);
+		emit_row(r, s, ch->wire, f, lsn_json);
 	}
 	/* the stream's cursor moves past this chunk (an empty chunk keeps it) */
 	if (ch->ncursor > 0)

@@ -17,6 +17,7 @@
 
 #include "airbyte.h"
 #include "commands.h"
+#include "copybin.h"
 #include "error.h"
 #include "log.h"
 #include "pgconn.h"
@@ -59,17 +60,32 @@ format_pg_timestamp(int64_t pg_us, char out[40])
 	snprintf(out + n, 40 - n, "Z");
 }
 
-void
-reader_emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, const tc_type *t,
-				  bool first, const char *text, size_t len, bool is_null)
+static inline void
+emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, const tc_type *t, bool first,
+		   const char *value, size_t len, bool is_null, bool binary)
 {
 	if (!first)
 		buf_putc(out, ',');
 	buf_append(out, s->json_keys[selidx], s->json_key_lens[selidx]);
 	if (is_null)
 		buf_append(out, "null", 4);
-	else if (!tc_write(out, t, text, len) && r->nnulled < 64)
+	else if (!(binary ? copybin_write_json(out, t, value, len) : tc_write(out, t, value, len)) &&
+			 r->nnulled < 64)
 		r->nulled[r->nnulled++] = s->table->cols[s->sel[selidx]].name;
+}
+
+void
+reader_emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, const tc_type *t,
+				  bool first, const char *text, size_t len, bool is_null)
+{
+	emit_value(r, out, s, selidx, t, first, text, len, is_null, false);
+}
+
+void
+reader_emit_binary_value(reader *r, buf_t *out, const rd_stream *s, int selidx, const tc_type *t,
+						 bool first, const char *bin, size_t len, bool is_null)
+{
+	emit_value(r, out, s, selidx, t, first, bin, len, is_null, true);
 }
 
 buf_t *

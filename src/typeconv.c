@@ -961,11 +961,54 @@ tc_kind_for_oid(uint32_t base_oid)
 	}
 }
 
+tc_wire
+tc_wire_for_oid(uint32_t base_oid)
+{
+	switch (base_oid)
+	{
+		case TC_OID_BOOL:
+			return TC_WIRE_BOOL;
+		case TC_OID_INT2:
+			return TC_WIRE_INT2;
+		case TC_OID_INT4:
+			return TC_WIRE_INT4;
+		case TC_OID_INT8:
+			return TC_WIRE_INT8;
+		case TC_OID_OID:
+			return TC_WIRE_OID;
+		case TC_OID_TEXT:
+		case TC_OID_VARCHAR:
+		case TC_OID_BPCHAR:
+		case TC_OID_NAME:
+		case TC_OID_JSON:
+			return TC_WIRE_RAW;
+		case TC_OID_JSONB:
+			return TC_WIRE_JSONB;
+		case TC_OID_NUMERIC:
+			return TC_WIRE_NUMERIC;
+		case TC_OID_DATE:
+			return TC_WIRE_DATE;
+		case TC_OID_TIME:
+			return TC_WIRE_TIME;
+		case TC_OID_TIMESTAMP:
+			return TC_WIRE_TIMESTAMP;
+		case TC_OID_TIMESTAMPTZ:
+			return TC_WIRE_TIMESTAMPTZ;
+		case TC_OID_UUID:
+			return TC_WIRE_UUID;
+		case TC_OID_BYTEA:
+			return TC_WIRE_BYTEA;
+		default:
+			return TC_WIRE_NONE;
+	}
+}
+
 tc_type
 tc_resolve(uint32_t base_oid, uint32_t elem_base_oid, char elem_delim, int ndims)
 {
 	tc_type		t;
 
+	t.wire = elem_base_oid != 0 ? TC_WIRE_NONE : tc_wire_for_oid(base_oid);
 	if (elem_base_oid != 0)
 	{
 		t.kind = TC_ARRAY;

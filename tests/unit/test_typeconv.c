@@ -17,8 +17,8 @@
 
 #include "typeconv.h"
 
-#define SC(k)			{(k), TC_STRING, 0, 0}
-#define AR(e, d, n)		{TC_ARRAY, (e), (d), (n)}
+#define SC(k)			{(k), TC_STRING, 0, 0, TC_WIRE_NONE}
+#define AR(e, d, n)		{TC_ARRAY, (e), (d), (n), TC_WIRE_NONE}
 
 typedef struct tc_case
 {
