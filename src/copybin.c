@@ -59,7 +59,7 @@ copybin_header_len(const char *msg, size_t len)
 
 	if (len < 19 || memcmp(msg, copy_signature, sizeof(copy_signature)) != 0)
 		return -1;
-	/* flags: bit 16 (OIDs) is not something we ask for; the high half must be clear */
+	/* flags: the high half marks changes a reader must understand (bit 16: OIDs, never asked for) */
 	if (be32(p + 11) & 0xFFFF0000u)
 		return -1;
 	ext = be32(p + 15);
