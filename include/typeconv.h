@@ -106,4 +106,10 @@ json_t	   *tc_json_schema(const tc_type *t);
  */
 bool		tc_write(buf_t *out, const tc_type *t, const char *text, size_t len);
 
+/*
+ * The proleptic Gregorian date (astronomical year: 1 BC is 0), as PostgreSQL's j2date gives it,
+ * of a day count from 1970-01-01 (Hinnant's algorithm).
+ */
+void		tc_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+
 #endif

@@ -158,27 +158,6 @@ put_seconds(char *o, int sec, int64_t usec)
 
 /* ---- dates and times ---- */
 
-/* Proleptic Gregorian year, month, day of a day count from 1970-01-01 (year 0 is 1 BC). */
-static void
-civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	int64_t		era;
-	int64_t		doe;
-	int64_t		yoe;
-	int64_t		doy;
-	int64_t		mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int) (doy - (153 * mp + 2) / 5 + 1);
-	*m = (int) (mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
 /*
  * "YYYY-MM-DD" for days since 2000-01-01; *bc when the year is before 1 (written as 1 - year).
  * The last date is kept: rows copied in order of insertion tend to share their day.
@@ -204,7 +183,7 @@ put_date(char *o, int64_t pgdays, bool *bc)
 		*bc = last_bc;
 		return o + last_len;
 	}
-	civil_from_days(pgdays + PG_EPOCH_UNIX_DAYS, &y, &m, &d);
+	tc_civil_from_days(pgdays + PG_EPOCH_UNIX_DAYS, &y, &m, &d);
 	*bc = y <= 0;
 	o = put_uint(o, (uint64_t) (y > 0 ? y : 1 - y), 4);
 	*o++ = '-';

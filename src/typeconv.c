@@ -434,9 +434,8 @@ days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-/* The inverse of days_from_civil. */
-static void
-civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+void
+tc_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
 	int64_t		era;
 	int64_t		doe;
@@ -593,7 +592,7 @@ write_timestamptz(buf_t *out, const char *s, size_t n)
 		carry = secs >= 0 ? secs / 86400 : -((86399 - secs) / 86400);
 		days += carry;
 		secs -= carry * 86400;
-		civil_from_days(days, &y, &m, &d);
+		tc_civil_from_days(days, &y, &m, &d);
 		dt.bc = y <= 0;
 		put_padded(out, dt.bc ? 1 - y : y, 4);
 		buf_putc(out, '-');
