@@ -141,18 +141,31 @@ parse_row(reader *r, const rd_stream *s, const tc_wire *wire, const char *row, s
 		got = copybin_split_row(row, len, wire, nfields, f);
 	else
 		got = copy_parse_row(row, len, &r->scratch, f, nfields) ? 1 : -1;
-	if (got < 0)
-		err_set(ERR_SYSTEM, NULL, "could not parse a %s COPY row of %s.%s (expected %d fields)",
-				wire ? "binary" : "text", s->table->ns, s->table->name, nfields);
+	if (got < 0 && wire)
+		err_set(ERR_SYSTEM, NULL, "a binary COPY row of %s.%s is not %d fields of the types the "
+				"read expects", s->table->ns, s->table->name, nfields);
+	else if (got < 0)
+		err_set(ERR_SYSTEM, NULL, "could not parse a COPY row of %s.%s (expected %d fields)",
+				s->table->ns, s->table->name, nfields);
 	return got;
 }
 
-/*
- * The binary forms of a COPY's fields (the selected columns, then the table columns at extra), or
- * NULL when one of them has none: that COPY is made in text format. Binary saves the server its
- * text output functions, about a quarter of its work in a COPY of the bench table (timestamptz
- * and numeric above all); copybin writes the same JSON, keys and cursors from the binary values.
- */
+/* Whether every column a copy of s can take (selected, key, cursor) has a binary form. */
+static bool
+copies_binary(const rd_stream *s)
+{
+	const sp_table *t = s->table;
+
+	for (int i = 0; i < s->nsel; i++)
+		if (t->cols[s->sel[i]].type.wire == TC_WIRE_NONE)
+			return false;
+	for (int k = 0; k < t->nkey; k++)
+		if (t->cols[t->key[k]].type.wire == TC_WIRE_NONE)
+			return false;
+	return s->cursor_col < 0 || t->cols[s->cursor_col].type.wire != TC_WIRE_NONE;
+}
+
+/* The binary forms of a COPY's fields: the selected columns, then the table columns at extra. */
 static tc_wire *
 copy_wires(const rd_stream *s, int nfields, const int *extra)
 {
@@ -161,17 +174,111 @@ copy_wires(const rd_stream *s, int nfields, const int *extra)
 	if (w == NULL)
 		abort();
 	for (int i = 0; i < nfields; i++)
-	{
-		const sp_column *c = &s->table->cols[i < s->nsel ? s->sel[i] : extra[i - s->nsel]];
+		w[i] = s->table->cols[i < s->nsel ? s->sel[i] : extra[i - s->nsel]].type.wire;
+	return w;
+}
 
-		w[i] = c->type.wire;
-		if (w[i] == TC_WIRE_NONE)
+/*
+ * Open the transaction a copy of s runs in: begin_sql, then LOCK TABLE qt IN ACCESS SHARE MODE
+ * before anything takes a snapshot.
+ *
+ * - A COPY takes its snapshot before it locks its table. Waiting for a table rewrite (ALTER
+ *   COLUMN TYPE, for one), it would read the new file under a snapshot that cannot see the
+ *   rewritten rows, and copy none of them: a backfill would end early and its rows never come.
+ *   With the lock taken first, the copy's snapshot is of after any rewrite the lock waited for.
+ * - Holding the lock, the column types cannot change until the copy ends. They are checked
+ *   against the read's catalog, and *binary is set when the copy can be made in binary format
+ *   (a binary value carries no type: one of another type would be read as garbage).
+ *
+ * Returns 1 in the transaction, holding the lock. Returns 0 when the role may not lock the table
+ * (it has column privileges only): nothing is open, and the copy is made as before, in text
+ * format and without the lock. Returns -1 (error recorded) on failure, nothing open.
+ */
+static int
+copy_begin(reader *r, const rd_stream *s, const char *qt, const char *begin_sql, bool *binary)
+{
+	char		state[6];
+	char		msg[512];
+	char	   *lit = PQescapeLiteral(r->conn, qt, strlen(qt));
+	buf_t		sql;
+	PGresult   *res;
+	bool		want = copies_binary(s);
+
+	*binary = false;
+	if (lit == NULL)
+	{
+		err_set(ERR_SYSTEM, PQerrorMessage(r->conn), "could not quote a table name");
+		return -1;
+	}
+	buf_init(&sql, 0);
+	buf_printf(&sql, "%s; LOCK TABLE %s IN ACCESS SHARE MODE", begin_sql, qt);
+	if (want)
+		buf_printf(&sql, "; SELECT attname, atttypid FROM pg_catalog.pg_attribute "
+				   "WHERE attrelid = %s::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped", lit);
+	PQfreemem(lit);
+	res = pgc_try(r->conn, sql.data, 0, NULL, state, msg, sizeof(msg));
+	buf_free(&sql);
+	if (res == NULL)
+	{
+		PQclear(PQexec(r->conn, "ROLLBACK"));
+		if (strcmp(state, "42501") == 0)
 		{
-			free(w);
-			return NULL;
+			log_info("stream %s.%s: the role may not lock the table (%s): copying it in text "
+					 "format, without the lock that keeps a table rewrite from hiding its rows",
+					 s->table->ns, s->table->name, msg);
+			return 0;
+		}
+		err_set(strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ? ERR_TRANSIENT : ERR_SYSTEM,
+				NULL, "locking %s.%s for its copy failed: %s (SQLSTATE %s)", s->table->ns,
+				s->table->name, msg, state);
+		return -1;
+	}
+	for (int i = 0; want && i < s->table->ncols; i++)
+	{
+		const sp_column *c = &s->table->cols[i];
+		bool		same = false;
+
+		for (int row = 0; row < PQntuples(res); row++)
+			if (strcmp(PQgetvalue(res, row, 0), c->name) == 0)
+				same = strtoul(PQgetvalue(res, row, 1), NULL, 10) == c->type_oid;
+		if (!same && c->type.wire != TC_WIRE_NONE)
+		{
+			/* a column the copy may take (the check is of all, the copy takes some) */
+			bool		taken = i == s->cursor_col;
+
+			for (int k = 0; k < s->nsel; k++)
+				taken |= s->sel[k] == i;
+			for (int k = 0; k < s->table->nkey; k++)
+				taken |= s->table->key[k] == i;
+			if (taken)
+			{
+				PQclear(res);
+				PQclear(PQexec(r->conn, "ROLLBACK"));
+				err_set(ERR_TRANSIENT, NULL, "stream %s.%s: column %s is no longer of type %s (its "
+						"type changed, or it was dropped, during the read): the next attempt reads "
+						"the table as it is now", s->table->ns, s->table->name, c->name,
+						c->type_name);
+				return -1;
+			}
 		}
 	}
-	return w;
+	PQclear(res);
+	*binary = want;
+	return 1;
+}
+
+/* Close copy_begin's transaction (when it opened one): COMMIT after a copy, else ROLLBACK. */
+static bool
+copy_end(reader *r, int begun, bool ok)
+{
+	if (begun <= 0)
+		return ok;
+	if (!ok)
+	{
+		PQclear(PQexec(r->conn, "ROLLBACK"));
+		return false;
+	}
+	return pgc_command(r->conn, "ending a copy", "COMMIT");
 }
 
 /*
@@ -186,6 +293,8 @@ field_text(const tc_wire *wire, const copy_field *f, int i)
 
 	if (wire == NULL)
 		t = strndup(f[i].data, f[i].len);
+	else if (f[i].is_null)
+		t = strdup("");			/* as the text format's \N gives (a key is never NULL) */
 	else if ((t = malloc((size_t) copybin_text_bound(wire[i], f[i].data, f[i].len) + 1)) != NULL)
 	{
 		n = copybin_render(wire[i], f[i].data, f[i].len, t);
@@ -217,15 +326,15 @@ static bool spool_row(wm_chunk *ch, const char *row, size_t len, const copy_fiel
 /*
  * Run sql (a COPY ... TO STDOUT, of the selected columns and then the nfields - nsel table
  * columns at extra) and emit its rows, or spool them into the watermark chunk into when it is
- * given. The COPY is made in binary format when every field has a binary form copybin renders
- * (the option is appended to sql). When keypos is given, the nkeys fields it names are taken
+ * given. With binary (copy_begin's answer) the COPY is made in binary format (the option is
+ * appended to sql). When keypos is given, the nkeys fields it names are taken
  * from the last row into the cursor (the stream's, or the chunk's). *nrows counts the rows.
  * limit is the most rows the COPY can return (its LIMIT; 0 when unknown): near it, reads stop
  * batching, so the last rows are not left waiting for a batch that will never fill.
  */
 static bool
-copy_rows(reader *r, rd_stream *s, buf_t *sql, const int *extra, long long limit, int nfields,
-		  const int *keypos, int nkeys, long long *nrows, bool cdc_meta, wm_chunk *into)
+copy_rows(reader *r, rd_stream *s, buf_t *sql, bool binary, const int *extra, long long limit,
+		  int nfields, const int *keypos, int nkeys, long long *nrows, bool cdc_meta, wm_chunk *into)
 {
 	buf_t		key;
 	PGresult   *res;
@@ -236,8 +345,9 @@ copy_rows(reader *r, rd_stream *s, buf_t *sql, const int *extra, long long limit
 	int			n;
 	bool		ok = false;
 	copy_field *f = calloc((size_t) nfields, sizeof(copy_field));
-	tc_wire    *wire = copy_wires(s, nfields, extra);
+	tc_wire    *wire = binary ? copy_wires(s, nfields, extra) : NULL;
 	long		skip = 0;		/* a binary COPY's header, at the start of its first message */
+	bool		trailer = false;	/* a binary COPY's end: nothing may follow it */
 	char		lsn_json[24];
 	bool		lowat = false;
 	int			rows_since_wait = 0;
@@ -304,6 +414,12 @@ copy_rows(reader *r, rd_stream *s, buf_t *sql, const int *extra, long long limit
 		}
 		/* a header alone in its message (the server sends it with the first tuple) is no row */
 		got = n == skip ? 0 : parse_row(r, s, wire, row + skip, (size_t) (n - skip), f, nfields);
+		if (got != 0 && trailer)
+		{
+			err_set(ERR_SYSTEM, NULL, "copying %s.%s: data after the binary COPY's trailer",
+					s->table->ns, s->table->name);
+			got = -1;
+		}
 		if (got < 0 || (got > 0 && into && !spool_row(into, row + skip, (size_t) (n - skip), f, &key)))
 		{
 			PQfreemem(row);
@@ -312,6 +428,7 @@ copy_rows(reader *r, rd_stream *s, buf_t *sql, const int *extra, long long limit
 		if (got == 0)
 		{
 			/* the binary trailer, or a header alone */
+			trailer |= n != skip;
 			PQfreemem(row);
 			row = NULL;
 			skip = 0;
@@ -343,6 +460,12 @@ copy_rows(reader *r, rd_stream *s, buf_t *sql, const int *extra, long long limit
 				s->table->ns, s->table->name);
 		pgc_batch_end(r->conn, &lowat);
 		goto done;
+	}
+	if (wire && !trailer)
+	{
+		err_set(ERR_SYSTEM, NULL, "copying %s.%s: the binary COPY ended without its trailer",
+				s->table->ns, s->table->name);
+		goto drain;
 	}
 	ok = true;
 drain:
@@ -384,6 +507,21 @@ done:
 	return ok;
 }
 
+/* copy_rows in a transaction of its own, opened by copy_begin: how a copy of qt runs. */
+static bool
+locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extra, long long limit,
+			int nfields, const int *keypos, int nkeys, long long *nrows, bool cdc_meta,
+			wm_chunk *into)
+{
+	bool		binary;
+	int			begun = copy_begin(r, s, qt, "BEGIN", &binary);
+
+	if (begun < 0)
+		return false;
+	return copy_end(r, begun, copy_rows(r, s, sql, binary, extra, limit, nfields, keypos, nkeys,
+										nrows, cdc_meta, into));
+}
+
 bool
 full_refresh_stream(reader *r, rd_stream *s)
 {
@@ -410,7 +548,7 @@ full_refresh_stream(reader *r, rd_stream *s)
 	else if (!copy_select_from(r, &sql, s, qt, NULL))
 		goto done;
 	buf_puts(&sql, ") TO STDOUT");
-	ok = copy_rows(r, s, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL);
+	ok = locked_copy(r, s, qt, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL);
 	if (ok)
 		log_info("stream %s.%s: full refresh copied %lld rows", s->table->ns, s->table->name, nrows);
 done:
@@ -500,8 +638,8 @@ backfill_by_key(reader *r, rd_stream *s, const char *qt)
 											   extra);
 
 		if (nfields < 0 ||
-			!copy_rows(r, s, &sql, extra, r->cfg->backfill_chunk_size, nfields, keypos,
-					   s->table->nkey, &nrows, true, NULL))
+			!locked_copy(r, s, qt, &sql, extra, r->cfg->backfill_chunk_size, nfields, keypos,
+						 s->table->nkey, &nrows, true, NULL))
 			goto done;
 		total += nrows;
 		if (!chunk_done(r, s, nrows < r->cfg->backfill_chunk_size))
@@ -614,7 +752,7 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 			buf_printf(&sql, " WHERE ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
 					   s->st.ctid_block, s->st.ctid_block + step);
 		buf_puts(&sql, ") TO STDOUT");
-		if (!copy_rows(r, s, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, true, NULL))
+		if (!locked_copy(r, s, qt, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, true, NULL))
 			goto done;
 		total += nrows;
 		s->st.ctid_block += step;
@@ -713,6 +851,8 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 	long long	at_prev = 0;	/* rows at the saved value (0 without one) */
 	long long	at_last;
 	PGresult   *res;
+	int			begun;
+	bool		binary;
 	bool		in_txn = false;
 	bool		ok = false;
 
@@ -727,7 +867,10 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 				 cc->name);
 		prev = NULL;
 	}
-	if (!pgc_command(r->conn, "starting the incremental read", "BEGIN ISOLATION LEVEL REPEATABLE READ"))
+	/* the lock first: every statement of the read then sees the table as it is while locked */
+	begun = copy_begin(r, s, qt, "BEGIN ISOLATION LEVEL REPEATABLE READ", &binary);
+	if (begun < 0 || (begun == 0 && !pgc_command(r->conn, "starting the incremental read",
+												 "BEGIN ISOLATION LEVEL REPEATABLE READ")))
 		goto done;
 	in_txn = true;
 	if (!cc->not_null)
@@ -775,8 +918,8 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 		PQfreemem(lit);
 	}
 	buf_printf(&sql, " ORDER BY %s) TO STDOUT", cq);
-	if (!copy_rows(r, s, &sql, &s->cursor_col, 0, pos == s->nsel ? s->nsel + 1 : s->nsel, &pos, 1, &nrows,
-				   false, NULL))
+	if (!copy_rows(r, s, &sql, binary, &s->cursor_col, 0, pos == s->nsel ? s->nsel + 1 : s->nsel,
+				   &pos, 1, &nrows, false, NULL))
 		goto done;
 	/* the largest cursor value read (rows came in cursor order), else the previous one */
 	last = nrows > 0 ? s->st.cursor[0] : json_is_string(prev) ? json_string_value(prev) : NULL;
@@ -838,7 +981,7 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 				   top & 0xFFFFFFFFULL, top >> 32, (top >> 32) ? (top >> 32) - 1 : 0,
 				   (long long) json_integer_value(prev));
 	buf_puts(&sql, ") TO STDOUT");
-	if (!copy_rows(r, s, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL))
+	if (!locked_copy(r, s, qt, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL))
 		goto done;
 	*new_state = json_pack("{s:I}", "xmin_raw_value", (json_int_t) cur);
 	log_info("stream %s.%s: %lld rows changed since the last read (xmin)", s->table->ns,
@@ -999,7 +1142,7 @@ row_key(buf_t *key, const rd_stream *s, const tc_wire *wire, const copy_field *f
 
 		if (wire && wire[keypos[k]] != TC_WIRE_RAW)
 		{
-			char		tmp[80];
+			char		tmp[256];
 			long		n;
 
 			if (copybin_text_bound(wire[keypos[k]], kf->data, kf->len) < (long) sizeof(tmp))
@@ -1063,8 +1206,8 @@ wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows)
 	}
 	ch->nfields = keyset_chunk_sql(r, s, qt, chunk_rows, &sql, ch->keypos, extra);
 	if (ch->nfields < 0 ||
-		!copy_rows(r, s, &sql, extra, chunk_rows, ch->nfields, ch->keypos, s->table->nkey,
-				   &ch->nrows, false, ch))
+		!locked_copy(r, s, qt, &sql, extra, chunk_rows, ch->nfields, ch->keypos, s->table->nkey,
+					 &ch->nrows, false, ch))
 		goto done;
 	ch->last = ch->nrows < chunk_rows;
 	ok = true;

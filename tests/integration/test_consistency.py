@@ -199,7 +199,9 @@ class ConsistencyTest(unittest.TestCase):
                         queries = []
                         wait_until(lambda: bool(queries.extend(lock.waiting()) or queries),
                                    "ckey's chunk %d to wait on the lock" % chunk)
-                        if any(q.lstrip().upper().startswith("COPY") for q in queries):
+                        # a copy waits in its transaction's LOCK TABLE, taken before the COPY
+                        if any(q.lstrip().upper().startswith("COPY") or "LOCK TABLE" in q.upper()
+                               for q in queries):
                             break
                         lock.take(wait_until)
                     if chunk == 2:
@@ -339,6 +341,140 @@ class ConsistencyTest(unittest.TestCase):
             self.assertEqual(dest.table(t), source_rows(r.records(), t), t)
         print("\ntable added while streaming: %d kills, %d writer ops, %d records applied"
               % (kills, writer.ops, dest.applied))
+
+
+class RewriteDuringReadTest(unittest.TestCase):
+    """A table rewritten, or its column types changed, while a read waits to copy it: the copy
+    sees every row as it is after the change, or the read fails and says why; never an empty copy
+    taken for the whole table, or values read as another type."""
+
+    def setUp(self):
+        self.cluster = Cluster().start()
+        self.tmp = tempfile.mkdtemp(prefix="sp-rewrite-")
+        self.cluster.create_capture_role()
+        self.cluster.psql("""
+            CREATE TABLE a (id int PRIMARY KEY, v text);
+            CREATE TABLE b (id int PRIMARY KEY, v int, w bigint, ts timestamptz);
+            ALTER TABLE a OWNER TO capture; ALTER TABLE b OWNER TO capture;
+            INSERT INTO a SELECT g, 'a' || g FROM generate_series(1, 1000000) g;
+            INSERT INTO b SELECT g, g, g * 1000, '2024-01-01'::timestamptz + g * interval '1 hour'
+              FROM generate_series(1, 3000) g;
+        """)
+
+    def tearDown(self):
+        self.cluster.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def read_while(self, cfg, sync_mode, change):
+        """A read of a and then b. While a is being copied (after the read listed the tables)
+        the test locks b; once b's copy waits on that lock, change (SQL) runs in the lock's
+        transaction, which commits. Returns (rc, messages)."""
+        cat = run_connector(["discover"], self.tmp, config=cfg).of_type("CATALOG")[0]
+        catalog = configured_catalog(cat, streams=["a", "b"], sync_mode=sync_mode)
+        paths = {}
+        for name, obj in (("config", cfg), ("catalog", catalog)):
+            paths[name] = os.path.join(self.tmp, name + ".json")
+            with open(paths[name], "w") as f:
+                json.dump(obj, f)
+        out_path = os.path.join(self.tmp, "out.jsonl")
+        p = None
+
+        def wait_until(cond, what):
+            deadline = time.monotonic() + 60
+            while not cond():
+                if p is not None and p.poll() is not None:
+                    with open(out_path) as f:
+                        self.fail("the connector exited (%d) while the test waited for %s:\n%s"
+                                  % (p.returncode, what, f.read()[-3000:]))
+                if time.monotonic() > deadline:
+                    self.fail("timed out waiting for %s" % what)
+                time.sleep(0.02)
+
+        def copying_a():
+            with open(out_path) as f:
+                return '"stream":"a"' in f.read()
+
+        lock = TableLock(self.cluster, "b")
+        try:
+            with open(out_path, "wb") as out:
+                p = subprocess.Popen([BINARY, "read", "--config", paths["config"], "--catalog",
+                                      paths["catalog"]], stdout=out, stderr=subprocess.DEVNULL)
+                wait_until(copying_a, "a's first record")
+                lock.take(wait_until)
+                self.assertFalse(self.records(self.output(out_path), "b"), "b was copied before the lock")
+                wait_until(lambda: any("COPY" in q.upper() or "LOCK TABLE" in q.upper()
+                                       for q in lock.waiting()), "b's copy to wait on the lock")
+                lock._send(change + "; COMMIT;")
+                lock.vxid = None
+                p.wait(timeout=120)
+        finally:
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+            lock.close()
+        return p.returncode, self.output(out_path)
+
+    @staticmethod
+    def output(out_path):
+        with open(out_path) as f:
+            return [json.loads(l) for l in f.read().split("\n")[:-1] if l]
+
+    @staticmethod
+    def records(msgs, stream):
+        return [m["record"]["data"] for m in msgs if m["type"] == "RECORD" and m["record"]["stream"] == stream]
+
+    def test_rewrite_while_a_backfill_waits_to_copy(self):
+        """ADD COLUMN with a volatile default rewrites b with rows of its own transaction: a copy
+        whose snapshot was taken before it got the lock would see none of them"""
+        cfg = self.cluster.config()
+        cfg["replication_method"]["backfill_chunk_size"] = 1000
+        rc, msgs = self.read_while(cfg, "incremental", "ALTER TABLE b ADD COLUMN z float8 DEFAULT random()")
+        self.assertEqual(rc, 0, [m for m in msgs if m["type"] == "TRACE"][-3:])
+        self.assertEqual(sorted(r["id"] for r in self.records(msgs, "b")), list(range(1, 3001)))
+        self.assertEqual(len(self.records(msgs, "a")), 1000000)
+
+    def test_rewrite_while_a_full_refresh_waits_to_copy(self):
+        cfg = self.cluster.config(cdc=False)
+        rc, msgs = self.read_while(cfg, "full_refresh", "ALTER TABLE b ADD COLUMN z float8 DEFAULT random()")
+        self.assertEqual(rc, 0, [m for m in msgs if m["type"] == "TRACE"][-3:])
+        self.assertEqual(sorted(r["id"] for r in self.records(msgs, "b")), list(range(1, 3001)))
+
+    def test_type_changed_while_a_full_refresh_waits_to_copy(self):
+        """v becomes a date and w an int: the read stops with a transient error naming the column
+        (the next attempt discovers the new types), and no value of b is read as another type"""
+        cfg = self.cluster.config(cdc=False)
+        rc, msgs = self.read_while(cfg, "full_refresh",
+                                   "ALTER TABLE b ALTER v TYPE date USING '2000-01-01'::date + v, "
+                                   "ALTER w TYPE int USING (w / 1000)::int")
+        self.assertEqual(rc, 1)
+        errors = [m["trace"]["error"] for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
+        self.assertEqual(len(errors), 1, errors)
+        self.assertEqual(errors[0]["failure_type"], "transient_error")
+        self.assertIn("column v is no longer of type integer", errors[0]["message"])
+        self.assertEqual(self.records(msgs, "b"), [])
+        # the next read, with the table discovered again, copies the new values
+        cat = run_connector(["discover"], self.tmp, config=cfg).of_type("CATALOG")[0]
+        r = run_connector(["read"], self.tmp, config=cfg,
+                          catalog=configured_catalog(cat, streams=["b"], sync_mode="full_refresh"))
+        self.assertEqual(r.rc, 0)
+        got = {x["data"]["id"]: x["data"] for x in r.records("b")}
+        self.assertEqual((got[1]["v"], got[1]["w"]), ("2000-01-02", 1))
+
+    def test_role_with_column_privileges_only(self):
+        """A role that may read some columns of b but not lock it: b is copied as before (text
+        format, no lock), and the log says so"""
+        self.cluster.create_capture_role(name="colonly", replication=False, owner_of_public=False)
+        self.cluster.psql("GRANT SELECT (id, v, ts) ON b TO colonly;")
+        cfg = self.cluster.config(cdc=False, username="colonly")
+        cat = run_connector(["discover"], self.tmp, config=cfg).of_type("CATALOG")[0]
+        self.assertEqual(sorted(cat["catalog"]["streams"][0]["json_schema"]["properties"]), ["id", "ts", "v"])
+        r = run_connector(["read"], self.tmp, config=cfg,
+                          catalog=configured_catalog(cat, streams=["b"], sync_mode="full_refresh"))
+        self.assertEqual(r.rc, 0, r.raw[-2000:])
+        got = sorted((x["data"]["id"], x["data"]["v"], x["data"]["ts"]) for x in r.records("b"))
+        self.assertEqual(len(got), 3000)
+        self.assertEqual(got[0], (1, 1, "2024-01-01T01:00:00Z"))
+        self.assertTrue(any("may not lock the table" in l for l in r.logs()), r.logs())
 
 
 if __name__ == "__main__":
