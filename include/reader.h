@@ -59,6 +59,7 @@ struct rd_stream
 	bool		interleaved;	/* backfilled by watermark chunks while the others stream */
 	bool		backfill_again; /* its saved position is of another table, or has a gap */
 	bool		running;		/* STREAM_STATUS RUNNING emitted */
+	bool		cannot_lock;	/* its copies run without the lock (see backfill.c copy_begin) */
 	bool		complete;		/* STREAM_STATUS COMPLETE emitted */
 	long long	records;
 };

@@ -180,7 +180,7 @@ copy_wires(const rd_stream *s, int nfields, const int *extra)
 
 /*
  * Open the transaction a copy of s runs in: begin_sql, then LOCK TABLE qt IN ACCESS SHARE MODE
- * before anything takes a snapshot.
+ * before anything takes a snapshot (ONLY qt when the copy reads the table without its children).
  *
  * - A COPY takes its snapshot before it locks its table. Waiting for a table rewrite (ALTER
  *   COLUMN TYPE, for one), it would read the new file under a snapshot that cannot see the
@@ -190,28 +190,35 @@ copy_wires(const rd_stream *s, int nfields, const int *extra)
  *   against the read's catalog, and *binary is set when the copy can be made in binary format
  *   (a binary value carries no type: one of another type would be read as garbage).
  *
- * Returns 1 in the transaction, holding the lock. Returns 0 when the role may not lock the table
- * (it has column privileges only): nothing is open, and the copy is made as before, in text
- * format and without the lock. Returns -1 (error recorded) on failure, nothing open.
+ * Materialized views and foreign tables cannot be locked (nor rewritten under a copy): they are
+ * copied as before, in text format. So is a table the role may not lock (column privileges
+ * only), as the log says once.
+ *
+ * Returns 1 in the transaction, holding the lock; 0 when there is no lock to take (nothing is
+ * open: the copy runs as before); -1 (error recorded) on failure, nothing open.
  */
 static int
-copy_begin(reader *r, const rd_stream *s, const char *qt, const char *begin_sql, bool *binary)
+copy_begin(reader *r, rd_stream *s, const char *qt, const char *begin_sql, bool *binary)
 {
 	char		state[6];
 	char		msg[512];
-	char	   *lit = PQescapeLiteral(r->conn, qt, strlen(qt));
+	char	   *lit;
 	buf_t		sql;
 	PGresult   *res;
 	bool		want = copies_binary(s);
+	bool		only = s->incremental && s->table->relkind == 'r' && s->table->has_children;
 
 	*binary = false;
-	if (lit == NULL)
+	if (s->cannot_lock || (s->table->relkind != 'r' && s->table->relkind != 'p' &&
+						   s->table->relkind != 'v'))
+		return 0;
+	if ((lit = PQescapeLiteral(r->conn, qt, strlen(qt))) == NULL)
 	{
 		err_set(ERR_SYSTEM, PQerrorMessage(r->conn), "could not quote a table name");
 		return -1;
 	}
 	buf_init(&sql, 0);
-	buf_printf(&sql, "%s; LOCK TABLE %s IN ACCESS SHARE MODE", begin_sql, qt);
+	buf_printf(&sql, "%s; LOCK TABLE %s%s IN ACCESS SHARE MODE", begin_sql, only ? "ONLY " : "", qt);
 	if (want)
 		buf_printf(&sql, "; SELECT attname, atttypid FROM pg_catalog.pg_attribute "
 				   "WHERE attrelid = %s::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped", lit);
@@ -221,14 +228,18 @@ copy_begin(reader *r, const rd_stream *s, const char *qt, const char *begin_sql,
 	if (res == NULL)
 	{
 		PQclear(PQexec(r->conn, "ROLLBACK"));
-		if (strcmp(state, "42501") == 0)
+		/* 42501: column privileges only; 42809: a kind of relation LOCK does not take */
+		if (strcmp(state, "42501") == 0 || strcmp(state, "42809") == 0)
 		{
-			log_info("stream %s.%s: the role may not lock the table (%s): copying it in text "
-					 "format, without the lock that keeps a table rewrite from hiding its rows",
-					 s->table->ns, s->table->name, msg);
+			log_info("stream %s.%s: the table cannot be locked for its copies (%s): copying it in "
+					 "text format, without the lock that keeps a table rewrite from hiding its "
+					 "rows", s->table->ns, s->table->name, msg);
+			s->cannot_lock = true;
 			return 0;
 		}
-		err_set(strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ? ERR_TRANSIENT : ERR_SYSTEM,
+		/* a lock timeout or a deadlock: the next attempt may well get the lock */
+		err_set(strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
+				strcmp(state, "55P03") == 0 || strcmp(state, "40P01") == 0 ? ERR_TRANSIENT : ERR_SYSTEM,
 				NULL, "locking %s.%s for its copy failed: %s (SQLSTATE %s)", s->table->ns,
 				s->table->name, msg, state);
 		return -1;
@@ -241,7 +252,7 @@ copy_begin(reader *r, const rd_stream *s, const char *qt, const char *begin_sql,
 		for (int row = 0; row < PQntuples(res); row++)
 			if (strcmp(PQgetvalue(res, row, 0), c->name) == 0)
 				same = strtoul(PQgetvalue(res, row, 1), NULL, 10) == c->type_oid;
-		if (!same && c->type.wire != TC_WIRE_NONE)
+		if (!same)
 		{
 			/* a column the copy may take (the check is of all, the copy takes some) */
 			bool		taken = i == s->cursor_col;
