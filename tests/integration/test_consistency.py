@@ -353,10 +353,10 @@ class RewriteDuringReadTest(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="sp-rewrite-")
         self.cluster.create_capture_role()
         self.cluster.psql("""
-            CREATE TABLE a (id int PRIMARY KEY, v text);
+            -- a view that takes 2 s to copy: the test locks b while the read copies it
+            CREATE VIEW a AS SELECT g AS id, 'a' || g || pg_sleep(0.02)::text AS v FROM generate_series(1, 100) g;
             CREATE TABLE b (id int PRIMARY KEY, v int, w bigint, ts timestamptz);
-            ALTER TABLE a OWNER TO capture; ALTER TABLE b OWNER TO capture;
-            INSERT INTO a SELECT g, 'a' || g FROM generate_series(1, 100) g;
+            ALTER VIEW a OWNER TO capture; ALTER TABLE b OWNER TO capture;
             INSERT INTO b SELECT g, g, g * 1000, '2024-01-01'::timestamptz + g * interval '1 hour'
               FROM generate_series(1, 3000) g;
         """)
@@ -366,11 +366,10 @@ class RewriteDuringReadTest(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def read_while(self, cfg, sync_mode, change, cursor=None, from_b_record=False):
-        """A read of a and then b with b locked by this test: other statements on b (listing the
-        tables) are let through; once b's copy waits on the lock, change (SQL) runs in the lock's
-        transaction, which commits. from_b_record: the lock is taken only once a record of b is
-        out (a CDC read creates its slot first, which waits for the lock's transaction).
-        Returns (rc, messages)."""
+        """A read of a and then b, with b locked by this test while the read copies a (after it
+        listed the tables); once b's copy waits on the lock, change (SQL) runs in the lock's
+        transaction, which commits. from_b_record: the lock is taken once a record of b is out
+        instead (a CDC read's backfills come after the views' copies). Returns (rc, messages)."""
         cat = run_connector(["discover"], self.tmp, config=cfg).of_type("CATALOG")[0]
         catalog = configured_catalog(cat, streams=["a", "b"], sync_mode=sync_mode)
         if cursor:
@@ -399,24 +398,21 @@ class RewriteDuringReadTest(unittest.TestCase):
             with open(out_path) as f:
                 return '"stream":"b","emitted_at"' in f.read()
 
+        def copying_a():
+            return bool(self.cluster.query(
+                "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY%\"a\"%'"))
+
         lock = TableLock(self.cluster, "b")
         try:
-            if not from_b_record:
-                lock.take(wait_until)
             with open(out_path, "wb") as out:
                 p = subprocess.Popen([BINARY, "read", "--config", paths["config"], "--catalog",
                                       paths["catalog"]], stdout=out, stderr=subprocess.DEVNULL)
-                if from_b_record:
-                    wait_until(b_record, "b's first record")
-                    lock.take(wait_until)
-                while True:
-                    queries = []
-                    wait_until(lambda: bool(queries.extend(lock.waiting()) or queries),
-                               "a statement on b to wait on the lock")
-                    if any(q.lstrip().upper().startswith("COPY") or "LOCK TABLE" in q.upper()
-                           for q in queries):
-                        break
-                    lock.take(wait_until)
+                wait_until(b_record if from_b_record else copying_a,
+                           "b's first record" if from_b_record else "the copy of a")
+                lock.take(wait_until)
+                # the copy waits in its transaction's LOCK TABLE (without it, in the COPY)
+                wait_until(lambda: any("LOCK TABLE" in q.upper() or q.lstrip().upper().startswith("COPY")
+                                       for q in lock.waiting()), "b's copy to wait on the lock")
                 if not from_b_record:
                     with open(out_path) as f:
                         self.assertNotIn('"stream":"b","emitted_at"', f.read(), "b was copied before the lock")
