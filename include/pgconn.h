@@ -33,6 +33,9 @@ PGresult   *pgc_query(PGconn *c, const char *what, const char *sql, int nparams,
 PGresult   *pgc_try(PGconn *c, const char *sql, int nparams, const char *const *params,
 					char sqlstate[6], char *errmsg, size_t errmsg_size);
 
+/* Whether an error's SQLSTATE is worth a retry: a connection failure (08) or a shutdown (57). */
+bool		pgc_transient(const char *sqlstate);
+
 /* Run a command expecting no rows; false (error recorded) on failure. */
 bool		pgc_command(PGconn *c, const char *what, const char *sql);
 

@@ -80,6 +80,19 @@ append_key_list(reader *r, buf_t *sql, const rd_stream *s)
 	return true;
 }
 
+/*
+ * Whether a copy of s reads the table without its inheritance children. A CDC stream of a plain
+ * table is its own rows: its children's changes come under their own names (they are streams of
+ * their own), so copying their rows too would leave copies no change ever updates. The other
+ * modes read what SELECT returns, children included (a partitioned table's partitions are its
+ * rows, and its changes come under its name).
+ */
+static bool
+copies_only(const rd_stream *s)
+{
+	return s->incremental && s->table->relkind == 'r' && s->table->has_children;
+}
+
 /* "COPY (SELECT <selected columns>[, key columns] FROM <qt>": the start of every copy. */
 static bool
 copy_select_from(reader *r, buf_t *sql, const rd_stream *s, const char *qt, int *keypos)
@@ -87,14 +100,7 @@ copy_select_from(reader *r, buf_t *sql, const rd_stream *s, const char *qt, int 
 	buf_puts(sql, "COPY (SELECT ");
 	if (!append_select_list(r, sql, s, keypos))
 		return false;
-	/*
-	 * A CDC stream of a plain table is its own rows: its inheritance children's changes come under
-	 * their own names (they are streams of their own), so copying their rows here would leave
-	 * copies no change ever updates. The other modes read what SELECT returns, children included
-	 * (a partitioned table's partitions are its rows, and its changes come under its name).
-	 */
-	buf_printf(sql, " FROM %s%s",
-			   s->incremental && s->table->relkind == 'r' && s->table->has_children ? "ONLY " : "", qt);
+	buf_printf(sql, " FROM %s%s", copies_only(s) ? "ONLY " : "", qt);
 	return true;
 }
 
@@ -150,19 +156,27 @@ parse_row(reader *r, const rd_stream *s, const tc_wire *wire, const char *row, s
 	return got;
 }
 
-/* Whether every column a copy of s can take (selected, key, cursor) has a binary form. */
+/* Whether a copy of s can take table column i: a selected, key or cursor column. */
+static bool
+copy_may_take(const rd_stream *s, int i)
+{
+	bool		taken = i == s->cursor_col;
+
+	for (int k = 0; k < s->nsel; k++)
+		taken |= s->sel[k] == i;
+	for (int k = 0; k < s->table->nkey; k++)
+		taken |= s->table->key[k] == i;
+	return taken;
+}
+
+/* Whether every column a copy of s can take has a binary form. */
 static bool
 copies_binary(const rd_stream *s)
 {
-	const sp_table *t = s->table;
-
-	for (int i = 0; i < s->nsel; i++)
-		if (t->cols[s->sel[i]].type.wire == TC_WIRE_NONE)
+	for (int i = 0; i < s->table->ncols; i++)
+		if (s->table->cols[i].type.wire == TC_WIRE_NONE && copy_may_take(s, i))
 			return false;
-	for (int k = 0; k < t->nkey; k++)
-		if (t->cols[t->key[k]].type.wire == TC_WIRE_NONE)
-			return false;
-	return s->cursor_col < 0 || t->cols[s->cursor_col].type.wire != TC_WIRE_NONE;
+	return true;
 }
 
 /* The binary forms of a COPY's fields: the selected columns, then the table columns at extra. */
@@ -206,7 +220,6 @@ copy_begin(reader *r, rd_stream *s, const char *qt, const char *begin_sql, bool 
 	buf_t		sql;
 	PGresult   *res;
 	bool		want = copies_binary(s);
-	bool		only = s->incremental && s->table->relkind == 'r' && s->table->has_children;
 
 	*binary = false;
 	if (s->cannot_lock || (s->table->relkind != 'r' && s->table->relkind != 'p' &&
@@ -218,7 +231,8 @@ copy_begin(reader *r, rd_stream *s, const char *qt, const char *begin_sql, bool 
 		return -1;
 	}
 	buf_init(&sql, 0);
-	buf_printf(&sql, "%s; LOCK TABLE %s%s IN ACCESS SHARE MODE", begin_sql, only ? "ONLY " : "", qt);
+	buf_printf(&sql, "%s; LOCK TABLE %s%s IN ACCESS SHARE MODE", begin_sql,
+			   copies_only(s) ? "ONLY " : "", qt);
 	if (want)
 		buf_printf(&sql, "; SELECT attname, atttypid FROM pg_catalog.pg_attribute "
 				   "WHERE attrelid = %s::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped", lit);
@@ -238,8 +252,8 @@ copy_begin(reader *r, rd_stream *s, const char *qt, const char *begin_sql, bool 
 			return 0;
 		}
 		/* a lock timeout or a deadlock: the next attempt may well get the lock */
-		err_set(strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
-				strcmp(state, "55P03") == 0 || strcmp(state, "40P01") == 0 ? ERR_TRANSIENT : ERR_SYSTEM,
+		err_set(pgc_transient(state) || strcmp(state, "55P03") == 0 || strcmp(state, "40P01") == 0 ?
+				ERR_TRANSIENT : ERR_SYSTEM,
 				NULL, "locking %s.%s for its copy failed: %s (SQLSTATE %s)", s->table->ns,
 				s->table->name, msg, state);
 		return -1;
@@ -252,25 +266,14 @@ copy_begin(reader *r, rd_stream *s, const char *qt, const char *begin_sql, bool 
 		for (int row = 0; row < PQntuples(res); row++)
 			if (strcmp(PQgetvalue(res, row, 0), c->name) == 0)
 				same = strtoul(PQgetvalue(res, row, 1), NULL, 10) == c->type_oid;
-		if (!same)
+		if (!same && copy_may_take(s, i))
 		{
-			/* a column the copy may take (the check is of all, the copy takes some) */
-			bool		taken = i == s->cursor_col;
-
-			for (int k = 0; k < s->nsel; k++)
-				taken |= s->sel[k] == i;
-			for (int k = 0; k < s->table->nkey; k++)
-				taken |= s->table->key[k] == i;
-			if (taken)
-			{
-				PQclear(res);
-				PQclear(PQexec(r->conn, "ROLLBACK"));
-				err_set(ERR_TRANSIENT, NULL, "stream %s.%s: column %s is no longer of type %s (its "
-						"type changed, or it was dropped, during the read): the next attempt reads "
-						"the table as it is now", s->table->ns, s->table->name, c->name,
-						c->type_name);
-				return -1;
-			}
+			PQclear(res);
+			PQclear(PQexec(r->conn, "ROLLBACK"));
+			err_set(ERR_TRANSIENT, NULL, "stream %s.%s: column %s is no longer of type %s (its type "
+					"changed, or it was dropped, during the read): the next attempt reads the "
+					"table as it is now", s->table->ns, s->table->name, c->name, c->type_name);
+			return -1;
 		}
 	}
 	PQclear(res);
@@ -293,32 +296,34 @@ copy_end(reader *r, int begun, bool ok)
 }
 
 /*
- * A parsed field's value as the server's text (rendered from a binary COPY's field when wire is
- * set); NUL-terminated, malloc'd.
+ * Field i of a parsed row as the server's text, *len bytes (not NUL-terminated): the field
+ * itself, or when wire is set and its binary form is not the text, its rendering in r->scratch
+ * (valid until the next call). A text row's fields may point into r->scratch, but those are
+ * returned as they are; a binary row's never do.
  */
-static char *
-field_text(const tc_wire *wire, const copy_field *f, int i)
+static const char *
+field_text(reader *r, const tc_wire *wire, const copy_field *f, int i, size_t *len)
 {
-	char	   *t;
+	buf_t	   *scratch = &r->scratch;
 	long		n;
 
-	if (wire == NULL)
-		t = strndup(f[i].data, f[i].len);
-	else if (f[i].is_null)
-		t = strdup("");			/* as the text format's \N gives (a key is never NULL) */
-	else if ((t = malloc((size_t) copybin_text_bound(wire[i], f[i].data, f[i].len) + 1)) != NULL)
+	if (wire == NULL || wire[i] == TC_WIRE_RAW || f[i].is_null)
 	{
-		n = copybin_render(wire[i], f[i].data, f[i].len, t);
-		t[n < 0 ? 0 : n] = '\0';	/* split_row checked the value: it renders */
+		/* a NULL is empty, as the text format's \N gives (a key is never NULL) */
+		*len = f[i].len;
+		return f[i].data;
 	}
-	if (t == NULL)
+	buf_reset(scratch);
+	if (!buf_grow(scratch, (size_t) copybin_text_bound(wire[i], f[i].data, f[i].len)))
 		abort();
-	return t;
+	n = copybin_render(wire[i], f[i].data, f[i].len, scratch->data);
+	*len = n < 0 ? 0 : (size_t) n;	/* split_row checked the value: it renders */
+	return scratch->data;
 }
 
 /* Replace *cursor with the key fields of a parsed row. */
 static void
-set_cursor(char ***cursor, int *ncursor, const tc_wire *wire, const copy_field *f,
+set_cursor(reader *r, char ***cursor, int *ncursor, const tc_wire *wire, const copy_field *f,
 		   const int *keypos, int nkeys)
 {
 	for (int k = 0; k < *ncursor; k++)
@@ -328,11 +333,18 @@ set_cursor(char ***cursor, int *ncursor, const tc_wire *wire, const copy_field *
 	if (*cursor == NULL)
 		abort();
 	for (int k = 0; k < nkeys; k++)
-		(*cursor)[k] = field_text(wire, f, keypos[k]);
+	{
+		size_t		len;
+		const char *t = field_text(r, wire, f, keypos[k], &len);
+
+		if (((*cursor)[k] = strndup(t, len)) == NULL)
+			abort();
+	}
 	*ncursor = nkeys;
 }
 
-static bool spool_row(wm_chunk *ch, const char *row, size_t len, const copy_field *f, buf_t *key);
+static bool spool_row(reader *r, wm_chunk *ch, const char *row, size_t len, const copy_field *f,
+					  buf_t *key);
 
 /*
  * Run sql (a COPY ... TO STDOUT, of the selected columns and then the nfields - nsel table
@@ -431,7 +443,7 @@ copy_rows(reader *r, rd_stream *s, buf_t *sql, bool binary, const int *extra, lo
 					s->table->ns, s->table->name);
 			got = -1;
 		}
-		if (got < 0 || (got > 0 && into && !spool_row(into, row + skip, (size_t) (n - skip), f, &key)))
+		if (got < 0 || (got > 0 && into && !spool_row(r, into, row + skip, (size_t) (n - skip), f, &key)))
 		{
 			PQfreemem(row);
 			goto drain;
@@ -505,9 +517,9 @@ drain:
 		if (parse_row(r, s, wire, last + lastskip, (size_t) (lastlen - lastskip), f, nfields) != 1)
 			ok = false;
 		else if (into)
-			set_cursor(&into->cursor, &into->ncursor, wire, f, keypos, nkeys);
+			set_cursor(r, &into->cursor, &into->ncursor, wire, f, keypos, nkeys);
 		else
-			set_cursor(&s->st.cursor, &s->st.ncursor, wire, f, keypos, nkeys);
+			set_cursor(r, &s->st.cursor, &s->st.ncursor, wire, f, keypos, nkeys);
 	}
 done:
 	PQfreemem(last);
@@ -1143,45 +1155,28 @@ wm_chunk_free(wm_chunk *ch)
 
 /* The encoded key of a COPY row whose key columns sit at keypos (binary when wire is set). */
 static void
-row_key(buf_t *key, const rd_stream *s, const tc_wire *wire, const copy_field *f,
+row_key(reader *r, buf_t *key, const rd_stream *s, const tc_wire *wire, const copy_field *f,
 		const int *keypos)
 {
 	buf_reset(key);
 	for (int k = 0; k < s->table->nkey; k++)
 	{
-		const copy_field *kf = &f[keypos[k]];
+		size_t		len;
+		const char *t = field_text(r, wire, f, keypos[k], &len);
 
-		if (wire && wire[keypos[k]] != TC_WIRE_RAW)
-		{
-			char		tmp[256];
-			long		n;
-
-			if (copybin_text_bound(wire[keypos[k]], kf->data, kf->len) < (long) sizeof(tmp))
-				n = copybin_render(wire[keypos[k]], kf->data, kf->len, tmp);
-			else
-			{
-				char	   *t = field_text(wire, f, keypos[k]);
-
-				wm_key_append(key, t, strlen(t));
-				free(t);
-				continue;
-			}
-			wm_key_append(key, tmp, (size_t) (n < 0 ? 0 : n));
-		}
-		else
-			wm_key_append(key, kf->data, kf->len);
+		wm_key_append(key, t, len);
 	}
 }
 
 /* Spool one parsed chunk row and put its key in the chunk's set. */
 static bool
-spool_row(wm_chunk *ch, const char *row, size_t len, const copy_field *f, buf_t *key)
+spool_row(reader *r, wm_chunk *ch, const char *row, size_t len, const copy_field *f, buf_t *key)
 {
 	uint32_t	n = (uint32_t) len;
 	bool		found;
 	size_t		slot;
 
-	row_key(key, ch->s, ch->wire, f, ch->keypos);
+	row_key(r, key, ch->s, ch->wire, f, ch->keypos);
 	slot = key_slot(ch, key->data, key->len, &found);
 	ch->used[slot] = true;
 	ch->keys[slot] = strndup(key->data, key->len);
@@ -1262,7 +1257,7 @@ wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn)
 		row.len = len;
 		if (parse_row(r, s, ch->wire, row.data, len, f, ch->nfields) != 1)
 			goto done;
-		row_key(&key, s, ch->wire, f, ch->keypos);
+		row_key(r, &key, s, ch->wire, f, ch->keypos);
 		key_slot(ch, key.data, key.len, &found);
 		if (!found)
 			continue;			/* changed between the watermarks: the stream has it */

@@ -259,6 +259,12 @@ pgc_try(PGconn *c, const char *sql, int nparams, const char *const *params,
 	return NULL;
 }
 
+bool
+pgc_transient(const char *sqlstate)
+{
+	return strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57", 2) == 0;
+}
+
 PGresult *
 pgc_query(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params)
 {
@@ -275,8 +281,8 @@ pgc_query(PGconn *c, const char *what, const char *sql, int nparams, const char 
 			err_set(ERR_CONFIG, internal, "%s failed: permission denied (%s); grant the role the "
 					"privilege named in the message", what, msg);
 		else
-			err_set(strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ? ERR_TRANSIENT : ERR_SYSTEM,
-					internal, "%s failed: %s", what, msg);
+			err_set(pgc_transient(state) ? ERR_TRANSIENT : ERR_SYSTEM, internal, "%s failed: %s",
+					what, msg);
 	}
 	return res;
 }
