@@ -60,6 +60,7 @@ struct rd_stream
 	bool		backfill_again; /* its saved position is of another table, or has a gap */
 	bool		running;		/* STREAM_STATUS RUNNING emitted */
 	bool		cannot_lock;	/* its copies run without the lock (see backfill.c copy_begin) */
+	bool		lock_by_select; /* its copies lock it with SELECT, not LOCK TABLE (same) */
 	bool		complete;		/* STREAM_STATUS COMPLETE emitted */
 	long long	records;
 };

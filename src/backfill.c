@@ -193,8 +193,9 @@ copy_wires(const rd_stream *s, int nfields, const int *extra)
 }
 
 /*
- * Open the transaction a copy of s runs in: begin_sql, then LOCK TABLE qt IN ACCESS SHARE MODE
- * before anything takes a snapshot (ONLY qt when the copy reads the table without its children).
+ * Open the transaction a copy of s runs in (REPEATABLE READ when repeatable, else READ COMMITTED),
+ * taking an ACCESS SHARE lock on qt first (on ONLY qt when the copy reads the table without its
+ * children).
  *
  * - A COPY takes its snapshot before it locks its table. Waiting for a table rewrite (ALTER
  *   COLUMN TYPE, for one), it would read the new file under a snapshot that cannot see the
@@ -204,16 +205,25 @@ copy_wires(const rd_stream *s, int nfields, const int *extra)
  *   against the read's catalog, and *binary is set when the copy can be made in binary format
  *   (a binary value carries no type: one of another type would be read as garbage).
  *
- * Materialized views and foreign tables cannot be locked (nor rewritten under a copy): they are
- * copied as before, in text format. So is a table the role may not lock (column privileges
- * only), as the log says once.
+ * The lock is LOCK TABLE, which takes no snapshot. A role with column privileges only may not
+ * LOCK a table, and LOCK does not take materialized views (which REFRESH rewrites): those are
+ * locked by "SELECT FROM qt LIMIT 0" instead, which any column privilege allows, and copied in
+ * text format. That statement takes a snapshot before it waits for the lock: harmless in READ
+ * COMMITTED, where the COPY takes a new one, but in REPEATABLE READ it is the transaction's. So
+ * there the relations locked are checked for a file (relfilenode) other than the one that
+ * snapshot sees, the mark of a rewrite (or TRUNCATE) committed since it was taken; if one is
+ * found the transaction starts again, with a snapshot of after the rewrite. Foreign tables are
+ * copied without a lock (nothing here rewrites them).
  *
  * Returns 1 in the transaction, holding the lock; 0 when there is no lock to take (nothing is
  * open: the copy runs as before); -1 (error recorded) on failure, nothing open.
  */
 static int
-copy_begin(reader *r, rd_stream *s, const char *qt, const char *begin_sql, bool *binary)
+copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binary)
 {
+	const char *begin_sql = repeatable ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN";
+	const char *only = copies_only(s) ? "ONLY " : "";
+	char		kind = s->table->relkind;
 	char		state[6];
 	char		msg[512];
 	char	   *lit;
@@ -222,63 +232,114 @@ copy_begin(reader *r, rd_stream *s, const char *qt, const char *begin_sql, bool 
 	bool		want = copies_binary(s);
 
 	*binary = false;
-	if (s->cannot_lock || (s->table->relkind != 'r' && s->table->relkind != 'p' &&
-						   s->table->relkind != 'v'))
+	if (s->cannot_lock || (kind != 'r' && kind != 'p' && kind != 'v' && kind != 'm'))
 		return 0;
+	if (kind == 'm')
+		s->lock_by_select = true;
 	if ((lit = PQescapeLiteral(r->conn, qt, strlen(qt))) == NULL)
 	{
 		err_set(ERR_SYSTEM, PQerrorMessage(r->conn), "could not quote a table name");
 		return -1;
 	}
 	buf_init(&sql, 0);
-	buf_printf(&sql, "%s; LOCK TABLE %s%s IN ACCESS SHARE MODE", begin_sql,
-			   copies_only(s) ? "ONLY " : "", qt);
-	if (want)
-		buf_printf(&sql, "; SELECT attname, atttypid FROM pg_catalog.pg_attribute "
-				   "WHERE attrelid = %s::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped", lit);
-	PQfreemem(lit);
-	res = pgc_try(r->conn, sql.data, 0, NULL, state, msg, sizeof(msg));
-	buf_free(&sql);
-	if (res == NULL)
+	for (int attempt = 1;; attempt++)
 	{
-		PQclear(PQexec(r->conn, "ROLLBACK"));
-		/* 42501: column privileges only; 42809: a kind of relation LOCK does not take */
-		if (strcmp(state, "42501") == 0 || strcmp(state, "42809") == 0)
+		buf_reset(&sql);
+		if (!s->lock_by_select)
 		{
-			log_info("stream %s.%s: the table cannot be locked for its copies (%s): copying it in "
-					 "text format, without the lock that keeps a table rewrite from hiding its "
-					 "rows", s->table->ns, s->table->name, msg);
-			s->cannot_lock = true;
-			return 0;
+			buf_printf(&sql, "%s; LOCK TABLE %s%s IN ACCESS SHARE MODE", begin_sql, only, qt);
+			if (want)
+				buf_printf(&sql, "; SELECT attname, atttypid FROM pg_catalog.pg_attribute WHERE "
+						   "attrelid = %s::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped",
+						   lit);
 		}
-		/* a lock timeout or a deadlock: the next attempt may well get the lock */
-		err_set(pgc_transient(state) || strcmp(state, "55P03") == 0 || strcmp(state, "40P01") == 0 ?
-				ERR_TRANSIENT : ERR_SYSTEM,
-				NULL, "locking %s.%s for its copy failed: %s (SQLSTATE %s)", s->table->ns,
-				s->table->name, msg, state);
-		return -1;
-	}
-	for (int i = 0; want && i < s->table->ncols; i++)
-	{
-		const sp_column *c = &s->table->cols[i];
-		bool		same = false;
-
-		for (int row = 0; row < PQntuples(res); row++)
-			if (strcmp(PQgetvalue(res, row, 0), c->name) == 0)
-				same = strtoul(PQgetvalue(res, row, 1), NULL, 10) == c->type_oid;
-		if (!same && copy_may_take(s, i))
+		else
+		{
+			buf_printf(&sql, "%s; SELECT FROM %s%s LIMIT 0", begin_sql, only, qt);
+			if (repeatable)
+				buf_puts(&sql, "; SELECT count(*) FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class c "
+						 "ON c.oid = l.relation WHERE l.pid = pg_catalog.pg_backend_pid() AND "
+						 "l.locktype = 'relation' AND c.relkind IN ('r', 'm') AND c.relfilenode <> 0 "
+						 "AND pg_catalog.pg_relation_filenode(c.oid) IS DISTINCT FROM c.relfilenode");
+		}
+		res = pgc_try(r->conn, sql.data, 0, NULL, state, msg, sizeof(msg));
+		if (res == NULL)
+		{
+			PQclear(PQexec(r->conn, "ROLLBACK"));
+			/* 42501: column privileges only, and so no LOCK TABLE */
+			if (strcmp(state, "42501") == 0 && !s->lock_by_select)
+			{
+				log_info("stream %s.%s: the role may not LOCK the table (%s): its copies lock it "
+						 "with a SELECT instead, in text format", s->table->ns, s->table->name, msg);
+				s->lock_by_select = true;
+				continue;
+			}
+			/* 42501 again: not even a column to read; the copy says so as it always did */
+			if (strcmp(state, "42501") == 0 || strcmp(state, "42809") == 0)
+			{
+				log_info("stream %s.%s: the table cannot be locked for its copies (%s): copying it "
+						 "without the lock that keeps a table rewrite from hiding its rows",
+						 s->table->ns, s->table->name, msg);
+				s->cannot_lock = true;
+				buf_free(&sql);
+				PQfreemem(lit);
+				return 0;
+			}
+			/* a lock timeout or a deadlock: the next attempt may well get the lock */
+			err_set(pgc_transient(state) || strcmp(state, "55P03") == 0 ||
+					strcmp(state, "40P01") == 0 ? ERR_TRANSIENT : ERR_SYSTEM,
+					NULL, "locking %s.%s for its copy failed: %s (SQLSTATE %s)", s->table->ns,
+					s->table->name, msg, state);
+			break;
+		}
+		if (s->lock_by_select && repeatable && strcmp(PQgetvalue(res, 0, 0), "0") != 0)
 		{
 			PQclear(res);
 			PQclear(PQexec(r->conn, "ROLLBACK"));
-			err_set(ERR_TRANSIENT, NULL, "stream %s.%s: column %s is no longer of type %s (its type "
-					"changed, or it was dropped, during the read): the next attempt reads the "
-					"table as it is now", s->table->ns, s->table->name, c->name, c->type_name);
-			return -1;
+			if (attempt < 5)
+			{
+				log_debug("stream %s.%s: rewritten while the read waited to lock it: starting "
+						  "its transaction again", s->table->ns, s->table->name);
+				continue;
+			}
+			err_set(ERR_TRANSIENT, NULL, "stream %s.%s: the table was rewritten each of %d times "
+					"the read waited to lock it: the next attempt tries again", s->table->ns,
+					s->table->name, attempt);
+			break;
 		}
+		buf_free(&sql);
+		PQfreemem(lit);
+		if (s->lock_by_select)
+		{
+			PQclear(res);
+			return 1;
+		}
+		for (int i = 0; want && i < s->table->ncols; i++)
+		{
+			const sp_column *c = &s->table->cols[i];
+			bool		same = false;
+
+			for (int row = 0; row < PQntuples(res); row++)
+				if (strcmp(PQgetvalue(res, row, 0), c->name) == 0)
+					same = strtoul(PQgetvalue(res, row, 1), NULL, 10) == c->type_oid;
+			if (!same && copy_may_take(s, i))
+			{
+				PQclear(res);
+				PQclear(PQexec(r->conn, "ROLLBACK"));
+				err_set(ERR_TRANSIENT, NULL, "stream %s.%s: column %s is no longer of type %s (its "
+						"type changed, or it was dropped, during the read): the next attempt reads "
+						"the table as it is now", s->table->ns, s->table->name, c->name,
+						c->type_name);
+				return -1;
+			}
+		}
+		PQclear(res);
+		*binary = want;
+		return 1;
 	}
-	PQclear(res);
-	*binary = want;
-	return 1;
+	buf_free(&sql);
+	PQfreemem(lit);
+	return -1;
 }
 
 /* Close copy_begin's transaction (when it opened one): COMMIT after a copy, else ROLLBACK. */
@@ -537,7 +598,7 @@ locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extr
 			wm_chunk *into)
 {
 	bool		binary;
-	int			begun = copy_begin(r, s, qt, "BEGIN", &binary);
+	int			begun = copy_begin(r, s, qt, false, &binary);
 
 	if (begun < 0)
 		return false;
@@ -891,7 +952,7 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 		prev = NULL;
 	}
 	/* the lock first: every statement of the read then sees the table as it is while locked */
-	begun = copy_begin(r, s, qt, "BEGIN ISOLATION LEVEL REPEATABLE READ", &binary);
+	begun = copy_begin(r, s, qt, true, &binary);
 	if (begun < 0 || (begun == 0 && !pgc_command(r->conn, "starting the incremental read",
 												 "BEGIN ISOLATION LEVEL REPEATABLE READ")))
 		goto done;

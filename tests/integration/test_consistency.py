@@ -58,9 +58,10 @@ class TableLock:
     another, so that the connector's next statement on that table waits where the test says."""
     APP = "sp-test-lock"
 
-    def __init__(self, cluster, table):
+    def __init__(self, cluster, table, lock_sql=None):
         self.cluster = cluster
         self.table = table
+        self.lock_sql = lock_sql or "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE" % table
         self.p = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", cluster.sockdir,
                                    "-p", str(cluster.port), "-U", "postgres", "-d", "postgres"],
                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -83,7 +84,7 @@ class TableLock:
         """End the transaction holding the lock (if any) and take the lock in a new one. A
         statement waiting for the table runs first: the lock comes back once it is done."""
         old = self.vxid
-        self._send(("COMMIT; " if old else "") + "BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE;" % self.table)
+        self._send(("COMMIT; " if old else "") + "BEGIN; %s;" % self.lock_sql)
         wait_until(lambda: self._granted() not in (None, old), "the test's lock on %s" % self.table)
         self.vxid = self._granted()
 
@@ -365,13 +366,14 @@ class RewriteDuringReadTest(unittest.TestCase):
         self.cluster.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def read_while(self, cfg, sync_mode, change, cursor=None, from_b_record=False):
-        """A read of a and then b, with b locked by this test while the read copies a (after it
-        listed the tables); once b's copy waits on the lock, change (SQL) runs in the lock's
-        transaction, which commits. from_b_record: the lock is taken once a record of b is out
-        instead (a CDC read's backfills come after the views' copies). Returns (rc, messages)."""
+    def read_while(self, cfg, sync_mode, change, cursor=None, from_b_record=False, b="b", lock_sql=None):
+        """A read of a and then b, with b locked by this test (by lock_sql, or LOCK TABLE) while
+        the read copies a (after it listed the tables); once b's copy waits on the lock, change
+        (SQL) runs in the lock's transaction, which commits. from_b_record: the lock is taken once
+        a record of b is out instead (a CDC read's backfills come after the views' copies).
+        Returns (rc, messages)."""
         cat = run_connector(["discover"], self.tmp, config=cfg).of_type("CATALOG")[0]
-        catalog = configured_catalog(cat, streams=["a", "b"], sync_mode=sync_mode)
+        catalog = configured_catalog(cat, streams=["a", b], sync_mode=sync_mode)
         if cursor:
             for st in catalog["streams"]:
                 st["cursor_field"] = [cursor]
@@ -396,13 +398,13 @@ class RewriteDuringReadTest(unittest.TestCase):
 
         def b_record():
             with open(out_path) as f:
-                return '"stream":"b","emitted_at"' in f.read()
+                return '"stream":"%s","emitted_at"' % b in f.read()
 
         def copying_a():
             return bool(self.cluster.query(
                 "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY%\"a\"%'"))
 
-        lock = TableLock(self.cluster, "b")
+        lock = TableLock(self.cluster, b, lock_sql)
         try:
             with open(out_path, "wb") as out:
                 p = subprocess.Popen([BINARY, "read", "--config", paths["config"], "--catalog",
@@ -410,12 +412,14 @@ class RewriteDuringReadTest(unittest.TestCase):
                 wait_until(b_record if from_b_record else copying_a,
                            "b's first record" if from_b_record else "the copy of a")
                 lock.take(wait_until)
-                # the copy waits in its transaction's LOCK TABLE (without it, in the COPY)
-                wait_until(lambda: any("LOCK TABLE" in q.upper() or q.lstrip().upper().startswith("COPY")
+                # the copy waits in its transaction's LOCK TABLE or SELECT FROM b LIMIT 0
+                # (without either, in the COPY)
+                wait_until(lambda: any("LOCK TABLE" in q.upper() or "SELECT FROM" in q.upper()
+                                       or q.lstrip().upper().startswith("COPY")
                                        for q in lock.waiting()), "b's copy to wait on the lock")
                 if not from_b_record:
                     with open(out_path) as f:
-                        self.assertNotIn('"stream":"b","emitted_at"', f.read(), "b was copied before the lock")
+                        self.assertNotIn('"stream":"%s","emitted_at"' % b, f.read(), "b was copied before the lock")
                 lock._send(change + "; COMMIT;")
                 lock.vxid = None
                 p.wait(timeout=120)
@@ -504,22 +508,49 @@ class RewriteDuringReadTest(unittest.TestCase):
         self.assertEqual(sorted((x["data"]["x"], x["data"]["y"]) for x in r.records("ft")),
                          [(1, "one"), (2, "two")])
 
-    def test_role_with_column_privileges_only(self):
-        """A role that may read some columns of b but not lock it: b is copied as before (text
-        format, no lock), and the log says so"""
+    def column_privileged_role(self):
+        """A role that may read id, v and ts of b, but not LOCK it (and may read a)"""
         self.cluster.create_capture_role(name="colonly", replication=False, owner_of_public=False)
-        self.cluster.psql("GRANT SELECT (id, v, ts) ON b TO colonly;")
+        self.cluster.psql("GRANT SELECT (id, v, ts) ON b TO colonly; GRANT SELECT ON a TO colonly;")
         cfg = self.cluster.config(cdc=False, username="colonly")
         cat = run_connector(["discover"], self.tmp, config=cfg).of_type("CATALOG")[0]
-        self.assertEqual(sorted(cat["catalog"]["streams"][0]["json_schema"]["properties"]), ["id", "ts", "v"])
-        r = run_connector(["read"], self.tmp, config=cfg,
-                          catalog=configured_catalog(cat, streams=["b"], sync_mode="full_refresh"))
-        self.assertEqual(r.rc, 0, r.raw[-2000:])
-        got = sorted((x["data"]["id"], x["data"]["v"], x["data"]["ts"]) for x in r.records("b"))
-        self.assertEqual(len(got), 3000)
-        self.assertEqual(got[0], (1, 1, "2024-01-01T01:00:00Z"))
-        self.assertEqual(len([l for l in r.logs() if "cannot be locked for its copies" in l]), 1, r.logs())
+        b = [st for st in cat["catalog"]["streams"] if st["name"] == "b"][0]
+        self.assertEqual(sorted(b["json_schema"]["properties"]), ["id", "ts", "v"])
+        return cfg
 
+    def test_role_with_column_privileges_only(self):
+        """A role that may not LOCK b: its copy takes the lock with a SELECT (as the log says,
+        once), and a rewrite that it waits for hides none of b's rows"""
+        cfg = self.column_privileged_role()
+        rc, msgs = self.read_while(cfg, "full_refresh", "ALTER TABLE b ADD COLUMN z float8 DEFAULT random()")
+        self.assertEqual(rc, 0, [m for m in msgs if m["type"] == "TRACE"][-3:])
+        got = sorted((x["id"], x["v"], x["ts"]) for x in self.records(msgs, "b"))
+        self.assertEqual([x[0] for x in got], list(range(1, 3001)))
+        self.assertEqual(got[0], (1, 1, "2024-01-01T01:00:00Z"))
+        logs = [m["log"]["message"] for m in msgs if m["type"] == "LOG"]
+        self.assertEqual(len([l for l in logs if "lock it with a SELECT instead" in l]), 1, logs)
+
+    def test_role_with_column_privileges_only_standard_read(self):
+        """Its REPEATABLE READ transaction has its snapshot before the SELECT gets the lock: the
+        rewrite it waited for is seen, and the transaction starts again after it"""
+        cfg = self.column_privileged_role()
+        rc, msgs = self.read_while(cfg, "incremental", "ALTER TABLE b ADD COLUMN z float8 DEFAULT random()",
+                                   cursor="id")
+        self.assertEqual(rc, 0, [m for m in msgs if m["type"] == "TRACE"][-3:])
+        self.assertEqual(sorted(r["id"] for r in self.records(msgs, "b")), list(range(1, 3001)))
+        cursors = [m["state"]["stream"]["stream_state"].get("cursor") for m in msgs if m["type"] == "STATE"
+                   and m["state"]["stream"]["stream_descriptor"]["name"] == "b"]
+        self.assertEqual(cursors, ["3000"])
+
+    def test_materialized_view_refreshed_while_a_read_waits_to_copy(self):
+        """REFRESH MATERIALIZED VIEW (LOCK TABLE does not take a materialized view)"""
+        self.cluster.psql("CREATE MATERIALIZED VIEW mv AS SELECT id, v FROM b; ALTER MATERIALIZED VIEW mv OWNER TO capture;")
+        for sync_mode, cursor in (("full_refresh", None), ("incremental", "id")):
+            with self.subTest(sync_mode=sync_mode):
+                rc, msgs = self.read_while(self.cluster.config(cdc=False), sync_mode, "SELECT 1", cursor=cursor,
+                                           b="mv", lock_sql="REFRESH MATERIALIZED VIEW mv")
+                self.assertEqual(rc, 0, [m for m in msgs if m["type"] == "TRACE"][-3:])
+                self.assertEqual(sorted(r["id"] for r in self.records(msgs, "mv")), list(range(1, 3001)))
 
 if __name__ == "__main__":
     unittest.main()
