@@ -106,6 +106,9 @@ json_t	   *tc_json_schema(const tc_type *t);
  */
 bool		tc_write(buf_t *out, const tc_type *t, const char *text, size_t len);
 
+/* n raw bytes (a bytea's) as a JSON base64 string, quoted: what tc_write makes of their hex. */
+bool		tc_write_base64(buf_t *out, const void *bytes, size_t n);
+
 /*
  * The proleptic Gregorian date (astronomical year: 1 BC is 0), as PostgreSQL's j2date gives it,
  * of a day count from 1970-01-01 (Hinnant's algorithm).

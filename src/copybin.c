@@ -555,9 +555,10 @@ copybin_write_json(buf_t *out, const tc_type *t, const char *bin, size_t len)
 		case TC_WIRE_JSONB:
 			return tc_write(out, t, bin + 1, len - 1);
 		case TC_WIRE_BYTEA:
+			return tc_write_base64(out, bin, len);
 		default:
 			{
-				/* through the text: bytea's hex, which typeconv turns into base64 */
+				/* through the text, which typeconv turns into JSON */
 				char	   *text = malloc((size_t) text_bound(t->wire, b, len) + 1);
 				bool		ok;
 

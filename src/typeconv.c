@@ -179,68 +179,101 @@ static const signed char hex_value[256] = {
 	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 };
 
+/* n bytes as base64 (standard alphabet, padded) at o, which has room: returns the end. */
+static char *
+base64_encode(char *o, const unsigned char *src, size_t n)
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	for (; n >= 3; src += 3, n -= 3)
+	{
+		uint32_t	w = (uint32_t) src[0] << 16 | (uint32_t) src[1] << 8 | src[2];
+
+		*o++ = b64[(w >> 18) & 63];
+		*o++ = b64[(w >> 12) & 63];
+		*o++ = b64[(w >> 6) & 63];
+		*o++ = b64[w & 63];
+	}
+	if (n > 0)
+	{
+		uint32_t	w = (uint32_t) src[0] << 16 | (n == 2 ? (uint32_t) src[1] << 8 : 0);
+
+		*o++ = b64[(w >> 18) & 63];
+		*o++ = b64[(w >> 12) & 63];
+		*o++ = n == 2 ? b64[(w >> 6) & 63] : '=';
+		*o++ = '=';
+	}
+	return o;
+}
+
+/* Room for n bytes as a quoted base64 string, at the buffer's end; NULL when it cannot grow. */
+static char *
+base64_room(buf_t *out, size_t n)
+{
+	if (!buf_grow(out, (n + 2) / 3 * 4 + 2))
+		return NULL;
+	out->data[out->len] = '"';
+	return out->data + out->len + 1;
+}
+
+/* Close the quoted string base64_room opened, ending at o. */
+static void
+base64_close(buf_t *out, char *o)
+{
+	*o++ = '"';
+	out->len = (size_t) (o - out->data);
+	out->data[out->len] = '\0';
+}
+
+bool
+tc_write_base64(buf_t *out, const void *bytes, size_t n)
+{
+	char	   *o = base64_room(out, n);
+
+	if (o == NULL)
+		return write_null_fail(out, out->len);
+	base64_close(out, base64_encode(o, bytes, n));
+	return true;
+}
+
 /*
- * bytea in hex output (\x0a1b...) as a base64 string (standard alphabet, padded). The output is
- * written straight into the buffer's storage after one grow; a bad hex digit truncates it back.
+ * bytea in hex output (\x0a1b...) as a base64 string. The hex is decoded a block at a time (a
+ * multiple of 3 bytes, so that only the last has padding) and encoded straight into the buffer's
+ * storage after one grow; a bad hex digit truncates it back.
  */
 static bool
 write_bytea(buf_t *out, const char *s, size_t n)
 {
-	static const char b64[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *h;
+	unsigned char block[3 * 512];
 	size_t		start = out->len;
 	size_t		nbytes;
-	size_t		olen;
 	char	   *o;
-	int			v[6];
 
 	if (n < 2 || s[0] != '\\' || s[1] != 'x' || (n - 2) % 2 != 0)
 		return write_null_fail(out, start);
 	h = (const unsigned char *) s + 2;
 	nbytes = (n - 2) / 2;
-	olen = (nbytes + 2) / 3 * 4 + 2;
-	if (!buf_grow(out, olen))
+	if ((o = base64_room(out, nbytes)) == NULL)
 		return write_null_fail(out, start);
-	o = out->data + out->len;
-	*o++ = '"';
-	while (nbytes >= 3)
+	while (nbytes > 0)
 	{
-		uint32_t	w;
+		size_t		k = nbytes < sizeof(block) ? nbytes : sizeof(block);
 
-		for (int i = 0; i < 6; i++)
-			v[i] = hex_value[h[i]];
-		if ((v[0] | v[1] | v[2] | v[3] | v[4] | v[5]) < 0)
-			return write_null_fail(out, start);
-		w = (uint32_t) (v[0] << 20 | v[1] << 16 | v[2] << 12 | v[3] << 8 | v[4] << 4 | v[5]);
-		*o++ = b64[(w >> 18) & 63];
-		*o++ = b64[(w >> 12) & 63];
-		*o++ = b64[(w >> 6) & 63];
-		*o++ = b64[w & 63];
-		h += 6;
-		nbytes -= 3;
-	}
-	if (nbytes > 0)
-	{
-		uint32_t	w;
-
-		for (size_t i = 0; i < nbytes * 2; i++)
+		for (size_t i = 0; i < k; i++, h += 2)
 		{
-			v[i] = hex_value[h[i]];
-			if (v[i] < 0)
+			int			hi = hex_value[h[0]];
+			int			lo = hex_value[h[1]];
+
+			if ((hi | lo) < 0)
 				return write_null_fail(out, start);
+			block[i] = (unsigned char) (hi << 4 | lo);
 		}
-		w = (uint32_t) (v[0] << 20 | v[1] << 16);
-		if (nbytes == 2)
-			w |= (uint32_t) (v[2] << 12 | v[3] << 8);
-		*o++ = b64[(w >> 18) & 63];
-		*o++ = b64[(w >> 12) & 63];
-		*o++ = nbytes == 2 ? b64[(w >> 6) & 63] : '=';
-		*o++ = '=';
+		o = base64_encode(o, block, k);
+		nbytes -= k;
 	}
-	*o++ = '"';
-	out->len = (size_t) (o - out->data);
-	out->data[out->len] = '\0';
+	base64_close(out, o);
 	return true;
 }
 

@@ -415,21 +415,27 @@ ref_base64(const unsigned char *p, size_t n, char *out)
 	out[o] = '\0';
 }
 
-/* Every byte value, every length mod 3, against the reference encoder. */
+/*
+ * Every byte value, every length mod 3, and lengths either side of the decoder's 1536-byte
+ * blocks, against the reference encoder: from hex text (tc_write) and from the raw bytes
+ * (tc_write_base64, as binary copies write them). A bad digit in a later block is still null.
+ */
 static void
 test_bytea_binary(void **state)
 {
+	static const size_t lengths[] = {1535, 1536, 1537, 3071, 3072, 3073, 5000};
 	tc_type		t = SC(TC_BYTEA);
-	unsigned char raw[515];
-	char		hex[2 + 2 * sizeof(raw) + 1];
-	char		want[2 + 4 * (sizeof(raw) / 3 + 1) + 1];
+	static unsigned char raw[5000];
+	static char hex[2 + 2 * sizeof(raw) + 1];
+	static char want[2 + 4 * (sizeof(raw) / 3 + 1) + 1];
 	buf_t		b;
 
 	(void) state;
 	for (size_t i = 0; i < sizeof(raw); i++)
 		raw[i] = (unsigned char) (i * 7 + 3);
 	buf_init(&b, 0);
-	for (size_t n = 0; n <= sizeof(raw); n += (n < 8 ? 1 : 101))
+	for (size_t n = 0, k = 0; n <= sizeof(raw); n = n < 8 ? n + 1 : n < 515 ? n + 101 :
+		 k < sizeof(lengths) / sizeof(lengths[0]) ? lengths[k++] : sizeof(raw) + 1)
 	{
 		hex[0] = '\\';
 		hex[1] = 'x';
@@ -444,6 +450,18 @@ test_bytea_binary(void **state)
 		buf_reset(&b);
 		assert_true(tc_write(&b, &t, hex, 2 + 2 * n));
 		assert_string_equal(b.data, want);
+		buf_reset(&b);
+		buf_append(&b, "[", 1);
+		assert_true(tc_write_base64(&b, raw, n));
+		assert_string_equal(b.data + 1, want);
+		if (n > 2000)
+		{
+			hex[2 + 2 * 1900] = 'g';
+			buf_reset(&b);
+			buf_append(&b, "[", 1);
+			assert_false(tc_write(&b, &t, hex, 2 + 2 * n));
+			assert_string_equal(b.data, "[null");
+		}
 	}
 	buf_free(&b);
 }
