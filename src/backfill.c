@@ -206,14 +206,15 @@ copy_wires(const rd_stream *s, int nfields, const int *extra)
  *   (a binary value carries no type: one of another type would be read as garbage).
  *
  * The lock is LOCK TABLE, which takes no snapshot. A role with column privileges only may not
- * LOCK a table, and LOCK does not take materialized views (which REFRESH rewrites): those are
- * locked by "SELECT FROM qt LIMIT 0" instead, which any column privilege allows, and copied in
- * text format. That statement takes a snapshot before it waits for the lock: harmless in READ
- * COMMITTED, where the COPY takes a new one, but in REPEATABLE READ it is the transaction's. So
- * there the relations locked are checked for a file (relfilenode) other than the one that
- * snapshot sees, the mark of a rewrite (or TRUNCATE) committed since it was taken; if one is
- * found the transaction starts again, with a snapshot of after the rewrite. Foreign tables are
- * copied without a lock (nothing here rewrites them).
+ * LOCK a table: its copies lock it with "SELECT FROM qt LIMIT 0" instead, which any column
+ * privilege allows, and are made in text format. That statement takes a snapshot before it waits
+ * for the lock: harmless in READ COMMITTED, where the COPY takes a new one, but in REPEATABLE READ
+ * it is the transaction's. So there the relations locked are checked for one the snapshot does
+ * not know (a table swapped in under the name since) or whose file (relfilenode) is not the one
+ * the snapshot sees (a rewrite or TRUNCATE committed since); if one is found the transaction
+ * starts again, with a snapshot of after it. Materialized views and foreign tables are copied
+ * without a lock: LOCK does not take them, and nothing hides their rows (REFRESH writes its rows
+ * frozen, visible to every snapshot).
  *
  * Returns 1 in the transaction, holding the lock; 0 when there is no lock to take (nothing is
  * open: the copy runs as before); -1 (error recorded) on failure, nothing open.
@@ -232,17 +233,15 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 	bool		want = copies_binary(s);
 
 	*binary = false;
-	if (s->cannot_lock || (kind != 'r' && kind != 'p' && kind != 'v' && kind != 'm'))
+	if (s->cannot_lock || (kind != 'r' && kind != 'p' && kind != 'v'))
 		return 0;
-	if (kind == 'm')
-		s->lock_by_select = true;
 	if ((lit = PQescapeLiteral(r->conn, qt, strlen(qt))) == NULL)
 	{
 		err_set(ERR_SYSTEM, PQerrorMessage(r->conn), "could not quote a table name");
 		return -1;
 	}
 	buf_init(&sql, 0);
-	for (int attempt = 1;; attempt++)
+	for (int rewrites = 0;;)
 	{
 		buf_reset(&sql);
 		if (!s->lock_by_select)
@@ -256,11 +255,13 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 		else
 		{
 			buf_printf(&sql, "%s; SELECT FROM %s%s LIMIT 0", begin_sql, only, qt);
+			/* a relation the snapshot does not know at all: created since (a table swapped in) */
 			if (repeatable)
-				buf_puts(&sql, "; SELECT count(*) FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class c "
-						 "ON c.oid = l.relation WHERE l.pid = pg_catalog.pg_backend_pid() AND "
-						 "l.locktype = 'relation' AND c.relkind IN ('r', 'm') AND c.relfilenode <> 0 "
-						 "AND pg_catalog.pg_relation_filenode(c.oid) IS DISTINCT FROM c.relfilenode");
+				buf_puts(&sql, "; SELECT count(*) FROM pg_catalog.pg_locks l LEFT JOIN "
+						 "pg_catalog.pg_class c ON c.oid = l.relation WHERE l.pid = "
+						 "pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND (c.oid IS NULL "
+						 "OR (c.relkind IN ('r', 'm') AND c.relfilenode <> 0 AND "
+						 "pg_catalog.pg_relation_filenode(c.oid) IS DISTINCT FROM c.relfilenode))");
 		}
 		res = pgc_try(r->conn, sql.data, 0, NULL, state, msg, sizeof(msg));
 		if (res == NULL)
@@ -274,12 +275,15 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 				s->lock_by_select = true;
 				continue;
 			}
-			/* 42501 again: not even a column to read; the copy says so as it always did */
+			/*
+			 * 42501 again: not a column the role may read, and its COPY will say so, as it always
+			 * did. 42809: a kind of relation LOCK does not take (none of those tried here).
+			 */
 			if (strcmp(state, "42501") == 0 || strcmp(state, "42809") == 0)
 			{
-				log_info("stream %s.%s: the table cannot be locked for its copies (%s): copying it "
-						 "without the lock that keeps a table rewrite from hiding its rows",
-						 s->table->ns, s->table->name, msg);
+				if (strcmp(state, "42809") == 0)
+					log_info("stream %s.%s: the table cannot be locked for its copies (%s): "
+							 "copying it without the lock", s->table->ns, s->table->name, msg);
 				s->cannot_lock = true;
 				buf_free(&sql);
 				PQfreemem(lit);
@@ -296,15 +300,15 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 		{
 			PQclear(res);
 			PQclear(PQexec(r->conn, "ROLLBACK"));
-			if (attempt < 5)
+			if (++rewrites < 5)
 			{
-				log_debug("stream %s.%s: rewritten while the read waited to lock it: starting "
-						  "its transaction again", s->table->ns, s->table->name);
+				log_info("stream %s.%s: the table was rewritten or replaced while the read waited "
+						 "to lock it: starting its transaction again", s->table->ns, s->table->name);
 				continue;
 			}
-			err_set(ERR_TRANSIENT, NULL, "stream %s.%s: the table was rewritten each of %d times "
-					"the read waited to lock it: the next attempt tries again", s->table->ns,
-					s->table->name, attempt);
+			err_set(ERR_TRANSIENT, NULL, "stream %s.%s: the table was rewritten or replaced each of "
+					"%d times the read waited to lock it: the next attempt tries again",
+					s->table->ns, s->table->name, rewrites);
 			break;
 		}
 		buf_free(&sql);
