@@ -458,16 +458,19 @@ class RewriteDuringReadTest(unittest.TestCase):
         self.assertEqual(rc, 0, [m for m in msgs if m["type"] == "TRACE"][-3:])
         self.assertEqual(sorted(r["id"] for r in self.records(msgs, "b")), list(range(1, 3001)))
 
-    def test_rewrite_while_a_standard_read_waits_to_copy(self):
-        """Standard incremental: the rows past the cursor, all of them, and the cursor after them"""
-        cfg = self.cluster.config(cdc=False)
-        rc, msgs = self.read_while(cfg, "incremental", "ALTER TABLE b ADD COLUMN z float8 DEFAULT random()",
-                                   cursor="id")
+    def standard_read_across(self, cfg, change):
+        """A Standard incremental read (cursor id) while change runs: the rows past the cursor,
+        all of them, and the cursor after them. Returns the LOG messages."""
+        rc, msgs = self.read_while(cfg, "incremental", change, cursor="id")
         self.assertEqual(rc, 0, [m for m in msgs if m["type"] == "TRACE"][-3:])
         self.assertEqual(sorted(r["id"] for r in self.records(msgs, "b")), list(range(1, 3001)))
         cursors = [m["state"]["stream"]["stream_state"].get("cursor") for m in msgs if m["type"] == "STATE"
                    and m["state"]["stream"]["stream_descriptor"]["name"] == "b"]
         self.assertEqual(cursors, ["3000"])
+        return [m["log"]["message"] for m in msgs if m["type"] == "LOG"]
+
+    def test_rewrite_while_a_standard_read_waits_to_copy(self):
+        self.standard_read_across(self.cluster.config(cdc=False), "ALTER TABLE b ADD COLUMN z float8 DEFAULT random()")
 
     def test_type_changed_while_a_full_refresh_waits_to_copy(self):
         """v becomes a date and w an int: the read stops with a transient error naming the column
@@ -533,29 +536,18 @@ class RewriteDuringReadTest(unittest.TestCase):
     def test_role_with_column_privileges_only_standard_read(self):
         """Its REPEATABLE READ transaction has its snapshot before the SELECT gets the lock: the
         rewrite it waited for is seen, and the transaction starts again after it"""
-        cfg = self.column_privileged_role()
-        rc, msgs = self.read_while(cfg, "incremental", "ALTER TABLE b ADD COLUMN z float8 DEFAULT random()",
-                                   cursor="id")
-        self.assertEqual(rc, 0, [m for m in msgs if m["type"] == "TRACE"][-3:])
-        self.assertEqual(sorted(r["id"] for r in self.records(msgs, "b")), list(range(1, 3001)))
-        cursors = [m["state"]["stream"]["stream_state"].get("cursor") for m in msgs if m["type"] == "STATE"
-                   and m["state"]["stream"]["stream_descriptor"]["name"] == "b"]
-        self.assertEqual(cursors, ["3000"])
-        logs = [m["log"]["message"] for m in msgs if m["type"] == "LOG"]
+        logs = self.standard_read_across(self.column_privileged_role(),
+                                         "ALTER TABLE b ADD COLUMN z float8 DEFAULT random()")
         self.assertTrue(any("rewritten or replaced while the read waited" in l for l in logs), logs)
 
     def test_table_swapped_while_a_column_privileged_standard_read_waits(self):
         """b replaced by another table under its name (a rename swap): the relation the SELECT
         locks is one the REPEATABLE READ snapshot has never seen, so the transaction starts again,
         and the rows of the new b are read"""
-        cfg = self.column_privileged_role()
-        rc, msgs = self.read_while(cfg, "incremental", """
+        logs = self.standard_read_across(self.column_privileged_role(), """
             CREATE TABLE b_new (LIKE b INCLUDING ALL); INSERT INTO b_new SELECT * FROM b;
             ALTER TABLE b RENAME TO b_old; ALTER TABLE b_new RENAME TO b;
-            GRANT SELECT (id, v, ts) ON b TO colonly""", cursor="id")
-        self.assertEqual(rc, 0, [m for m in msgs if m["type"] == "TRACE"][-3:])
-        self.assertEqual(sorted(r["id"] for r in self.records(msgs, "b")), list(range(1, 3001)))
-        logs = [m["log"]["message"] for m in msgs if m["type"] == "LOG"]
+            GRANT SELECT (id, v, ts) ON b TO colonly""")
         self.assertTrue(any("rewritten or replaced while the read waited" in l for l in logs), logs)
 
 if __name__ == "__main__":
