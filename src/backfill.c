@@ -285,9 +285,7 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 					log_info("stream %s.%s: the table cannot be locked for its copies (%s): "
 							 "copying it without the lock", s->table->ns, s->table->name, msg);
 				s->cannot_lock = true;
-				buf_free(&sql);
-				PQfreemem(lit);
-				return 0;
+				break;
 			}
 			/* a lock timeout or a deadlock: the next attempt may well get the lock */
 			err_set(pgc_transient(state) || strcmp(state, "55P03") == 0 ||
@@ -296,54 +294,46 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 					s->table->name, msg, state);
 			break;
 		}
-		if (s->lock_by_select && repeatable && strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		if (!s->lock_by_select || !repeatable || strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+			break;
+		PQclear(res);
+		res = NULL;
+		PQclear(PQexec(r->conn, "ROLLBACK"));
+		if (++rewrites == 5)
 		{
-			PQclear(res);
-			PQclear(PQexec(r->conn, "ROLLBACK"));
-			if (++rewrites < 5)
-			{
-				log_info("stream %s.%s: the table was rewritten or replaced while the read waited "
-						 "to lock it: starting its transaction again", s->table->ns, s->table->name);
-				continue;
-			}
 			err_set(ERR_TRANSIENT, NULL, "stream %s.%s: the table was rewritten or replaced each of "
 					"%d times the read waited to lock it: the next attempt tries again",
 					s->table->ns, s->table->name, rewrites);
 			break;
 		}
-		buf_free(&sql);
-		PQfreemem(lit);
-		if (s->lock_by_select)
-		{
-			PQclear(res);
-			return 1;
-		}
-		for (int i = 0; want && i < s->table->ncols; i++)
-		{
-			const sp_column *c = &s->table->cols[i];
-			bool		same = false;
-
-			for (int row = 0; row < PQntuples(res); row++)
-				if (strcmp(PQgetvalue(res, row, 0), c->name) == 0)
-					same = strtoul(PQgetvalue(res, row, 1), NULL, 10) == c->type_oid;
-			if (!same && copy_may_take(s, i))
-			{
-				PQclear(res);
-				PQclear(PQexec(r->conn, "ROLLBACK"));
-				err_set(ERR_TRANSIENT, NULL, "stream %s.%s: column %s is no longer of type %s (its "
-						"type changed, or it was dropped, during the read): the next attempt reads "
-						"the table as it is now", s->table->ns, s->table->name, c->name,
-						c->type_name);
-				return -1;
-			}
-		}
-		PQclear(res);
-		*binary = want;
-		return 1;
+		log_info("stream %s.%s: the table was rewritten or replaced while the read waited to lock "
+				 "it: starting its transaction again", s->table->ns, s->table->name);
 	}
 	buf_free(&sql);
 	PQfreemem(lit);
-	return -1;
+	if (res == NULL)
+		return s->cannot_lock ? 0 : -1;	/* it could lock until now (see the top) */
+	for (int i = 0; want && !s->lock_by_select && i < s->table->ncols; i++)
+	{
+		const sp_column *c = &s->table->cols[i];
+		bool		same = false;
+
+		for (int row = 0; row < PQntuples(res); row++)
+			if (strcmp(PQgetvalue(res, row, 0), c->name) == 0)
+				same = strtoul(PQgetvalue(res, row, 1), NULL, 10) == c->type_oid;
+		if (!same && copy_may_take(s, i))
+		{
+			PQclear(res);
+			PQclear(PQexec(r->conn, "ROLLBACK"));
+			err_set(ERR_TRANSIENT, NULL, "stream %s.%s: column %s is no longer of type %s (its "
+					"type changed, or it was dropped, during the read): the next attempt reads "
+					"the table as it is now", s->table->ns, s->table->name, c->name, c->type_name);
+			return -1;
+		}
+	}
+	PQclear(res);
+	*binary = want && !s->lock_by_select;
+	return 1;
 }
 
 /* Close copy_begin's transaction (when it opened one): COMMIT after a copy, else ROLLBACK. */

@@ -557,18 +557,8 @@ copybin_write_json(buf_t *out, const tc_type *t, const char *bin, size_t len)
 		case TC_WIRE_BYTEA:
 			return tc_write_base64(out, bin, len);
 		default:
-			{
-				/* through the text, which typeconv turns into JSON */
-				char	   *text = malloc((size_t) text_bound(t->wire, b, len) + 1);
-				bool		ok;
-
-				if (text == NULL)
-					return null_fail(out, start);
-				n = render(t->wire, b, len, text);
-				ok = n >= 0 ? tc_write(out, t, text, (size_t) n) : null_fail(out, start);
-				free(text);
-				return ok;
-			}
+			/* TC_WIRE_NONE, no binary form: such a column is copied in text format, never here */
+			return null_fail(out, start);
 	}
 	out->len += (size_t) n;
 	out->data[out->len] = '\0';
