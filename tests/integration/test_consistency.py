@@ -53,6 +53,13 @@ def shows_interleaving(msgs, acct_id):
     return bool(before) and bool(after) and before[-1] != after[-1]
 
 
+def kill_if_running(p):
+    """Kill p (a subprocess, or None) if it is still running, and reap it"""
+    if p is not None and p.poll() is None:
+        p.kill()
+        p.wait()
+
+
 class TableLock:
     """A session of the test's own that holds ACCESS EXCLUSIVE on a table, one transaction after
     another, so that the connector's next statement on that table waits where the test says."""
@@ -100,9 +107,7 @@ class TableLock:
             self.p.stdin.close()
             self.p.wait(timeout=30)
         finally:
-            if self.p.poll() is None:
-                self.p.kill()
-                self.p.wait()
+            kill_if_running(self.p)
 
 
 class ConsistencyTest(unittest.TestCase):
@@ -212,9 +217,7 @@ class ConsistencyTest(unittest.TestCase):
                 p.send_signal(signal.SIGKILL)
                 p.wait(timeout=60)
         finally:
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
+            kill_if_running(p)
             lock.close()
         return self.output(out_path)[1], acct_id
 
@@ -424,9 +427,7 @@ class RewriteDuringReadTest(unittest.TestCase):
                 lock.vxid = None
                 p.wait(timeout=120)
         finally:
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
+            kill_if_running(p)
             lock.close()
         return p.returncode, self.output(out_path)
 
