@@ -210,4 +210,13 @@ void		pgo_lsn_format(pg_lsn lsn, char out[18]);
 /* Parse "X/Y"; false if malformed. */
 bool		pgo_lsn_parse(const char *s, pg_lsn *out);
 
+/*
+ * Whether a snapshot, as pg_current_snapshot()::text gives it ("xmin:xmax:xip,..." of 64-bit
+ * xids), sees transaction xid (as the stream gives it: the low 32 bits), which has committed:
+ * it does unless the transaction was running, or not yet visible, when the snapshot was taken
+ * (at or past xmax, or listed). Compared modulo 2^32, as PostgreSQL compares xids: xid must be
+ * within 2^31 of the snapshot's. False (not seen) for text that is not a snapshot.
+ */
+bool		pgo_snapshot_sees(const char *snapshot, uint32_t xid);
+
 #endif

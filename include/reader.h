@@ -24,7 +24,8 @@ typedef struct rd_stream rd_stream;
  * One chunk of an interleaved backfill (a table added while others stream), reconciled with the
  * change stream DBLog-style: copied between a low and a high watermark, spooled, its keys kept in
  * a set from which every change seen between the watermarks removes its key; at the high
- * watermark the surviving rows go out with that LSN.
+ * watermark the surviving rows go out with that LSN. (Every change the stream delivers after the
+ * chunk's copy has begun removes its key: see replication.c.)
  */
 typedef struct wm_chunk
 {
@@ -41,6 +42,8 @@ typedef struct wm_chunk
 	int			ncursor;		/* the chunk's last key: the stream's cursor once it is emitted */
 	char	  **cursor;
 	bool		last;			/* fewer rows than asked: the backfill ends with this chunk */
+	const uint32_t *delivered;	/* during wm_chunk_fill only: xids of transactions the stream */
+	int			ndelivered;		/* has delivered (borrowed) */
 } wm_chunk;
 
 struct rd_stream
@@ -123,9 +126,17 @@ int			sp_tmpfd(void);
 void		sp_tmpfile_close(FILE *f, char *iobuf);
 /* Append one key column's text to an encoded key ("<len>:<text>" per column). */
 void		wm_key_append(buf_t *key, const char *text, size_t len);
-/* Copy the next chunk of ch->s into ch (spool and key set); false (error recorded) on failure. */
-bool		wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows);
-/* A change to this key was seen between the watermarks: the chunk's copy is stale. */
+/*
+ * Copy the next chunk of ch->s into ch (spool and key set); false (error recorded) on failure.
+ * delivered: the xids of the last transactions the stream has delivered (and of the one it is
+ * delivering). A copy whose snapshot cannot see one of them yet would overwrite its change with
+ * the older row, and nothing later in the stream would correct it: the copy waits until it can
+ * see them (they have committed: they are about to become visible, or wait for a synchronous
+ * standby). A stop requested meanwhile leaves the chunk empty.
+ */
+bool		wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows, const uint32_t *delivered,
+						  int ndelivered);
+/* A change to this key was delivered after the chunk's copy began: the copy may be stale. */
 void		wm_chunk_forget(wm_chunk *ch, const char *key, size_t len);
 /* Emit the surviving rows with _ab_cdc_lsn = lsn and advance the stream's cursor. */
 bool		wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn);
@@ -140,6 +151,14 @@ bool		reader_emit_marker(reader *r, const char *content, pg_lsn *lsn);
  * once when a stop is requested; false (error recorded) if the server cannot be asked.
  */
 bool		reader_wait_unseen_commits(reader *r);
+/*
+ * Wait until the transactions xids (a text array of xids) have ended: none holds its xid's lock
+ * (a prepared one's too when prepared_too), polling every 100 ms and then every second, logging
+ * "waiting for N transaction(s) <what> (server processes ...)" after a second and every minute.
+ * True when they have ended or a stop is requested; false (error recorded) if the server cannot
+ * be asked.
+ */
+bool		reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *what);
 /*
  * Xmin or Standard incremental: the rows changed since saved (the stream_state a previous read
  * emitted, or NULL), then *new_state (new reference) to emit as the stream's STREAM state.

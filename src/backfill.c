@@ -8,6 +8,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "airbyte.h"
@@ -585,15 +586,103 @@ done:
 	return ok;
 }
 
-/* copy_rows in a transaction of its own, opened by copy_begin: how a copy of qt runs. */
+/*
+ * In a chunk's REPEATABLE READ transaction, before its copy: the xids of ch->delivered its
+ * snapshot cannot see (running, or committed but not yet visible, when it was taken) into unseen
+ * as a text array, "{}" when none. False (error recorded) if the server cannot be asked.
+ */
+static bool
+chunk_unseen(reader *r, const wm_chunk *ch, buf_t *unseen)
+{
+	PGresult   *res;
+	int			n = 0;
+
+	buf_reset(unseen);
+	buf_putc(unseen, '{');
+	if (ch->ndelivered > 0)
+	{
+		res = pgc_query(r->conn, "reading a backfill chunk's snapshot",
+						"SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL);
+		if (res == NULL)
+			return false;
+		for (int i = 0; i < ch->ndelivered; i++)
+			if (!pgo_snapshot_sees(PQgetvalue(res, 0, 0), ch->delivered[i]))
+				buf_printf(unseen, "%s%u", n++ ? "," : "", ch->delivered[i]);
+		PQclear(res);
+	}
+	buf_putc(unseen, '}');
+	return true;
+}
+
+/*
+ * copy_rows in a transaction of its own, opened by copy_begin: how a copy of qt runs. A chunk's
+ * (into) runs in REPEATABLE READ and first waits until its snapshot sees every transaction in
+ * into->delivered (see wm_chunk_fill); a stop requested meanwhile leaves it empty.
+ */
 static bool
 locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extra, long long limit,
 			int nfields, const int *keypos, int nkeys, long long *nrows, bool cdc_meta,
 			wm_chunk *into)
 {
 	bool		binary;
-	int			begun = copy_begin(r, s, qt, false, &binary);
+	int			begun;
+	buf_t		unseen;
 
+	buf_init(&unseen, 0);
+	for (int tries = 0;; tries++)
+	{
+		begun = copy_begin(r, s, qt, into != NULL, &binary);
+		if (begun < 0 || into == NULL)
+			break;
+		if (begun == 0 && !pgc_command(r->conn, "starting a backfill chunk",
+									   "BEGIN ISOLATION LEVEL REPEATABLE READ"))
+		{
+			begun = -1;
+			break;
+		}
+		begun = 1;
+		if (!chunk_unseen(r, into, &unseen))
+		{
+			PQclear(PQexec(r->conn, "ROLLBACK"));
+			begun = -1;
+			break;
+		}
+		if (strcmp(unseen.data, "{}") == 0)
+			break;
+		PQclear(PQexec(r->conn, "ROLLBACK"));
+		/*
+		 * They have committed (the stream delivered them) and end (become visible) soon, or
+		 * after a synchronous standby confirms them. Each holds its xid's lock until it is
+		 * visible; one that holds none but is still unseen is retried for a while.
+		 */
+		if (tries == 1000)
+		{
+			err_set(ERR_TRANSIENT, NULL, "stream %s.%s: a backfill chunk's snapshot still cannot "
+					"see transaction(s) %s, which the change stream has delivered: the next "
+					"attempt tries again", s->table->ns, s->table->name, unseen.data);
+			begun = -1;
+			break;
+		}
+		if (!reader_wait_xids(r, unseen.data, true, "that changed the table, which the change "
+							  "stream has delivered but the backfill chunk's copy cannot see "
+							  "yet, to become visible: copied without them, the chunk would "
+							  "overwrite their changes with older rows"))
+		{
+			begun = -1;
+			break;
+		}
+		if (sp_stop_requested)
+		{
+			buf_free(&unseen);
+			return true;		/* no chunk (see wm_chunk_fill) */
+		}
+		{
+			struct timespec pause = {0, 10000000};
+
+			nanosleep(&pause, NULL);
+		}
+	}
+	buf_free(&unseen);
 	if (begun < 0)
 		return false;
 	return copy_end(r, begun, copy_rows(r, s, sql, binary, extra, limit, nfields, keypos, nkeys,
@@ -1244,7 +1333,7 @@ spool_row(reader *r, wm_chunk *ch, const char *row, size_t len, const copy_field
 }
 
 bool
-wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows)
+wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows, const uint32_t *delivered, int ndelivered)
 {
 	rd_stream  *s = ch->s;
 	char	   *qt = pgc_qualified(r->conn, s->table->ns, s->table->name);
@@ -1266,9 +1355,14 @@ wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows)
 		goto done;
 	}
 	ch->nfields = keyset_chunk_sql(r, s, qt, chunk_rows, &sql, ch->keypos, extra);
-	if (ch->nfields < 0 ||
-		!locked_copy(r, s, qt, &sql, extra, chunk_rows, ch->nfields, ch->keypos, s->table->nkey,
-					 &ch->nrows, false, ch))
+	ch->delivered = delivered;
+	ch->ndelivered = ndelivered;
+	ok = ch->nfields >= 0 &&
+		locked_copy(r, s, qt, &sql, extra, chunk_rows, ch->nfields, ch->keypos, s->table->nkey,
+					&ch->nrows, false, ch);
+	ch->delivered = NULL;
+	ch->ndelivered = 0;
+	if (!ok)
 		goto done;
 	ch->last = ch->nrows < chunk_rows;
 	ok = true;

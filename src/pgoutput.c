@@ -1158,3 +1158,51 @@ pgo_lsn_parse(const char *s, pg_lsn *out)
 	*out = ((pg_lsn) hi << 32) | lo;
 	return true;
 }
+
+/* Whether xid a precedes b, modulo 2^32 (as PostgreSQL compares normal xids). */
+static bool
+xid_precedes(uint32_t a, uint32_t b)
+{
+	return (int32_t) (a - b) < 0;
+}
+
+/* One decimal xid of a snapshot's text at *s, its low 32 bits; false if there is none. */
+static bool
+snapshot_xid(const char **s, uint32_t *out)
+{
+	uint64_t	v = 0;
+	const char *p = *s;
+
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++)
+		v = v * 10 + (uint64_t) (*p - '0');	/* wraps past 2^64: only the low bits matter */
+	*out = (uint32_t) v;
+	*s = p;
+	return true;
+}
+
+bool
+pgo_snapshot_sees(const char *snapshot, uint32_t xid)
+{
+	const char *p = snapshot;
+	uint32_t	xmin;
+	uint32_t	xmax;
+	uint32_t	x;
+
+	if (p == NULL || !snapshot_xid(&p, &xmin) || *p++ != ':' || !snapshot_xid(&p, &xmax) ||
+		*p++ != ':')
+		return false;
+	if (xid_precedes(xid, xmin))
+		return true;
+	if (!xid_precedes(xid, xmax))
+		return false;
+	while (snapshot_xid(&p, &x))
+	{
+		if (x == xid)
+			return false;
+		if (*p == ',')
+			p++;
+	}
+	return true;
+}

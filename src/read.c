@@ -402,9 +402,9 @@ lsn_query(PGconn *conn, const char *what, const char *sql, pg_lsn *out)
  * transaction has become visible. Prepared transactions, whose locks have no pid, are left out:
  * waiting for them could mean waiting for a person.)
  */
-#define XID_LOCKS_SQL \
-	"FROM pg_locks WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' " \
-	"AND pid IS NOT NULL "
+#define XID_LOCKS_ANY_SQL \
+	"FROM pg_locks WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' "
+#define XID_LOCKS_SQL XID_LOCKS_ANY_SQL "AND pid IS NOT NULL "
 
 /* The transactions running now (but ours), as a text array of xids. */
 #define RUNNING_XIDS_SQL \
@@ -420,13 +420,8 @@ lsn_query(PGconn *conn, const char *what, const char *sql, pg_lsn *out)
 	"SELECT ARRAY(SELECT backend_xid::text FROM pg_stat_activity WHERE wait_event = 'SyncRep' " \
 	"AND backend_xid IS NOT NULL)::text"
 
-/*
- * Wait until the transactions in xids (from RUNNING_XIDS_SQL or SYNC_WAITERS_XIDS_SQL) have
- * ended, polling every 100 ms; true at once when a stop is requested (the caller ends the
- * read). what says, for the log, which transactions they are and why they are waited for.
- */
-static bool
-wait_for_running(reader *r, const char *xids, const char *what)
+bool
+reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *what)
 {
 	const char *p[1] = {xids};
 	int64_t		start = ab_mono_ms();
@@ -436,6 +431,10 @@ wait_for_running(reader *r, const char *xids, const char *what)
 	while (!sp_stop_requested)
 	{
 		PGresult   *res = pgc_query(r->conn, "checking for transactions still running",
+									prepared_too ?
+									"SELECT count(*), coalesce(string_agg(pid::text, ', ' ORDER BY "
+									"pid), 'none: a prepared transaction') " XID_LOCKS_ANY_SQL
+									"AND transactionid::text = ANY($1::text[])" :
 									"SELECT count(*), string_agg(pid::text, ', ' ORDER BY pid) "
 									XID_LOCKS_SQL "AND transactionid::text = ANY($1::text[])",
 									1, p);
@@ -449,9 +448,8 @@ wait_for_running(reader *r, const char *xids, const char *what)
 		n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 		if (n > 0 && now >= next_log)
 		{
-			log_info("waiting for %ld transaction(s) %s to end (server processes %s): a "
-					 "transaction committed but not yet visible (waiting for a synchronous standby, "
-					 "say) would be in neither the copy nor the stream", n, what, PQgetvalue(res, 0, 1));
+			log_info("waiting for %ld transaction(s) %s (server processes %s)", n, what,
+					 PQgetvalue(res, 0, 1));
 			next_log = now + 60000;
 			told = true;
 		}
@@ -475,8 +473,9 @@ reader_wait_unseen_commits(reader *r)
 	if (res == NULL)
 		return false;
 	ok = strcmp(PQgetvalue(res, 0, 0), "{}") == 0 ||
-		wait_for_running(r, PQgetvalue(res, 0, 0), "committed but waiting for a synchronous "
-						 "standby before they are visible");
+		reader_wait_xids(r, PQgetvalue(res, 0, 0), false, "committed but waiting for a synchronous "
+						 "standby before they are visible to end: a transaction committed but not "
+						 "yet visible would be in neither the copy nor the stream");
 	PQclear(res);
 	return ok;
 }
@@ -720,8 +719,10 @@ prepare_cdc(reader *r, const sp_state *state)
 			reader_emit_state(r);
 		/* a standby makes a commit visible as it replays it: nothing to wait for there */
 		if (PQgetvalue(res, 0, 1)[0] != 't' &&
-			!wait_for_running(r, PQgetvalue(res, 0, 0), "running when the backfill's start was "
-							  "taken, as creating a replication slot does,"))
+			!reader_wait_xids(r, PQgetvalue(res, 0, 0), false, "running when the backfill's start was "
+							  "taken to end, as creating a replication slot does: a transaction "
+							  "committed but not yet visible (waiting for a synchronous standby, "
+							  "say) would be in neither the copy nor the stream"))
 		{
 			PQclear(res);
 			goto done;

@@ -74,6 +74,8 @@ typedef struct rel_map
 	tc_type    *types;			/* per relation column: resolved now (the table may have changed) */
 } rel_map;
 
+#define WM_DELIVERED 4096
+
 typedef struct repl_ctx
 {
 	reader	   *r;
@@ -85,6 +87,8 @@ typedef struct repl_ctx
 	bool		in_txn;
 	char		txn_lsn[24];	/* commit LSN of the open transaction, as a JSON number */
 	pg_lsn		txn_commit;		/* the same, as a number */
+	uint32_t	txn_xid;		/* its xid */
+	bool		txn_touched_wm; /* it changed a table still to be backfilled in chunks */
 	char		txn_time[40];	/* its commit time, RFC 3339 UTC */
 	bool		done;
 	int64_t		last_status_us;
@@ -107,6 +111,14 @@ typedef struct repl_ctx
 	char		wm_low[96];
 	char		wm_high[96];
 	char		wm_id[40];
+	/*
+	 * xids of the transactions delivered since the last chunk's copy began that changed a table
+	 * still to be backfilled in chunks (the newest WM_DELIVERED, and one more for the
+	 * transaction being delivered): see wm_chunk_fill
+	 */
+	uint32_t	wm_delivered[WM_DELIVERED + 1];
+	int			wm_ndelivered;
+	int			wm_delivered_next;
 } repl_ctx;
 
 /* keys of an interleaved chunk are held in memory: bound the chunk */
@@ -336,6 +348,7 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 	if (m == NULL || m->stream == NULL || c->txn_commit < m->stream->st.changes_from)
 		return true;
 	s = m->stream;
+	c->txn_touched_wm |= s->interleaved && !s->st.streaming;
 	reader_mark_running(r, s);
 	/* resolve unchanged TOAST values before the record is opened (the re-read is a query) */
 	for (int j = 0; j < rel->ncols && !tried_refetch; j++)
@@ -402,6 +415,7 @@ emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char 
 	if (m == NULL || m->stream == NULL || c->txn_commit < m->stream->st.changes_from)
 		return;
 	s = m->stream;
+	c->txn_touched_wm |= s->interleaved && !s->st.streaming;
 	reader_mark_running(r, s);
 	out = reader_record_begin(r, s);
 	for (int j = 0; j < rel->ncols; j++)
@@ -519,22 +533,37 @@ wm_start_chunk(repl_ctx *c, rd_stream *s)
 	reader	   *r = c->r;
 	pg_lsn		unused;
 	int			rows = r->cfg->backfill_chunk_size < WM_MAX_CHUNK ? r->cfg->backfill_chunk_size : WM_MAX_CHUNK;
+	int			n;
 
 	c->wm_seq++;
 	snprintf(c->wm_low, sizeof(c->wm_low), "wm:%s:%u:low", c->wm_id, c->wm_seq);
 	snprintf(c->wm_high, sizeof(c->wm_high), "wm:%s:%u:high", c->wm_id, c->wm_seq);
 	c->wm.s = s;
 	/*
-	 * Every commit before the low watermark must be visible to the chunk's copy: one whose
-	 * record is written but that waits for a synchronous standby before it is visible is
-	 * waited for. It reaches the stream before the mark, and a copy without it would then
-	 * overwrite it with the older row.
+	 * A transaction whose commit record is written before the chunk's copy but which the copy
+	 * cannot see yet (it becomes visible a moment after its commit record, or once a synchronous
+	 * standby confirms it) would have its change overwritten by the copy's older row. Those the
+	 * stream delivers from now on remove their keys from the chunk (wm_observe). Those it has
+	 * delivered already are waited for by the copy until it sees them (wm_chunk_fill). Those
+	 * from before this read waited for a standby for that long: they are waited for here (seen
+	 * only with pg_read_all_stats).
 	 */
 	if (!reader_emit_marker(r, c->wm_low, &unused) || !reader_wait_unseen_commits(r))
 		goto failed;
 	if (sp_stop_requested)
 		return true;			/* stopped while waiting: no chunk */
-	if (!wm_chunk_fill(r, &c->wm, rows) || !reader_emit_marker(r, c->wm_high, &unused))
+	/* the transaction being delivered, if it changed the table, must be visible to the copy too */
+	n = c->wm_ndelivered;
+	if (c->in_txn && c->txn_touched_wm)
+		c->wm_delivered[n++] = c->txn_xid;
+	if (!wm_chunk_fill(r, &c->wm, rows, c->wm_delivered, n))
+		goto failed;
+	if (sp_stop_requested)
+		return true;			/* stopped while waiting: no chunk */
+	/* the copy sees them all: what it could not see from now on is delivered after it began */
+	c->wm_ndelivered = 0;
+	c->wm_delivered_next = 0;
+	if (!reader_emit_marker(r, c->wm_high, &unused))
 		goto failed;
 	c->wm_phase = 1;
 	return true;
@@ -544,14 +573,19 @@ failed:
 	return false;
 }
 
-/* A change seen between the watermarks: the chunk's copy of that row is not current. */
+/*
+ * A change delivered after the chunk's copy began (committed before the low watermark, which the
+ * copy may not have seen, or between the marks): the chunk's copy of that row may be older than
+ * the change, which is streamed before the chunk goes out. The stream's records of the row are
+ * its last word, and the chunk's copy is dropped.
+ */
 static void
 wm_observe(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *t)
 {
 	rd_stream  *s = c->wm.s;
 	buf_t		key;
 
-	if (c->wm_phase != 2 || t == NULL || t->ncols != rel->ncols ||
+	if (c->wm_phase == 0 || t == NULL || t->ncols != rel->ncols ||
 		strcmp(rel->nspname, s->table->ns) != 0 || strcmp(rel->relname, s->table->name) != 0)
 		return;
 	buf_init(&key, 0);
@@ -758,6 +792,8 @@ spool_commit(repl_ctx *c, const pgo_msg *commit)
 	pgo_msg		fake_commit;
 
 	c->in_txn = true;
+	c->txn_xid = commit->u.stream_commit.xid;
+	c->txn_touched_wm = false;
 	c->txn_commit = commit->u.stream_commit.commit_lsn;
 	snprintf(c->txn_lsn, sizeof(c->txn_lsn), "%llu", (unsigned long long) c->txn_commit);
 	format_pg_timestamp(commit->u.stream_commit.commit_time, c->txn_time);
@@ -875,12 +911,21 @@ handle_msg(repl_ctx *c, const pgo_msg *in)
 	{
 		case PGO_BEGIN:
 			c->in_txn = true;
+			c->txn_xid = msg.u.begin.xid;
+			c->txn_touched_wm = false;
 			c->txn_commit = msg.u.begin.final_lsn;
 			snprintf(c->txn_lsn, sizeof(c->txn_lsn), "%llu", (unsigned long long) c->txn_commit);
 			format_pg_timestamp(msg.u.begin.commit_time, c->txn_time);
 			break;
 		case PGO_COMMIT:
 			c->in_txn = false;
+			if (c->txn_touched_wm)
+			{
+				c->wm_delivered[c->wm_delivered_next] = c->txn_xid;
+				c->wm_delivered_next = (c->wm_delivered_next + 1) % WM_DELIVERED;
+				if (c->wm_ndelivered < WM_DELIVERED)
+					c->wm_ndelivered++;
+			}
 			if (msg.u.commit.end_lsn > r->lsn)
 				r->lsn = msg.u.commit.end_lsn;
 			check_end_position(c);

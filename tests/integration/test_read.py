@@ -661,13 +661,13 @@ class ChangedTableTest(ReadBase):
         retried.apply_until_last_state(self.read(cat, state=first["state"]).messages)
         self.assertEqual(retried.table("rt"), self.full_refresh(["rt"])["rt"])
 
-    def hold_a_commit_in_the_gap(self, table):
-        """Update row 1 of table in a transaction that writes its commit record but stays unseen
+    def hold_a_commit_in_the_gap(self, table, row=1):
+        """Update a row of table (row 1 unless told) in a transaction that writes its commit record but stays unseen
         by others, waiting for a synchronous standby that never comes; returns its psql."""
         cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf();")
         self.addCleanup(cluster.psql, "ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
         writer = subprocess.Popen(["psql", "-X", "-q", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres",
-                                   "-c", "SET synchronous_commit = on; UPDATE %s SET v = 'in the gap' WHERE id = 1" % table],
+                                   "-c", "SET synchronous_commit = on; UPDATE %s SET v = 'in the gap' WHERE id = %d" % (table, row)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(lambda: writer.poll() is None and (writer.kill(), writer.wait()))
         deadline = time.monotonic() + 30
@@ -676,10 +676,10 @@ class ChangedTableTest(ReadBase):
             time.sleep(0.02)
         return writer
 
-    def start_until_waiting(self, cat, state, name):
+    def start_until_waiting(self, cat, state, name, cfg=None):
         """Start a read; return once it says it waits for a transaction, ends, or a minute passes."""
         out_path = os.path.join(self.tmp, name)
-        p = self.start(self.read_argv(cat, state=state), out_path)
+        p = self.start(self.read_argv(cat, cfg=cfg, state=state), out_path)
         deadline = time.monotonic() + 60
         while p.poll() is None and time.monotonic() < deadline:
             with open(out_path, "rb") as f:
@@ -760,6 +760,52 @@ class ChangedTableTest(ReadBase):
         dest = Destination({"wa": ["id"], "wb": ["id"]})
         dest.apply_until_last_state(msgs)
         self.assertEqual(dest.table("wb"), self.full_refresh(["wb"])["wb"])
+
+    def joining_table_with_a_commit_in_the_gap(self, name, row):
+        """Tables <name>a (streamed) and <name>b (10 rows, 'before', in the publication: its
+        changes are decoded); a state of <name>a alone; then a commit updating row of <name>b to
+        'in the gap' that is written but not visible (it waits for a synchronous standby). The
+        capture role cannot see that wait (no pg_read_all_stats). Returns (state, the catalog
+        of both tables, the writer)."""
+        a, b = name + "a", name + "b"
+        cluster.psql("DROP TABLE IF EXISTS {a}, {b}; CREATE TABLE {a} (id int PRIMARY KEY, v text);"
+                     "CREATE TABLE {b} (id int PRIMARY KEY, v text); ALTER TABLE {a} OWNER TO capture;"
+                     "ALTER TABLE {b} OWNER TO capture; INSERT INTO {b} SELECT g, 'before' FROM generate_series(1, 10) g;"
+                     .format(a=a, b=b))
+        state = self.read(configured_catalog(self.discover(), streams=[a])).states()[-1]
+        cluster.psql("ALTER PUBLICATION %s ADD TABLE %s;" % (self.pub, b))
+        writer = self.hold_a_commit_in_the_gap(b, row)
+        return state, configured_catalog(self.discover(), streams=[a, b]), writer
+
+    def test_watermark_chunk_after_a_commit_it_cannot_see(self):
+        """Without pg_read_all_stats the read cannot see which transactions wait for a standby.
+        One that commits after the saved position but before a chunk's low watermark, and that
+        the chunk's copy cannot see yet, reaches the stream before the chunk: the chunk must not
+        then send its older copy of the row (the stream's record is the newer one)."""
+        state, cat, writer = self.joining_table_with_a_commit_in_the_gap("wn", 1)
+        r = self.read(cat, state=state)
+        dest = Destination({"wna": ["id"], "wnb": ["id"]})
+        dest.apply_until_last_state(r.messages)
+        expect = {(i, "in the gap" if i == 1 else "before") for i in range(1, 11)}
+        self.assertEqual({(row["id"], row["v"]) for row in map(json.loads, dest.table("wnb"))}, expect)
+        cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
+        self.assertEqual(writer.wait(timeout=30), 0)
+        self.assertEqual(dest.table("wnb"), self.full_refresh(["wnb"])["wnb"])
+
+    def test_later_watermark_chunk_waits_for_a_commit_the_stream_sent(self):
+        """The same commit, streamed while an earlier chunk was under way: a later chunk that
+        holds its row and still cannot see it waits until it can, without pg_read_all_stats."""
+        state, cat, writer = self.joining_table_with_a_commit_in_the_gap("wl", 9)
+        p, out_path = self.start_until_waiting(cat, state, "wl.out", cfg=self.cfg(backfill_chunk_size=3))
+        cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
+        self.assertEqual(writer.wait(timeout=30), 0)
+        self.assertEqual(p.wait(timeout=60), 0)
+        msgs = self.messages(out_path)
+        dest = Destination({"wla": ["id"], "wlb": ["id"]})
+        dest.apply_until_last_state(msgs)
+        self.assertEqual(dest.table("wlb"), self.full_refresh(["wlb"])["wlb"])
+        self.assertIn((9, "in the gap"), [(row["id"], row["v"]) for row in map(json.loads, dest.table("wlb"))])
+        self.assertTrue(any(m["type"] == "LOG" and "waiting for 1 transaction" in m["log"]["message"] for m in msgs))
 
     def test_joining_copy_waits_for_a_commit_not_yet_visible(self):
         """A keyless table joining is copied before the stream starts, from the saved position.

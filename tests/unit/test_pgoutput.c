@@ -1631,6 +1631,50 @@ test_lsn(void **state)
 	assert_false(pgo_lsn_parse(NULL, &lsn));
 }
 
+/* pg_current_snapshot()::text against xids from the stream (32 bits), across wraparound too. */
+static void
+test_snapshot_sees(void **state)
+{
+	(void) state;
+	/* below xmin: committed before every running transaction */
+	assert_true(pgo_snapshot_sees("100:105:100,103", 99));
+	/* xmin itself and the listed ones were running; the others below xmax had ended */
+	assert_false(pgo_snapshot_sees("100:105:100,103", 100));
+	assert_true(pgo_snapshot_sees("100:105:100,103", 101));
+	assert_true(pgo_snapshot_sees("100:105:100,103", 102));
+	assert_false(pgo_snapshot_sees("100:105:100,103", 103));
+	assert_true(pgo_snapshot_sees("100:105:100,103", 104));
+	/* at or past xmax: not yet ended when it was taken */
+	assert_false(pgo_snapshot_sees("100:105:100,103", 105));
+	assert_false(pgo_snapshot_sees("100:105:100,103", 4000));
+	/* nothing running: xmin = xmax */
+	assert_true(pgo_snapshot_sees("740:740:", 739));
+	assert_false(pgo_snapshot_sees("740:740:", 740));
+	/* a prefix of a listed xid is not that xid */
+	assert_true(pgo_snapshot_sees("100:2000:1000", 100 + 0));
+	assert_true(pgo_snapshot_sees("100:2000:1000", 10));
+	assert_false(pgo_snapshot_sees("100:2000:1000", 1000));
+	assert_true(pgo_snapshot_sees("100:2000:1000", 1001));
+	/* 64-bit xids (xmin 2^33 - 2, 2^33 running, xmax 2^33 + 4), the stream's low 32 bits wrapping */
+#define SNAP "8589934590:8589934596:8589934590,8589934592"
+	assert_true(pgo_snapshot_sees(SNAP, 4294967293u));
+	assert_false(pgo_snapshot_sees(SNAP, 4294967294u));
+	assert_true(pgo_snapshot_sees(SNAP, 4294967295u));
+	assert_false(pgo_snapshot_sees(SNAP, 0));
+	assert_true(pgo_snapshot_sees(SNAP, 1));
+	assert_true(pgo_snapshot_sees(SNAP, 3));
+	assert_false(pgo_snapshot_sees(SNAP, 4));
+	assert_false(pgo_snapshot_sees(SNAP, 5));
+	assert_true(pgo_snapshot_sees(SNAP, 3000000000u));
+#undef SNAP
+	/* not a snapshot: not seen */
+	assert_false(pgo_snapshot_sees(NULL, 1));
+	assert_false(pgo_snapshot_sees("", 1));
+	assert_false(pgo_snapshot_sees("100", 1));
+	assert_false(pgo_snapshot_sees("100:105", 1));
+	assert_false(pgo_snapshot_sees("x:105:", 1));
+}
+
 /*
  * ---- real payloads ----
  *
@@ -2358,6 +2402,7 @@ main(void)
 		cmocka_unit_test(test_frames),
 		cmocka_unit_test(test_status_update),
 		cmocka_unit_test(test_lsn),
+		cmocka_unit_test(test_snapshot_sees),
 		cmocka_unit_test(test_real_v1),
 		cmocka_unit_test(test_real_v1_binary),
 		cmocka_unit_test(test_real_v2_stream),
