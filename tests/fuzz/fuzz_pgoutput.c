@@ -1,6 +1,6 @@
 /*
- * fuzz_pgoutput.c: libFuzzer target for the pgoutput decoder and the CopyData frame parser
- * (src/pgoutput.c).
+ * fuzz_pgoutput.c: libFuzzer target for the pgoutput decoder, the CopyData frame parser and the
+ * snapshot reader (src/pgoutput.c).
  *
  * Input layout: the first byte picks the protocol version (bit 0: 1 or 2); the rest is a
  * sequence of records, each a 2-byte big-endian length and that many bytes (a short last record
@@ -8,7 +8,8 @@
  * read past its end, to one long-lived decoder (so the relation cache and the stream-block state
  * carry over between records) and to pgo_parse_frame; an XLogData frame's payload is then also
  * decoded. Every successful decode is checked for internal consistency: borrowed pointers lie
- * inside the record, tuples match their cached relation, failures always say why.
+ * inside the record, tuples match their cached relation, failures always say why. The input's
+ * bytes also make a transaction snapshot's text for pgo_snapshot_sees (see snapshot_one).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "pgoutput.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+static void snapshot_one(const uint8_t *data, size_t size);
 
 /*
  * Stop the run with a message: libFuzzer records the input as a crash.
@@ -273,6 +275,67 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
+	snapshot_one(data, size);
 	pgo_decoder_free(d);
 	return 0;
+}
+
+static uint64_t
+be(const uint8_t *p, int n)
+{
+	uint64_t	v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/*
+ * pgo_snapshot_sees: any text must not crash it; and a snapshot built from the bytes (64-bit
+ * xids, xmax within 2^20 of xmin, up to 16 listed between them) must give, for an xid within 2^30
+ * of it passed as its low 32 bits, what comparing the full 64-bit xids gives.
+ */
+static void
+snapshot_one(const uint8_t *data, size_t size)
+{
+	char		text[600];
+	size_t		n = size - 1 < 255 ? size - 1 : 255;
+	uint64_t	xmin;
+	uint64_t	xmax;
+	uint64_t	xip[16];
+	int			nxip;
+	int64_t		delta;
+	uint64_t	x;
+	bool		seen;
+	int			len;
+
+	memcpy(text, data + 1, n);
+	text[n] = '\0';
+	(void) pgo_snapshot_sees(text, size >= 5 ? (uint32_t) be(data + 1, 4) : 0);
+	if (size < 1 + 8 + 3 + 4 + 1)
+		return;
+	xmin = be(data + 1, 8) >> 1;	/* below 2^63, as PostgreSQL's */
+	xmax = xmin + (be(data + 9, 3) & 0xfffff);
+	delta = (int64_t) (be(data + 12, 4) & 0x7fffffff) - 0x40000000;
+	if (xmax > UINT64_MAX / 4 || (delta < 0 && (uint64_t) -delta > xmax))
+		return;
+	x = xmax + (uint64_t) delta;
+	nxip = data[16] % 17;
+	len = snprintf(text, sizeof(text), "%llu:%llu:", (unsigned long long) xmin,
+				   (unsigned long long) xmax);
+	seen = x < xmin || x < xmax;
+	for (int i = 0; i < nxip; i++)
+	{
+		size_t		at = 17 + 3 * (size_t) i;
+		uint64_t	off = at + 3 <= size ? be(data + at, 3) : (uint64_t) i;
+
+		xip[i] = xmax > xmin ? xmin + off % (xmax - xmin) : xmin;
+		if (xmax == xmin)
+			break;				/* nothing can run in an empty range */
+		len += snprintf(text + len, sizeof(text) - (size_t) len, "%s%llu", i ? "," : "",
+						(unsigned long long) xip[i]);
+		if (x == xip[i] && x >= xmin)
+			seen = false;
+	}
+	check(pgo_snapshot_sees(text, (uint32_t) x) == seen, "snapshot visibility");
 }
