@@ -23,9 +23,9 @@ typedef struct rd_stream rd_stream;
 /*
  * One chunk of an interleaved backfill (a table added while others stream), reconciled with the
  * change stream DBLog-style: copied between a low and a high watermark, spooled, its keys kept in
- * a set from which every change seen between the watermarks removes its key; at the high
- * watermark the surviving rows go out with that LSN. (Every change the stream delivers after the
- * chunk's copy has begun removes its key: see replication.c.)
+ * a set from which every change the stream emits for the table after the copy began (before the
+ * low watermark or between the marks) removes its key; at the high watermark the surviving rows
+ * go out with that LSN (see docs/design.md).
  */
 typedef struct wm_chunk
 {
@@ -91,6 +91,12 @@ typedef struct reader
 	buf_t		scratch;		/* COPY unescaping */
 	int			nnulled;
 	const char *nulled[64];		/* fields nulled in the current record */
+	/*
+	 * While the change stream is open: keeps it alive (a standby status update when one is due)
+	 * during a wait that holds up the streaming loop; false (error recorded) if it cannot
+	 */
+	bool		(*keepalive) (void *ctx);
+	void	   *keepalive_ctx;
 } reader;
 
 /*
@@ -154,7 +160,7 @@ bool		reader_wait_unseen_commits(reader *r);
 /*
  * Wait until the transactions xids (a text array of xids) have ended: none holds its xid's lock
  * (a prepared one's too when prepared_too), polling every 100 ms and then every second, logging
- * "waiting for N transaction(s) <what> (server processes ...)" after a second and every minute.
+ * "waiting for N transaction(s) (server processes ...) <what>" after a second and every minute.
  * True when they have ended or a stop is requested; false (error recorded) if the server cannot
  * be asked.
  */

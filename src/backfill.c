@@ -627,8 +627,10 @@ locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extr
 	bool		binary;
 	int			begun;
 	buf_t		unseen;
+	buf_t		what;
 
 	buf_init(&unseen, 0);
+	buf_init(&what, 0);
 	for (int tries = 0;; tries++)
 	{
 		begun = copy_begin(r, s, qt, into != NULL, &binary);
@@ -663,10 +665,11 @@ locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extr
 			begun = -1;
 			break;
 		}
-		if (!reader_wait_xids(r, unseen.data, true, "that changed the table, which the change "
-							  "stream has delivered but the backfill chunk's copy cannot see "
-							  "yet, to become visible: copied without them, the chunk would "
-							  "overwrite their changes with older rows"))
+		buf_reset(&what);
+		buf_printf(&what, "that changed %s.%s, which the change stream has delivered, to become "
+				   "visible to its backfill chunk's copy: copied without them, the chunk would "
+				   "overwrite their changes with older rows", s->table->ns, s->table->name);
+		if (!reader_wait_xids(r, unseen.data, true, what.data))
 		{
 			begun = -1;
 			break;
@@ -674,6 +677,7 @@ locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extr
 		if (sp_stop_requested)
 		{
 			buf_free(&unseen);
+			buf_free(&what);
 			return true;		/* no chunk (see wm_chunk_fill) */
 		}
 		{
@@ -683,6 +687,7 @@ locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extr
 		}
 	}
 	buf_free(&unseen);
+	buf_free(&what);
 	if (begun < 0)
 		return false;
 	return copy_end(r, begun, copy_rows(r, s, sql, binary, extra, limit, nfields, keypos, nkeys,
@@ -1409,7 +1414,7 @@ wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn)
 		row_key(r, &key, s, ch->wire, f, ch->keypos);
 		key_slot(ch, key.data, key.len, &found);
 		if (!found)
-			continue;			/* changed between the watermarks: the stream has it */
+			continue;			/* changed since the copy began: the stream has it */
 		emit_row(r, s, ch->wire, f, lsn_json);
 	}
 	/* the stream's cursor moves past this chunk (an empty chunk keeps it) */

@@ -399,8 +399,10 @@ lsn_query(PGconn *conn, const char *what, const char *sql, pg_lsn *out)
  * Running transactions are those holding their own xid's lock. (A snapshot would not do: a
  * transaction that has written its commit record but is not visible yet is often the newest, at
  * or past the snapshot's xmax, which the snapshot does not list. The lock is held until after the
- * transaction has become visible. Prepared transactions, whose locks have no pid, are left out:
- * waiting for them could mean waiting for a person.)
+ * transaction has become visible. Prepared transactions, whose locks have no pid, are left out
+ * (XID_LOCKS_SQL): waiting for them could mean waiting for a person. Not when the transactions
+ * waited for are known to have committed (XID_LOCKS_ANY_SQL): a prepared one's lock then goes
+ * as soon as its COMMIT PREPARED is visible.)
  */
 #define XID_LOCKS_ANY_SQL \
 	"FROM pg_locks WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' "
@@ -430,26 +432,27 @@ reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *wha
 
 	while (!sp_stop_requested)
 	{
-		PGresult   *res = pgc_query(r->conn, "checking for transactions still running",
-									prepared_too ?
-									"SELECT count(*), coalesce(string_agg(pid::text, ', ' ORDER BY "
-									"pid), 'none: a prepared transaction') " XID_LOCKS_ANY_SQL
-									"AND transactionid::text = ANY($1::text[])" :
-									"SELECT count(*), string_agg(pid::text, ', ' ORDER BY pid) "
-									XID_LOCKS_SQL "AND transactionid::text = ANY($1::text[])",
-									1, p);
+		PGresult   *res;
 		long		n;
 		int64_t		now = ab_mono_ms();
 		/* every 100 ms for a second, then every second */
 		struct timespec pause = {now - start < 1000 ? 0 : 1, now - start < 1000 ? 100000000 : 0};
 
+		if (r->keepalive && !r->keepalive(r->keepalive_ctx))
+			return false;
+		res = pgc_query(r->conn, "checking for transactions still running", prepared_too ?
+						"SELECT count(*), string_agg(coalesce(pid::text, 'none (a prepared "
+						"transaction)'), ', ' ORDER BY pid) " XID_LOCKS_ANY_SQL
+						"AND transactionid::text = ANY($1::text[])" :
+						"SELECT count(*), string_agg(pid::text, ', ' ORDER BY pid) "
+						XID_LOCKS_SQL "AND transactionid::text = ANY($1::text[])", 1, p);
 		if (res == NULL)
 			return false;
 		n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 		if (n > 0 && now >= next_log)
 		{
-			log_info("waiting for %ld transaction(s) %s (server processes %s)", n, what,
-					 PQgetvalue(res, 0, 1));
+			log_info("waiting for %ld transaction(s) (server processes %s) %s", n,
+					 PQgetvalue(res, 0, 1), what);
 			next_log = now + 60000;
 			told = true;
 		}

@@ -583,10 +583,17 @@ static void
 wm_observe(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *t)
 {
 	rd_stream  *s = c->wm.s;
+	rel_map    *m;
 	buf_t		key;
 
-	if (c->wm_phase == 0 || t == NULL || t->ncols != rel->ncols ||
-		strcmp(rel->nspname, s->table->ns) != 0 || strcmp(rel->relname, s->table->name) != 0)
+	if (c->wm_phase == 0 || t == NULL || t->ncols != rel->ncols)
+		return;
+	/*
+	 * Only a change the stream emits for the chunk's table: one from before the table's
+	 * changes_from is not emitted (see emit_row), and already visible to the copy
+	 */
+	m = rel_lookup(c, rel->oid);
+	if (m == NULL || m->stream != s || c->txn_commit < s->st.changes_from)
 		return;
 	buf_init(&key, 0);
 	for (int k = 0; k < s->table->nkey; k++)
@@ -1217,6 +1224,19 @@ stream_loop(repl_ctx *c)
 	return true;
 }
 
+/*
+ * reader.keepalive: a standby status update a second after the last. While the loop waits it
+ * reads nothing, so it cannot see the walsender's requests for one; a status update that often
+ * keeps it within any practical wal_sender_timeout.
+ */
+static bool
+keepalive(void *ctx)
+{
+	repl_ctx   *c = ctx;
+
+	return now_us() - c->last_status_us < INT64_C(1000000) || send_status(c, false);
+}
+
 bool
 replication_run(reader *r)
 {
@@ -1238,7 +1258,12 @@ replication_run(reader *r)
 	}
 	buf_init(&c.spool_msg, SPOOL_MAX_MESSAGE + SPOOL_READ_BYTES);
 	c.dec = pgo_decoder_new(c.proto);
-	if (!start_replication(&c) || !stream_loop(&c))
+	if (!start_replication(&c))
+		goto done;
+	/* a chunk's waits (see wm_start_chunk) must not let the walsender time out */
+	r->keepalive = keepalive;
+	r->keepalive_ctx = &c;
+	if (!stream_loop(&c))
 		goto done;
 	/* the last word to the server: what the slot may confirm */
 	if (!send_status(&c, false))
@@ -1246,6 +1271,8 @@ replication_run(reader *r)
 	log_info("streamed %lld changes; position %llu", c.changes, (unsigned long long) r->lsn);
 	ok = true;
 done:
+	r->keepalive = NULL;
+	r->keepalive_ctx = NULL;
 	if (c.conn)
 	{
 		PQputCopyEnd(c.conn, NULL);

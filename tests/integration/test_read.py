@@ -807,6 +807,40 @@ class ChangedTableTest(ReadBase):
         self.assertIn((9, "in the gap"), [(row["id"], row["v"]) for row in map(json.loads, dest.table("wlb"))])
         self.assertTrue(any(m["type"] == "LOG" and "waiting for 1 transaction" in m["log"]["message"] for m in msgs))
 
+    def test_long_wait_of_a_chunk_keeps_the_stream_alive(self):
+        """While a chunk waits for such a commit, the streaming loop reads nothing: it must still
+        send status updates, or the walsender drops the connection after wal_sender_timeout."""
+        cluster.psql("ALTER SYSTEM SET wal_sender_timeout = '3s'; SELECT pg_reload_conf();")
+        self.addCleanup(cluster.psql, "ALTER SYSTEM RESET wal_sender_timeout; SELECT pg_reload_conf();")
+        state, cat, writer = self.joining_table_with_a_commit_in_the_gap("wk", 9)
+        p, out_path = self.start_until_waiting(cat, state, "wk.out", cfg=self.cfg(backfill_chunk_size=3))
+        time.sleep(7)
+        self.assertIsNone(p.poll(), "the read stopped while it waited")
+        cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
+        self.assertEqual(writer.wait(timeout=30), 0)
+        self.assertEqual(p.wait(timeout=60), 0, self.messages(out_path)[-3:])
+        dest = Destination({"wka": ["id"], "wkb": ["id"]})
+        dest.apply_until_last_state(self.messages(out_path))
+        self.assertEqual(dest.table("wkb"), self.full_refresh(["wkb"])["wkb"])
+
+    def test_table_out_of_the_publication_backfilled_again_in_chunks(self):
+        """A table that was out of the publication for a while is backfilled again, here in
+        chunks while another table streams. Its changes from before it was back are not
+        streamed (changes_from): they are in its copy, and must not take its rows out of it."""
+        cluster.psql("DROP TABLE IF EXISTS oa, ob; CREATE TABLE oa (id int PRIMARY KEY, v text);"
+                     "CREATE TABLE ob (id int PRIMARY KEY, v text); ALTER TABLE oa OWNER TO capture;"
+                     "ALTER TABLE ob OWNER TO capture; INSERT INTO ob SELECT g, 'old' FROM generate_series(1, 10) g;")
+        cat = configured_catalog(self.discover(), streams=["oa", "ob"])
+        dest = Destination({"oa": ["id"], "ob": ["id"]})
+        state = dest.apply_until_last_state(self.read(cat).messages)
+        cluster.psql("UPDATE ob SET v = 'before the gap' WHERE id <= 7;")
+        cluster.psql("ALTER PUBLICATION %s DROP TABLE ob; UPDATE ob SET v = 'unseen' WHERE id <= 5;" % self.pub)
+        r = self.read(cat, state=state)
+        self.assertTrue(any("was not in publication" in l for l in r.logs()), r.logs())
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records("ob")), list(range(1, 11)))
+        dest.apply_until_last_state(r.messages)
+        self.assertEqual(dest.table("ob"), self.full_refresh(["ob"])["ob"])
+
     def test_joining_copy_waits_for_a_commit_not_yet_visible(self):
         """A keyless table joining is copied before the stream starts, from the saved position.
         A commit before that position that waits for a synchronous standby is in neither the
