@@ -11,6 +11,11 @@
 
 #include "config.h"
 
+/* How long a statement of ours waits for a lock before it fails (the session's lock_timeout). */
+#define PGC_LOCK_TIMEOUT_MS 10000
+#define SP_STR_(x) #x
+#define SP_STR(x) SP_STR_(x)
+
 /*
  * Open a connection. replication: a replication=database connection (walsender). On failure
  * records an error naming host:port and the likely fix (never the password) and returns NULL.

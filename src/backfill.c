@@ -20,6 +20,9 @@
 #include "pgconn.h"
 #include "reader.h"
 
+/* A chunk's lock wait, while the change stream is open, is polled this often (see copy_begin). */
+#define LOCK_POLL_MS 1000
+
 /* more rows than this per wake-up means the server outpaces us: read in batches */
 #define BATCH_ROWS 32
 /* how long a batched COPY read waits for PGC_BATCH_BYTES before taking what came */
@@ -242,12 +245,20 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 		return -1;
 	}
 	buf_init(&sql, 0);
-	for (int rewrites = 0;;)
+	for (int rewrites = 0, waits = 0;;)
 	{
 		buf_reset(&sql);
+		/*
+		 * While the change stream is open (a chunk), the lock is waited for a second at a time,
+		 * keeping the stream alive in between, up to the session's lock_timeout (pgconn.c)
+		 */
+		if (r->keepalive)
+			buf_printf(&sql, "%s; SET LOCAL lock_timeout = %d", begin_sql, LOCK_POLL_MS);
+		else
+			buf_puts(&sql, begin_sql);
 		if (!s->lock_by_select)
 		{
-			buf_printf(&sql, "%s; LOCK TABLE %s%s IN ACCESS SHARE MODE", begin_sql, only, qt);
+			buf_printf(&sql, "; LOCK TABLE %s%s IN ACCESS SHARE MODE", only, qt);
 			if (want)
 				buf_printf(&sql, "; SELECT attname, atttypid FROM pg_catalog.pg_attribute WHERE "
 						   "attrelid = %s::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped",
@@ -255,7 +266,7 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 		}
 		else
 		{
-			buf_printf(&sql, "%s; SELECT FROM %s%s LIMIT 0", begin_sql, only, qt);
+			buf_printf(&sql, "; SELECT FROM %s%s LIMIT 0", only, qt);
 			/* a relation the snapshot does not know at all: created since (a table swapped in) */
 			if (repeatable)
 				buf_puts(&sql, "; SELECT count(*) FROM pg_catalog.pg_locks l LEFT JOIN "
@@ -268,6 +279,13 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 		if (res == NULL)
 		{
 			PQclear(PQexec(r->conn, "ROLLBACK"));
+			if (strcmp(state, "55P03") == 0 && r->keepalive &&
+				++waits < PGC_LOCK_TIMEOUT_MS / LOCK_POLL_MS)
+			{
+				if (!r->keepalive(r->keepalive_ctx))
+					break;		/* error recorded */
+				continue;
+			}
 			/* 42501: column privileges only, and so no LOCK TABLE */
 			if (strcmp(state, "42501") == 0 && !s->lock_by_select)
 			{
@@ -475,6 +493,9 @@ copy_rows(reader *r, rd_stream *s, buf_t *sql, bool binary, const int *extra, lo
 			bool		batch = rows_since_wait > BATCH_ROWS &&
 				(limit <= 0 || (limit - *nrows) * (bytes / *nrows) > PGC_BATCH_BYTES);
 
+			/* a chunk copied while the change stream is open must keep it alive */
+			if (into && r->keepalive && !r->keepalive(r->keepalive_ctx))
+				goto drain;
 			if (pgc_wait_input(r->conn, 1000, batch ? COPY_BATCH_MS : 0, &lowat) < 0)
 				goto drain;
 			rows_since_wait = 0;

@@ -20,7 +20,7 @@
 #define SESSION_OPTIONS \
 	"-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=1 -c bytea_output=hex " \
 	"-c IntervalStyle=postgres -c search_path=pg_catalog -c statement_timeout=0 " \
-	"-c lock_timeout=10000 -c idle_in_transaction_session_timeout=0"
+	"-c lock_timeout=" SP_STR(PGC_LOCK_TIMEOUT_MS) " -c idle_in_transaction_session_timeout=0"
 
 static char last_connect_error[1024];
 

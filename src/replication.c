@@ -573,29 +573,13 @@ failed:
 	return false;
 }
 
-/*
- * A change delivered after the chunk's copy began (committed before the low watermark, which the
- * copy may not have seen, or between the marks): the chunk's copy of that row may be older than
- * the change, which is streamed before the chunk goes out. The stream's records of the row are
- * its last word, and the chunk's copy is dropped.
- */
-static void
-wm_observe(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *t)
+/* The chunk's encoded key of tuple t into key; false when t lacks a key column's value. */
+static bool
+wm_tuple_key(const rd_stream *s, const pgo_relation *rel, const pgo_tuple *t, buf_t *key)
 {
-	rd_stream  *s = c->wm.s;
-	rel_map    *m;
-	buf_t		key;
-
-	if (c->wm_phase == 0 || t == NULL || t->ncols != rel->ncols)
-		return;
-	/*
-	 * Only a change the stream emits for the chunk's table: one from before the table's
-	 * changes_from is not emitted (see emit_row), and already visible to the copy
-	 */
-	m = rel_lookup(c, rel->oid);
-	if (m == NULL || m->stream != s || c->txn_commit < s->st.changes_from)
-		return;
-	buf_init(&key, 0);
+	buf_reset(key);
+	if (t == NULL || t->ncols != rel->ncols)
+		return false;
 	for (int k = 0; k < s->table->nkey; k++)
 	{
 		const char *name = s->table->cols[s->table->key[k]].name;
@@ -604,14 +588,48 @@ wm_observe(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *t)
 		while (j < rel->ncols && strcmp(rel->cols[j].name, name) != 0)
 			j++;
 		if (j == rel->ncols || t->cols[j].kind != PGO_COL_TEXT)
-		{
-			buf_free(&key);
-			return;
-		}
-		wm_key_append(&key, t->cols[j].data, t->cols[j].len);
+			return false;
+		wm_key_append(key, t->cols[j].data, t->cols[j].len);
 	}
-	wm_chunk_forget(&c->wm, key.data, key.len);
+	return true;
+}
+
+/*
+ * A change delivered after the chunk's copy began (committed before the low watermark, which the
+ * copy may not have seen, or between the marks): the chunk's copy of that row may be older than
+ * the change, which is streamed before the chunk goes out. The stream's records of the row are
+ * its last word, and the chunk's copy is dropped. The row's key is t's, or else alt's (a new
+ * tuple's unchanged TOASTed key is in the old one). A change whose key cannot be read (a key
+ * column renamed during the read) cannot be reconciled with the chunk: false, error recorded.
+ */
+static bool
+wm_observe(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *t, const pgo_tuple *alt)
+{
+	rd_stream  *s = c->wm.s;
+	rel_map    *m;
+	buf_t		key;
+	bool		found;
+
+	if (c->wm_phase == 0)
+		return true;
+	/*
+	 * Only a change the stream emits for the chunk's table: one from before the table's
+	 * changes_from is not emitted (see emit_row), and already visible to the copy
+	 */
+	m = rel_lookup(c, rel->oid);
+	if (m == NULL || m->stream != s || c->txn_commit < s->st.changes_from)
+		return true;
+	buf_init(&key, 0);
+	found = wm_tuple_key(s, rel, t, &key) || wm_tuple_key(s, rel, alt, &key);
+	if (found)
+		wm_chunk_forget(&c->wm, key.data, key.len);
+	else
+		err_set(ERR_TRANSIENT, NULL, "stream %s.%s: a change at LSN %s does not carry the "
+				"table's key (a key column renamed or changed during the read?), so its "
+				"backfill chunk cannot be reconciled with it: the next attempt reads the table "
+				"as it is now", s->table->ns, s->table->name, c->txn_lsn);
 	buf_free(&key);
+	return found;
 }
 
 static spool *
@@ -942,20 +960,24 @@ handle_msg(repl_ctx *c, const pgo_msg *in)
 			return on_relation(c, msg.u.relation);
 		case PGO_INSERT:
 			c->changes++;
-			wm_observe(c, msg.u.insert.rel, &msg.u.insert.newtup);
+			if (!wm_observe(c, msg.u.insert.rel, &msg.u.insert.newtup, NULL))
+				return false;
 			return emit_row(c, msg.u.insert.rel, &msg.u.insert.newtup, NULL, 0);
 		case PGO_UPDATE:
 			c->changes++;
-			wm_observe(c, msg.u.update.rel, &msg.u.update.newtup);
-			if (msg.u.update.old_kind)
-				wm_observe(c, msg.u.update.rel, &msg.u.update.oldtup);
+			if (!wm_observe(c, msg.u.update.rel, &msg.u.update.newtup,
+							msg.u.update.old_kind ? &msg.u.update.oldtup : NULL) ||
+				(msg.u.update.old_kind &&
+				 !wm_observe(c, msg.u.update.rel, &msg.u.update.oldtup, NULL)))
+				return false;
 			if (update_moves_identity(c, &msg))
 				emit_delete(c, msg.u.update.rel, &msg.u.update.oldtup, msg.u.update.old_kind);
 			return emit_row(c, msg.u.update.rel, &msg.u.update.newtup, &msg.u.update.oldtup,
 							msg.u.update.old_kind);
 		case PGO_DELETE:
 			c->changes++;
-			wm_observe(c, msg.u.del.rel, &msg.u.del.oldtup);
+			if (!wm_observe(c, msg.u.del.rel, &msg.u.del.oldtup, NULL))
+				return false;
 			emit_delete(c, msg.u.del.rel, &msg.u.del.oldtup, msg.u.del.old_kind);
 			break;
 		case PGO_TRUNCATE:
@@ -1107,8 +1129,12 @@ stream_loop(repl_ctx *c)
 
 		if (now_us() - c->last_status_us >= STATUS_INTERVAL_US && !send_status(c, false))
 			return false;
-		if (c->wm_phase == 0 && (pending = wm_pending(c)) != NULL && !wm_start_chunk(c, pending))
-			return false;
+		if (c->wm_phase == 0 && (pending = wm_pending(c)) != NULL)
+		{
+			if (!wm_start_chunk(c, pending))
+				return false;
+			last_data_us = now_us();	/* its waits are not an idle server */
+		}
 		n = PQgetCopyData(c->conn, &buf, 1);
 		if (n == 0)
 		{

@@ -808,16 +808,28 @@ class ChangedTableTest(ReadBase):
         self.assertTrue(any(m["type"] == "LOG" and "waiting for 1 transaction" in m["log"]["message"] for m in msgs))
 
     def test_long_wait_of_a_chunk_keeps_the_stream_alive(self):
-        """While a chunk waits for such a commit, the streaming loop reads nothing: it must still
-        send status updates, or the walsender drops the connection after wal_sender_timeout."""
+        """While a chunk waits for such a commit, and then for a lock on its table, the streaming
+        loop reads nothing: it must still send status updates, or the walsender drops the
+        connection after wal_sender_timeout."""
         cluster.psql("ALTER SYSTEM SET wal_sender_timeout = '3s'; SELECT pg_reload_conf();")
         self.addCleanup(cluster.psql, "ALTER SYSTEM RESET wal_sender_timeout; SELECT pg_reload_conf();")
         state, cat, writer = self.joining_table_with_a_commit_in_the_gap("wk", 9)
         p, out_path = self.start_until_waiting(cat, state, "wk.out", cfg=self.cfg(backfill_chunk_size=3))
         time.sleep(7)
         self.assertIsNone(p.poll(), "the read stopped while it waited")
+        # queued behind the held commit, this lock is taken as it ends, and the chunk then waits
+        # for it (7 s, within the 10 s lock timeout)
+        locker = subprocess.Popen(["psql", "-X", "-q", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres",
+                                   "-c", "BEGIN; LOCK TABLE wkb IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(7); COMMIT;"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: locker.poll() is None and (locker.kill(), locker.wait()))
+        deadline = time.monotonic() + 30
+        while not cluster.query("SELECT 1 FROM pg_locks WHERE relation = 'wkb'::regclass AND mode = 'AccessExclusiveLock'"):
+            self.assertLess(time.monotonic(), deadline, "the LOCK never queued")
+            time.sleep(0.05)
         cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
         self.assertEqual(writer.wait(timeout=30), 0)
+        self.assertEqual(locker.wait(timeout=30), 0)
         self.assertEqual(p.wait(timeout=60), 0, self.messages(out_path)[-3:])
         dest = Destination({"wka": ["id"], "wkb": ["id"]})
         dest.apply_until_last_state(self.messages(out_path))
