@@ -636,43 +636,37 @@ chunk_unseen(reader *r, const wm_chunk *ch, buf_t *unseen)
 }
 
 /*
- * copy_rows in a transaction of its own, opened by copy_begin: how a copy of qt runs. A chunk's
- * (into) runs in REPEATABLE READ and first waits until its snapshot sees every transaction in
- * into->delivered (see wm_chunk_fill); a stop requested meanwhile leaves it empty.
+ * Open a watermark chunk's transaction: copy_begin's, in REPEATABLE READ (opened here when there
+ * is no lock to take), once its snapshot sees every transaction in ch->delivered (see
+ * wm_chunk_fill). Until then it rolls back and waits for them. Returns 1 in the transaction;
+ * 0 when a stop was requested meanwhile (nothing open: no chunk); -1 (error recorded) on
+ * failure, nothing open.
  */
-static bool
-locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extra, long long limit,
-			int nfields, const int *keypos, int nkeys, long long *nrows, bool cdc_meta,
-			wm_chunk *into)
+static int
+chunk_begin(reader *r, rd_stream *s, const char *qt, wm_chunk *ch, bool *binary)
 {
-	bool		binary;
-	int			begun;
 	buf_t		unseen;
 	buf_t		what;
+	int			begun;
 
 	buf_init(&unseen, 0);
 	buf_init(&what, 0);
 	for (int tries = 0;; tries++)
 	{
-		begun = copy_begin(r, s, qt, into != NULL, &binary);
-		if (begun < 0 || into == NULL)
-			break;
+		begun = copy_begin(r, s, qt, true, binary);
 		if (begun == 0 && !pgc_command(r->conn, "starting a backfill chunk",
 									   "BEGIN ISOLATION LEVEL REPEATABLE READ"))
-		{
 			begun = -1;
+		if (begun < 0)
 			break;
-		}
 		begun = 1;
-		if (!chunk_unseen(r, into, &unseen))
-		{
-			PQclear(PQexec(r->conn, "ROLLBACK"));
+		if (!chunk_unseen(r, ch, &unseen))
 			begun = -1;
-			break;
-		}
-		if (strcmp(unseen.data, "{}") == 0)
+		else if (strcmp(unseen.data, "{}") == 0)
 			break;
 		PQclear(PQexec(r->conn, "ROLLBACK"));
+		if (begun < 0)
+			break;
 		/*
 		 * They have committed (the stream delivered them) and end (become visible) soon, or
 		 * after a synchronous standby confirms them. Each holds its xid's lock until it is
@@ -686,10 +680,11 @@ locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extr
 			begun = -1;
 			break;
 		}
-		buf_reset(&what);
-		buf_printf(&what, "that changed %s.%s, which the change stream has delivered, to become "
-				   "visible to its backfill chunk's copy: copied without them, the chunk would "
-				   "overwrite their changes with older rows", s->table->ns, s->table->name);
+		if (what.len == 0)
+			buf_printf(&what, "that changed %s.%s, which the change stream has delivered, to "
+					   "become visible to its backfill chunk's copy: copied without them, the "
+					   "chunk would overwrite their changes with older rows", s->table->ns,
+					   s->table->name);
 		if (!reader_wait_xids(r, unseen.data, true, what.data))
 		{
 			begun = -1;
@@ -697,20 +692,33 @@ locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extr
 		}
 		if (sp_stop_requested)
 		{
-			buf_free(&unseen);
-			buf_free(&what);
-			return true;		/* no chunk (see wm_chunk_fill) */
+			begun = 0;
+			break;
 		}
-		{
-			struct timespec pause = {0, 10000000};
-
-			nanosleep(&pause, NULL);
-		}
+		nanosleep(&(struct timespec) {0, 10000000}, NULL);
 	}
 	buf_free(&unseen);
 	buf_free(&what);
+	return begun;
+}
+
+/*
+ * copy_rows in a transaction of its own, opened by copy_begin (a chunk's by chunk_begin): how a
+ * copy of qt runs. A chunk's copy stopped before it began leaves the chunk empty.
+ */
+static bool
+locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extra, long long limit,
+			int nfields, const int *keypos, int nkeys, long long *nrows, bool cdc_meta,
+			wm_chunk *into)
+{
+	bool		binary;
+	int			begun = into ? chunk_begin(r, s, qt, into, &binary)
+		: copy_begin(r, s, qt, false, &binary);
+
 	if (begun < 0)
 		return false;
+	if (into && begun == 0)
+		return true;			/* stopped: no chunk (see wm_chunk_fill) */
 	return copy_end(r, begun, copy_rows(r, s, sql, binary, extra, limit, nfields, keypos, nkeys,
 										nrows, cdc_meta, into));
 }

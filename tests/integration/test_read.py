@@ -666,15 +666,21 @@ class ChangedTableTest(ReadBase):
         by others, waiting for a synchronous standby that never comes; returns its psql."""
         cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf();")
         self.addCleanup(cluster.psql, "ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
-        writer = subprocess.Popen(["psql", "-X", "-q", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres",
-                                   "-c", "SET synchronous_commit = on; UPDATE %s SET v = 'in the gap' WHERE id = %d" % (table, row)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(lambda: writer.poll() is None and (writer.kill(), writer.wait()))
+        return self.psql_until("SET synchronous_commit = on; UPDATE %s SET v = 'in the gap' WHERE id = %d" % (table, row),
+                               "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
+                               "the UPDATE never waited for the standby")
+
+    def psql_until(self, sql, ready_sql, never):
+        """Start psql running sql in the background (killed at cleanup if still running); return
+        it once ready_sql gives a row, failing with never after 30 s."""
+        p = subprocess.Popen(["psql", "-X", "-q", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres",
+                              "-c", sql], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
         deadline = time.monotonic() + 30
-        while not cluster.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'"):
-            self.assertLess(time.monotonic(), deadline, "the UPDATE never waited for the standby")
+        while not cluster.query(ready_sql):
+            self.assertLess(time.monotonic(), deadline, never)
             time.sleep(0.02)
-        return writer
+        return p
 
     def start_until_waiting(self, cat, state, name, cfg=None):
         """Start a read; return once it says it waits for a transaction, ends, or a minute passes."""
@@ -819,14 +825,9 @@ class ChangedTableTest(ReadBase):
         self.assertIsNone(p.poll(), "the read stopped while it waited")
         # queued behind the held commit, this lock is taken as it ends, and the chunk then waits
         # for it (7 s, within the 10 s lock timeout)
-        locker = subprocess.Popen(["psql", "-X", "-q", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres",
-                                   "-c", "BEGIN; LOCK TABLE wkb IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(7); COMMIT;"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(lambda: locker.poll() is None and (locker.kill(), locker.wait()))
-        deadline = time.monotonic() + 30
-        while not cluster.query("SELECT 1 FROM pg_locks WHERE relation = 'wkb'::regclass AND mode = 'AccessExclusiveLock'"):
-            self.assertLess(time.monotonic(), deadline, "the LOCK never queued")
-            time.sleep(0.05)
+        locker = self.psql_until("BEGIN; LOCK TABLE wkb IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(7); COMMIT;",
+                                 "SELECT 1 FROM pg_locks WHERE relation = 'wkb'::regclass AND mode = 'AccessExclusiveLock'",
+                                 "the LOCK never queued")
         cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
         self.assertEqual(writer.wait(timeout=30), 0)
         self.assertEqual(locker.wait(timeout=30), 0)
