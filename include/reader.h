@@ -60,7 +60,11 @@ struct rd_stream
 	size_t		rec_prefix_len;
 	stream_state st;			/* runtime backfill/streaming position */
 	bool		interleaved;	/* backfilled by watermark chunks while the others stream */
-	bool		backfill_again; /* its saved position is of another table, or has a gap */
+	/*
+	 * Its copy must hold every change committed before the read's start: its saved position is
+	 * of another table or has a gap, or the read added it to the publication
+	 */
+	bool		backfill_again;
 	bool		running;		/* STREAM_STATUS RUNNING emitted */
 	bool		cannot_lock;	/* its copies run without the lock (see backfill.c copy_begin) */
 	bool		lock_by_select; /* its copies lock it with SELECT, not LOCK TABLE (same) */

@@ -664,7 +664,15 @@ prepare_cdc(reader *r, const sp_state *state)
 		if (!s->incremental)
 			continue;
 		if (!saved || resync)
+		{
 			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
+			/*
+			 * Added to the publication by this read, its changes are decoded from then on: one
+			 * made before by a transaction still running is in neither the stream nor a copy
+			 * taken before that transaction ends. (A slot created after it waited for them.)
+			 */
+			s->backfill_again = s->table->added_to_publication && !created && !fresh;
+		}
 		else if (saved->table_oid != 0 && saved->table_oid != s->table->oid)
 		{
 			log_warn("stream %s.%s: the table was dropped and created again (or another one renamed "
@@ -693,12 +701,15 @@ prepare_cdc(reader *r, const sp_state *state)
 	{
 		/*
 		 * Copies that must hold every change committed before now, because the stream does not
-		 * (the slot was moved to now, or the table was out of the publication). A transaction
-		 * writes its commit record before others can see it (under synchronous replication it
-		 * waits for the standby in between): one still unseen would be in neither. So wait, as
-		 * creating a slot does, for the transactions running now to end. (A table joining for
-		 * the first time waits only for those waiting for a standby: joining is common, and a
-		 * long transaction would hold it up.)
+		 * (the slot was moved to now, or the table was out of the publication until this read
+		 * or an earlier one added it). A transaction writes its commit record before others
+		 * can see it (under synchronous replication it waits for the standby in between): one
+		 * still unseen would be in neither. One still running that changed a table before it
+		 * joined the publication has those changes decoded for it as for a table outside it.
+		 * So wait, as creating a slot does, for the transactions running now to end. (A table
+		 * in the publication all along joins without this wait: the stream delivers its
+		 * changes, and the copies wait only for those commits the stream has delivered and
+		 * they cannot see yet, see wm_chunk_fill and reader_delivered.)
 		 *
 		 * A table backfilled again also drops its changes committed before now: they are in its
 		 * copy, and replayed after it could bring back old values (some of its later changes were
@@ -724,8 +735,9 @@ prepare_cdc(reader *r, const sp_state *state)
 		if (PQgetvalue(res, 0, 1)[0] != 't' &&
 			!reader_wait_xids(r, PQgetvalue(res, 0, 0), false, "running when the backfill's start was "
 							  "taken to end, as creating a replication slot does: a transaction "
-							  "committed but not yet visible (waiting for a synchronous standby, "
-							  "say) would be in neither the copy nor the stream"))
+							  "not yet committed, or committed but not yet visible (waiting for a "
+							  "synchronous standby, say), would be in neither the copy nor the "
+							  "stream"))
 		{
 			PQclear(res);
 			goto done;

@@ -177,7 +177,9 @@ class ConsistencyTest(unittest.TestCase):
         """A read in which ckey's chunk queries wait on a lock this test holds: the first chunk is
         let through, an acct row is updated while the second waits, and the connector is
         SIGKILLed once the third waits. Other statements on ckey (adding it to the publication)
-        are let through. Returns the complete messages and the id of the acct row updated."""
+        are let through, and so is the read's wait for the transactions running once it has
+        added ckey (the lock's among them). Returns the complete messages and the id of the acct
+        row updated."""
         argv = self.read_argv(state, catalog_path)
         out_path = os.path.join(self.tmp, "out.jsonl")
         err_path = os.path.join(self.tmp, "err.log")
@@ -200,11 +202,18 @@ class ConsistencyTest(unittest.TestCase):
             lock.take(wait_until)
             with open(out_path, "wb") as out, open(err_path, "wb") as err:
                 p = subprocess.Popen(argv, stdout=out, stderr=err)
+                xact_waits = 0
+
+                def xact_waits_now():
+                    with open(out_path, "rb") as o:
+                        return o.read().count(b"waiting for 1 transaction")
+
                 for chunk in (1, 2, 3):
                     while True:
                         queries = []
-                        wait_until(lambda: bool(queries.extend(lock.waiting()) or queries),
-                                   "ckey's chunk %d to wait on the lock" % chunk)
+                        wait_until(lambda: bool(queries.extend(lock.waiting()) or queries) or
+                                   xact_waits_now() > xact_waits, "ckey's chunk %d to wait on the lock" % chunk)
+                        xact_waits = xact_waits_now()
                         # a copy waits in its transaction's LOCK TABLE, taken before the COPY
                         if any(q.lstrip().upper().startswith("COPY") or "LOCK TABLE" in q.upper()
                                for q in queries):

@@ -872,6 +872,24 @@ class ChangedTableTest(ReadBase):
                                                "join.out")
         self.release_and_check(writer, p, out_path)
 
+    def test_table_added_to_the_publication_waits_for_a_transaction_running(self):
+        """A table the read adds to the publication has its changes decoded from then on only. A
+        transaction that changed it before, still running, reaches neither the stream nor a copy
+        taken before it commits: the copy must wait for it."""
+        cluster.psql("DROP TABLE IF EXISTS pa, pb; CREATE TABLE pa (id int PRIMARY KEY, v text);"
+                     "CREATE TABLE pb (id int PRIMARY KEY, v text); ALTER TABLE pa OWNER TO capture;"
+                     "ALTER TABLE pb OWNER TO capture; INSERT INTO pb SELECT g, 'before' FROM generate_series(1, 10) g;")
+        state = self.read(configured_catalog(self.discover(), streams=["pa"])).states()[-1]
+        writer = self.psql_until("BEGIN; UPDATE pb SET v = 'running' WHERE id = 1; SELECT pg_sleep(3); COMMIT;",
+                                 "SELECT 1 FROM pg_locks WHERE relation = 'pb'::regclass AND mode = 'RowExclusiveLock'",
+                                 "the UPDATE never ran")
+        cat = configured_catalog(self.discover(), streams=["pa", "pb"])
+        dest = Destination({"pa": ["id"], "pb": ["id"]})
+        state = dest.apply_until_last_state(self.read(cat, state=state).messages)
+        self.assertEqual(writer.wait(timeout=30), 0)
+        dest.apply_until_last_state(self.read(cat, state=state).messages)
+        self.assertEqual(dest.table("pb"), self.full_refresh(["pb"])["pb"])
+
     def test_changed_key_restarts_the_backfill(self):
         cluster.psql("DROP TABLE IF EXISTS kc; CREATE TABLE kc (id int PRIMARY KEY, v text); ALTER TABLE kc OWNER TO capture;"
                      "INSERT INTO kc SELECT g, 'v' || g FROM generate_series(1, 1000) g;")
