@@ -101,6 +101,14 @@ typedef struct reader
 	 */
 	bool		(*keepalive) (void *ctx);
 	void	   *keepalive_ctx;
+	/*
+	 * The transactions the stream has delivered that new snapshots are not yet known to see, in
+	 * commit order: xids and commit LSNs, RD_DELIVERED at most (see reader_emit_state)
+	 */
+	uint32_t   *dl_xid;
+	pg_lsn	   *dl_commit;
+	int			ndl;
+	bool		dl_overflowed;
 } reader;
 
 /*
@@ -117,8 +125,23 @@ void		reader_emit_binary_value(reader *r, buf_t *out, const rd_stream *s, int se
 buf_t	   *reader_record_begin(reader *r, const rd_stream *s);
 /* Emit STREAM_STATUS RUNNING once per stream. */
 void		reader_mark_running(reader *r, rd_stream *s);
-/* Emit a GLOBAL STATE for the current position and streams' progress. */
+/*
+ * Emit a GLOBAL STATE for the current position and streams' progress. Its position stops at the
+ * commit of the first delivered transaction that new snapshots cannot see yet (reader_delivered).
+ */
 void		reader_emit_state(reader *r);
+
+/*
+ * The stream delivered transaction xid, whose commit record is at commit. Until new snapshots see
+ * it, no state moves past it. A transaction becomes visible to others a moment after its commit
+ * record is written (under synchronous replication, once a standby confirms it), and the
+ * walsender may send it in between. A read resuming past it would not receive it again, and a
+ * copy the read then takes (a table joining, a chunked backfill resuming) could still miss it:
+ * the destination would keep the older row. Held at its commit, the next read receives it again
+ * and its copies wait until they see it.
+ */
+#define RD_DELIVERED 8192
+void		reader_delivered(reader *r, uint32_t xid, pg_lsn commit);
 /* "2024-01-15T05:00:45.5Z" from microseconds since 2000-01-01 (PostgreSQL's epoch). */
 void		format_pg_timestamp(int64_t pg_us, char out[40]);
 
@@ -153,14 +176,6 @@ bool		wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn);
 void		wm_chunk_free(wm_chunk *ch);
 /* Write a flushed non-transactional logical message; *lsn receives its LSN. */
 bool		reader_emit_marker(reader *r, const char *content, pg_lsn *lsn);
-/*
- * Wait for the transactions whose commit is written but which wait for a synchronous standby
- * to end (they hold their xid's lock until they are visible): a copy must see every commit
- * before a position. Unlike waiting for every running transaction, a long one does not hold it
- * up. Needs pg_read_all_stats (or superuser) to see other roles' waits, else finds none. True at
- * once when a stop is requested; false (error recorded) if the server cannot be asked.
- */
-bool		reader_wait_unseen_commits(reader *r);
 /*
  * Wait until the transactions xids (a text array of xids) have ended: none holds its xid's lock
  * (a prepared one's too when prepared_too), polling every 100 ms and then every second, logging

@@ -105,29 +105,105 @@ reader_mark_running(reader *r, rd_stream *s)
 	}
 }
 
+/*
+ * Forget the delivered transactions a snapshot taken now sees: once seen, a transaction stays
+ * visible to every later snapshot. When the server cannot be asked (the connection is in a
+ * transaction, or the query fails), all are kept, and states wait: safe, only later.
+ */
+static void
+forget_seen(reader *r)
+{
+	PGresult   *res;
+	char		errmsg[256];
+	const char *snap;
+	int			n = 0;
+
+	if (r->ndl == 0 || PQtransactionStatus(r->conn) != PQTRANS_IDLE)
+		return;
+	res = pgc_try(r->conn, r->server_version >= 130000 ?
+				  "SELECT pg_catalog.pg_current_snapshot()::text" :
+				  "SELECT pg_catalog.txid_current_snapshot()::text", 0, NULL, NULL, errmsg,
+				  sizeof(errmsg));
+	if (res == NULL)
+	{
+		log_warn("could not read a snapshot to check that the transactions delivered are "
+				 "visible (the state's position waits for them meanwhile): %s", errmsg);
+		return;
+	}
+	snap = PQgetvalue(res, 0, 0);
+	for (int i = 0; i < r->ndl; i++)
+		if (!pgo_snapshot_sees(snap, r->dl_xid[i]))
+		{
+			r->dl_xid[n] = r->dl_xid[i];
+			r->dl_commit[n] = r->dl_commit[i];
+			n++;
+		}
+	r->ndl = n;
+	PQclear(res);
+}
+
+void
+reader_delivered(reader *r, uint32_t xid, pg_lsn commit)
+{
+	if (r->dl_xid == NULL)
+	{
+		r->dl_xid = malloc(RD_DELIVERED * sizeof(*r->dl_xid));
+		r->dl_commit = malloc(RD_DELIVERED * sizeof(*r->dl_commit));
+		if (r->dl_xid == NULL || r->dl_commit == NULL)
+			abort();
+	}
+	if (r->ndl == RD_DELIVERED)
+		forget_seen(r);
+	if (r->ndl == RD_DELIVERED)
+	{
+		/* thousands at once still unseen: the oldest is no longer waited for */
+		if (!r->dl_overflowed)
+			log_warn("more than %d transactions delivered are not yet visible to others "
+					 "(waiting for a synchronous standby?): states no longer wait for the "
+					 "oldest of them", RD_DELIVERED);
+		r->dl_overflowed = true;
+		r->ndl--;
+		memmove(r->dl_xid, r->dl_xid + 1, (size_t) r->ndl * sizeof(*r->dl_xid));
+		memmove(r->dl_commit, r->dl_commit + 1, (size_t) r->ndl * sizeof(*r->dl_commit));
+	}
+	r->dl_xid[r->ndl] = xid;
+	r->dl_commit[r->ndl] = commit;
+	r->ndl++;
+}
+
 void
 reader_emit_state(reader *r)
 {
 	json_t	   *streams = json_array();
+	pg_lsn		lsn = r->lsn;
 
 	if (!r->cdc)
 	{
 		json_decref(streams);
 		return;
 	}
+	/*
+	 * Not past a delivered commit others cannot see yet (see reader_delivered): just before it, so
+	 * that a read resuming here receives it again, and after every earlier one (WAL records start
+	 * 8-byte aligned). Rows a resuming read copies before its stream then carry a smaller LSN
+	 * than the transaction's records.
+	 */
+	forget_seen(r);
+	if (r->ndl > 0 && r->dl_commit[0] - 1 < lsn)
+		lsn = r->dl_commit[0] - 1;
 	for (int i = 0; i < r->nstreams; i++)
 		if (r->streams[i].incremental)
 		{
-			if (r->streams[i].st.changes_from <= r->lsn)
+			if (r->streams[i].st.changes_from <= lsn)
 				r->streams[i].st.changes_from = 0;
 			json_array_append_new(streams, state_stream_json(&r->streams[i].st));
 		}
-	ab_state(state_global_json(r->lsn, r->cfg->replication_slot, r->cfg->publication, streams,
+	ab_state(state_global_json(lsn, r->cfg->replication_slot, r->cfg->publication, streams,
 							   r->records_since_state));
 	r->records_since_state = 0;
 	r->last_state_ms = ab_mono_ms();
 	if (r->cfg->lsn_commit == LSN_COMMIT_WHILE_READING)
-		r->ack_lsn = r->lsn;
+		r->ack_lsn = lsn;
 }
 
 /*
@@ -320,9 +396,8 @@ reader_emit_marker(reader *r, const char *content, pg_lsn *lsn)
 	/*
 	 * A non-transactional message is not flushed by itself, and the walsender sends only flushed
 	 * WAL: write it in a transaction that takes an xid and commits synchronously, so the commit
-	 * flushes the marker at once. Locally: the walsender does not wait for standbys, and a copy
-	 * after a marker waits for the commits before it that do (reader_wait_unseen_commits), so a
-	 * standby that stopped answering shows in the log as the transactions waiting for it.
+	 * flushes the marker at once. Locally: the walsender does not wait for standbys, so a
+	 * standby that stopped answering does not hold up the read's markers.
 	 */
 	if (pgc_command(r->conn, "writing a marker", "BEGIN; SET LOCAL synchronous_commit = local"))
 	{
@@ -413,15 +488,6 @@ lsn_query(PGconn *conn, const char *what, const char *sql, pg_lsn *out)
 	"SELECT ARRAY(SELECT transactionid::text " XID_LOCKS_SQL \
 	"AND granted AND pid <> pg_backend_pid())::text"
 
-/*
- * The transactions whose commit record is written but which wait for a synchronous standby
- * before they become visible to new snapshots. (pg_stat_activity shows another role's wait
- * events only to superusers and members of pg_read_all_stats; without, none are found.)
- */
-#define SYNC_WAITERS_XIDS_SQL \
-	"SELECT ARRAY(SELECT backend_xid::text FROM pg_stat_activity WHERE wait_event = 'SyncRep' " \
-	"AND backend_xid IS NOT NULL)::text"
-
 bool
 reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *what)
 {
@@ -464,23 +530,6 @@ reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *wha
 	if (told)
 		log_info("those transactions have ended");
 	return true;
-}
-
-bool
-reader_wait_unseen_commits(reader *r)
-{
-	PGresult   *res = pgc_query(r->conn, "listing the commits waiting for a standby",
-								SYNC_WAITERS_XIDS_SQL, 0, NULL);
-	bool		ok;
-
-	if (res == NULL)
-		return false;
-	ok = strcmp(PQgetvalue(res, 0, 0), "{}") == 0 ||
-		reader_wait_xids(r, PQgetvalue(res, 0, 0), false, "committed but waiting for a synchronous "
-						 "standby before they are visible to end: a transaction committed but not "
-						 "yet visible would be in neither the copy nor the stream");
-	PQclear(res);
-	return ok;
 }
 
 /*
@@ -808,6 +857,8 @@ reader_free(reader *r)
 		free(s->st.cursor_key);
 	}
 	free(r->streams);
+	free(r->dl_xid);
+	free(r->dl_commit);
 	catalog_free(&r->cat);
 	typecache_free(r->types);
 	buf_free(&r->scratch);
@@ -882,7 +933,6 @@ cmd_read(const cli_args *args)
 	if (r.cdc)
 	{
 		bool		others_streaming = false;
-		bool		unseen_waited = false;
 
 		/*
 		 * A table joining streams that already stream is backfilled in watermark chunks while
@@ -901,19 +951,6 @@ cmd_read(const cli_args *args)
 			{
 				s->interleaved = true;
 				continue;
-			}
-			/*
-			 * The copy must see every commit before the stream's start. One whose record is
-			 * written but that waits for a synchronous standby before it is visible is waited
-			 * for, once.
-			 */
-			if (!unseen_waited)
-			{
-				if (!reader_wait_unseen_commits(&r))
-					goto done;
-				unseen_waited = true;
-				if (sp_stop_requested)
-					break;
 			}
 			if (!backfill_stream(&r, s))
 				goto done;

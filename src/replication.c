@@ -545,13 +545,11 @@ wm_start_chunk(repl_ctx *c, rd_stream *s)
 	 * standby confirms it) would have its change overwritten by the copy's older row. Those the
 	 * stream delivers from now on remove their keys from the chunk (wm_observe). Those it has
 	 * delivered already are waited for by the copy until it sees them (wm_chunk_fill). Those
-	 * from before this read waited for a standby for that long: they are waited for here (seen
-	 * only with pg_read_all_stats).
+	 * from before this read are delivered again: no state moves past one still unseen
+	 * (reader_delivered).
 	 */
-	if (!reader_emit_marker(r, c->wm_low, &unused) || !reader_wait_unseen_commits(r))
+	if (!reader_emit_marker(r, c->wm_low, &unused))
 		goto failed;
-	if (sp_stop_requested)
-		return true;			/* stopped while waiting: no chunk */
 	/* the transaction being delivered, if it changed the table, must be visible to the copy too */
 	n = c->wm_ndelivered;
 	if (c->in_txn && c->txn_touched_wm)
@@ -951,6 +949,7 @@ handle_msg(repl_ctx *c, const pgo_msg *in)
 				if (c->wm_ndelivered < WM_DELIVERED)
 					c->wm_ndelivered++;
 			}
+			reader_delivered(r, c->txn_xid, c->txn_commit);
 			if (msg.u.commit.end_lsn > r->lsn)
 				r->lsn = msg.u.commit.end_lsn;
 			check_end_position(c);

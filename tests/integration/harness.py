@@ -78,6 +78,7 @@ class Cluster:
             "full_page_writes": "off",
             "shared_buffers": "64MB",
             "wal_sender_timeout": "60s",
+            "max_prepared_transactions": "4",
             "log_min_messages": "warning",
         }
         if self.tls:

@@ -661,20 +661,29 @@ class ChangedTableTest(ReadBase):
         retried.apply_until_last_state(self.read(cat, state=first["state"]).messages)
         self.assertEqual(retried.table("rt"), self.full_refresh(["rt"])["rt"])
 
-    def hold_a_commit_in_the_gap(self, table, row=1):
+    def hold_a_commit_in_the_gap(self, table, row=1, prepared=False):
         """Update a row of table (row 1 unless told) in a transaction that writes its commit record but stays unseen
-        by others, waiting for a synchronous standby that never comes; returns its psql."""
+        by others, waiting for a synchronous standby that never comes; returns its psql. Prepared: the
+        transaction is prepared first, and its COMMIT PREPARED waits."""
+        if prepared:
+            cluster.psql("BEGIN; UPDATE %s SET v = 'in the gap' WHERE id = %d; PREPARE TRANSACTION 'gap';" % (table, row))
+            self.addCleanup(lambda: cluster.query("SELECT 1 FROM pg_prepared_xacts WHERE gid = 'gap'") and
+                            cluster.psql("ROLLBACK PREPARED 'gap'"))
         cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf();")
         self.addCleanup(cluster.psql, "ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
-        return self.psql_until("SET synchronous_commit = on; UPDATE %s SET v = 'in the gap' WHERE id = %d" % (table, row),
+        return self.psql_until(["SET synchronous_commit = on", "COMMIT PREPARED 'gap'" if prepared else
+                                "UPDATE %s SET v = 'in the gap' WHERE id = %d" % (table, row)],
                                "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
-                               "the UPDATE never waited for the standby")
+                               "the commit never waited for the standby")
 
     def psql_until(self, sql, ready_sql, never):
-        """Start psql running sql in the background (killed at cleanup if still running); return
-        it once ready_sql gives a row, failing with never after 30 s."""
-        p = subprocess.Popen(["psql", "-X", "-q", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres",
-                              "-c", sql], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        """Start psql running sql (a string, or statements run one after another in one session) in
+        the background (killed at cleanup if still running); return it once ready_sql gives a row,
+        failing with never after 30 s."""
+        argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres"]
+        for statement in [sql] if isinstance(sql, str) else sql:
+            argv += ["-c", statement]
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
         deadline = time.monotonic() + 30
         while not cluster.query(ready_sql):
@@ -737,20 +746,13 @@ class ChangedTableTest(ReadBase):
         p, out_path = self.start_until_waiting(cat, early[0], "retry.out")
         self.release_and_check(writer, p, out_path)
 
-    def see_sync_waits(self):
-        """Other roles' wait events (a transaction waiting for a synchronous standby) are shown
-        to members of pg_read_all_stats."""
-        cluster.psql("GRANT pg_read_all_stats TO capture;")
-        self.addCleanup(cluster.psql, "REVOKE pg_read_all_stats FROM capture;")
-
     def test_watermark_chunk_waits_for_a_commit_not_yet_visible(self):
-        """A table joining while another streams is copied in watermark chunks. A commit written
-        before the low watermark reaches the stream before the chunk does: a copy that could
-        not see it yet (it waits for a synchronous standby) would overwrite it with the older row."""
+        """A table joining while another streams is copied in watermark chunks. Added to the
+        publication by the read, its changes before are not decoded: a commit written before but
+        not yet visible (it waits for a synchronous standby) must be waited for by its copy."""
         cluster.psql("DROP TABLE IF EXISTS wa, wb; CREATE TABLE wa (id int PRIMARY KEY, v text);"
                      "CREATE TABLE wb (id int PRIMARY KEY, v text); ALTER TABLE wa OWNER TO capture;"
                      "ALTER TABLE wb OWNER TO capture; INSERT INTO wb SELECT g, 'before' FROM generate_series(1, 10) g;")
-        self.see_sync_waits()
         state = self.read(configured_catalog(self.discover(), streams=["wa"])).states()[-1]
         writer = self.hold_a_commit_in_the_gap("wb")
         p, out_path = self.start_until_waiting(configured_catalog(self.discover(), streams=["wa", "wb"]), state, "wm.out")
@@ -767,12 +769,11 @@ class ChangedTableTest(ReadBase):
         dest.apply_until_last_state(msgs)
         self.assertEqual(dest.table("wb"), self.full_refresh(["wb"])["wb"])
 
-    def joining_table_with_a_commit_in_the_gap(self, name, row):
+    def joining_table_with_a_commit_in_the_gap(self, name, row, prepared=False):
         """Tables <name>a (streamed) and <name>b (10 rows, 'before', in the publication: its
         changes are decoded); a state of <name>a alone; then a commit updating row of <name>b to
-        'in the gap' that is written but not visible (it waits for a synchronous standby). The
-        capture role cannot see that wait (no pg_read_all_stats). Returns (state, the catalog
-        of both tables, the writer)."""
+        'in the gap' that is written but not visible (it waits for a synchronous standby; a
+        COMMIT PREPARED when prepared). Returns (state, the catalog of both tables, the writer)."""
         a, b = name + "a", name + "b"
         cluster.psql("DROP TABLE IF EXISTS {a}, {b}; CREATE TABLE {a} (id int PRIMARY KEY, v text);"
                      "CREATE TABLE {b} (id int PRIMARY KEY, v text); ALTER TABLE {a} OWNER TO capture;"
@@ -780,14 +781,13 @@ class ChangedTableTest(ReadBase):
                      .format(a=a, b=b))
         state = self.read(configured_catalog(self.discover(), streams=[a])).states()[-1]
         cluster.psql("ALTER PUBLICATION %s ADD TABLE %s;" % (self.pub, b))
-        writer = self.hold_a_commit_in_the_gap(b, row)
+        writer = self.hold_a_commit_in_the_gap(b, row, prepared)
         return state, configured_catalog(self.discover(), streams=[a, b]), writer
 
     def test_watermark_chunk_after_a_commit_it_cannot_see(self):
-        """Without pg_read_all_stats the read cannot see which transactions wait for a standby.
-        One that commits after the saved position but before a chunk's low watermark, and that
-        the chunk's copy cannot see yet, reaches the stream before the chunk: the chunk must not
-        then send its older copy of the row (the stream's record is the newer one)."""
+        """A commit after the saved position but before a chunk's low watermark, which the
+        chunk's copy cannot see yet, reaches the stream before the chunk: the chunk must not then
+        send its older copy of the row (the stream's record is the newer one)."""
         state, cat, writer = self.joining_table_with_a_commit_in_the_gap("wn", 1)
         r = self.read(cat, state=state)
         dest = Destination({"wna": ["id"], "wnb": ["id"]})
@@ -798,9 +798,30 @@ class ChangedTableTest(ReadBase):
         self.assertEqual(writer.wait(timeout=30), 0)
         self.assertEqual(dest.table("wnb"), self.full_refresh(["wnb"])["wnb"])
 
+    def check_commit_streamed_by_an_earlier_read(self, name, prepared):
+        """A commit not yet visible that an earlier read streamed (its table not in that read's
+        catalog): a later read in which its table joins must not copy the older row past it."""
+        state, cat, writer = self.joining_table_with_a_commit_in_the_gap(name, 1, prepared)
+        # a read of the other table alone streams that commit; its state must not pass it
+        state = self.read(configured_catalog(self.discover(), streams=[name + "a"]), state=state).states()[-1]
+        p, out_path = self.start_until_waiting(cat, state, name + ".out")
+        cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
+        self.assertEqual(writer.wait(timeout=30), 0)
+        self.assertEqual(p.wait(timeout=60), 0, self.messages(out_path)[-3:])
+        dest = Destination({name + "a": ["id"], name + "b": ["id"]})
+        dest.apply_until_last_state(self.messages(out_path))
+        self.assertIn('{"id": 1, "v": "in the gap"}', dest.table(name + "b"))
+        self.assertEqual(dest.table(name + "b"), self.full_refresh([name + "b"])[name + "b"])
+
+    def test_watermark_chunk_after_a_commit_an_earlier_read_streamed(self):
+        self.check_commit_streamed_by_an_earlier_read("we", False)
+
+    def test_watermark_chunk_after_a_commit_prepared_an_earlier_read_streamed(self):
+        self.check_commit_streamed_by_an_earlier_read("wp", True)
+
     def test_later_watermark_chunk_waits_for_a_commit_the_stream_sent(self):
         """The same commit, streamed while an earlier chunk was under way: a later chunk that
-        holds its row and still cannot see it waits until it can, without pg_read_all_stats."""
+        holds its row and still cannot see it waits until it can."""
         state, cat, writer = self.joining_table_with_a_commit_in_the_gap("wl", 9)
         p, out_path = self.start_until_waiting(cat, state, "wl.out", cfg=self.cfg(backfill_chunk_size=3))
         cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
@@ -856,13 +877,13 @@ class ChangedTableTest(ReadBase):
 
     def test_joining_copy_waits_for_a_commit_not_yet_visible(self):
         """A keyless table joining is copied before the stream starts, from the saved position.
-        A commit before that position that waits for a synchronous standby is in neither the
-        copy nor the stream, unless the copy waits for it."""
+        Added to the publication by the read, its changes before are not decoded: a commit
+        that waits for a synchronous standby is in neither the copy nor the stream, unless the
+        copy waits for it."""
         cluster.psql("DROP TABLE IF EXISTS ja, jb; CREATE TABLE ja (id int PRIMARY KEY, v text);"
                      "CREATE TABLE jb (id int, v text); ALTER TABLE jb REPLICA IDENTITY FULL;"
                      "ALTER TABLE ja OWNER TO capture; ALTER TABLE jb OWNER TO capture;"
                      "INSERT INTO jb SELECT g, 'before' FROM generate_series(1, 10) g;")
-        self.see_sync_waits()
         cat_a = configured_catalog(self.discover(), streams=["ja"])
         state = self.read(cat_a).states()[-1]
         writer = self.hold_a_commit_in_the_gap("jb")
