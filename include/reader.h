@@ -86,6 +86,7 @@ typedef struct reader
 
 	pg_lsn		lsn;			/* everything before this has been emitted (the state's LSN) */
 	pg_lsn		ack_lsn;		/* what the slot may confirm (per lsn_commit_behaviour) */
+	pg_lsn		state_lsn;		/* the last state's position (the start's before any) */
 	pg_lsn		target_lsn;		/* batch end: the WAL insert position at read start */
 	char		end_marker[64]; /* content of our end-of-batch logical message ("" if none) */
 

@@ -183,14 +183,17 @@ reader_emit_state(reader *r)
 		return;
 	}
 	/*
-	 * Not past a delivered commit others cannot see yet (see reader_delivered): just before it, so
-	 * that a read resuming here receives it again, and after every earlier one (WAL records start
-	 * 8-byte aligned). Rows a resuming read copies before its stream then carry a smaller LSN
-	 * than the transaction's records.
+	 * Not past a delivered commit others cannot see yet (see reader_delivered): at its start, which
+	 * a read resuming here receives again (the walsender skips only commits that start before
+	 * its start). Never behind an earlier state (the slot may have confirmed it): a transaction
+	 * delivered after that state has its commit after it anyway.
 	 */
 	forget_seen(r);
-	if (r->ndl > 0 && r->dl_commit[0] - 1 < lsn)
-		lsn = r->dl_commit[0] - 1;
+	if (r->ndl > 0 && r->dl_commit[0] < lsn)
+		lsn = r->dl_commit[0];
+	if (lsn < r->state_lsn)
+		lsn = r->state_lsn;
+	r->state_lsn = lsn;
 	for (int i = 0; i < r->nstreams; i++)
 		if (r->streams[i].incremental)
 		{
@@ -483,10 +486,24 @@ lsn_query(PGconn *conn, const char *what, const char *sql, pg_lsn *out)
 	"FROM pg_locks WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' "
 #define XID_LOCKS_SQL XID_LOCKS_ANY_SQL "AND pid IS NOT NULL "
 
-/* The transactions running now (but ours), as a text array of xids. */
-#define RUNNING_XIDS_SQL \
-	"SELECT ARRAY(SELECT transactionid::text " XID_LOCKS_SQL \
-	"AND granted AND pid <> pg_backend_pid())::text"
+/*
+ * The transactions (but ours, and prepared ones) holding a lock that lets them write on one of the
+ * tables $1 (an array of OIDs) or their partitions and children, as a text array of xids; and
+ * whether the server is a standby. A transaction that changed a table holds such a lock until it
+ * has become visible to others.
+ */
+#define WRITERS_XIDS_SQL \
+	"WITH RECURSIVE rel(oid) AS (SELECT pg_catalog.unnest($1::pg_catalog.oid[]) UNION " \
+	"SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN rel ON i.inhparent = rel.oid) " \
+	"SELECT ARRAY(SELECT DISTINCT x.transactionid::text FROM pg_catalog.pg_locks l " \
+	"JOIN pg_catalog.pg_locks x ON x.virtualtransaction = l.virtualtransaction " \
+	"WHERE l.locktype = 'relation' AND l.relation IN (SELECT oid FROM rel) AND l.granted " \
+	"AND l.database = (SELECT oid FROM pg_catalog.pg_database " \
+	"WHERE datname = pg_catalog.current_database()) " \
+	"AND l.mode NOT IN ('AccessShareLock', 'RowShareLock') " \
+	"AND l.pid IS NOT NULL AND l.pid <> pg_catalog.pg_backend_pid() " \
+	"AND x.locktype = 'transactionid' AND x.mode = 'ExclusiveLock' AND x.granted)::text, " \
+	"pg_catalog.pg_is_in_recovery()"
 
 bool
 reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *what)
@@ -549,7 +566,7 @@ prepare_cdc(reader *r, const sp_state *state)
 	bool		again = false;		/* a stream is backfilled again */
 	bool		created = false;	/* the slot was created by this read */
 	bool		fresh = false;		/* an existing slot was moved to now */
-	bool		pending = false;	/* a saved state is of a backfill again not yet begun */
+	bool		resuming;		/* from the saved state, on the slot it was saved with */
 	bool		ok = false;
 
 	if (tables == NULL)
@@ -585,9 +602,6 @@ prepare_cdc(reader *r, const sp_state *state)
 			}
 		PQclear(res);
 	}
-	if (!publication_ensure(r->conn, cfg->publication, tables, ntables, r->server_version))
-		goto done;
-
 	if (!slot_get(r->conn, cfg->replication_slot, &slot) ||
 		!slot_wait_released(r->conn, cfg->replication_slot, SLOT_RELEASE_WAIT_MS, &slot))
 		goto done;
@@ -651,6 +665,18 @@ prepare_cdc(reader *r, const sp_state *state)
 		}
 	}
 
+	/*
+	 * Resuming, tables joining the publication are added to it only once a STATE says they are
+	 * backfilled again (below): added by a read that stopped before it, a retry would find them
+	 * in the publication and not know that their earlier changes were never decoded. Otherwise
+	 * the publication is made complete now: the slot about to be created or moved to now decodes
+	 * with it.
+	 */
+	resuming = slot.exists && state->present && !resync;
+	if (!resuming &&
+		!publication_ensure(r->conn, cfg->publication, tables, ntables, r->server_version))
+		goto done;
+
 	if (!slot.exists)
 	{
 		PGconn	   *repl = pgc_connect(cfg, true);
@@ -704,6 +730,7 @@ prepare_cdc(reader *r, const sp_state *state)
 		r->lsn = slot.confirmed_flush;
 	}
 	r->ack_lsn = r->lsn;
+	r->state_lsn = r->lsn;
 
 	for (int i = 0; i < r->nstreams; i++)
 	{
@@ -715,12 +742,8 @@ prepare_cdc(reader *r, const sp_state *state)
 		if (!saved || resync)
 		{
 			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
-			/*
-			 * Added to the publication by this read, its changes are decoded from then on: one
-			 * made before by a transaction still running is in neither the stream nor a copy
-			 * taken before that transaction ends. (A slot created after it waited for them.)
-			 */
-			s->backfill_again = s->table->added_to_publication && !created && !fresh;
+			/* joining a read that resumes: its copy waits as a table backfilled again does */
+			s->backfill_again = resuming;
 		}
 		else if (saved->table_oid != 0 && saved->table_oid != s->table->oid)
 		{
@@ -730,7 +753,7 @@ prepare_cdc(reader *r, const sp_state *state)
 					 "refreshed", s->table->ns, s->table->name);
 			s->backfill_again = true;
 		}
-		else if (s->table->added_to_publication)
+		else if (!s->table->in_publication)
 		{
 			log_warn("stream %s.%s: the table was not in publication \"%s\", so its changes since "
 					 "the state was saved were not captured: backfilling it again",
@@ -741,52 +764,66 @@ prepare_cdc(reader *r, const sp_state *state)
 		{
 			restore_stream(s, saved);
 			/* backfilled again by a read that stopped before copying: it may not have waited */
-			pending |= !s->st.streaming && s->st.changes_from > r->lsn && s->st.ncursor == 0 &&
-				s->st.ctid_block <= 0;
+			s->backfill_again = !s->st.streaming && s->st.changes_from > r->lsn &&
+				s->st.ncursor == 0 && s->st.ctid_block <= 0;
 		}
 		again |= s->backfill_again;
 	}
-	if (again || (!created && fresh) || pending)
+	if (again || (!created && fresh))
 	{
 		/*
-		 * Copies that must hold every change committed before now, because the stream does not
-		 * (the slot was moved to now, or the table was out of the publication until this read
-		 * or an earlier one added it). A transaction writes its commit record before others
-		 * can see it (under synchronous replication it waits for the standby in between): one
-		 * still unseen would be in neither. One still running that changed a table before it
-		 * joined the publication has those changes decoded for it as for a table outside it.
-		 * So wait, as creating a slot does, for the transactions running now to end. (A table
-		 * in the publication all along joins without this wait: the stream delivers its
-		 * changes, and the copies wait only for those commits the stream has delivered and
-		 * they cannot see yet, see wm_chunk_fill and reader_delivered.)
+		 * Copies that must hold every change committed before now, because the stream does not:
+		 * the slot was moved to now; a table joins a read that resumes, or comes back after
+		 * being out of the publication, and the stream has its changes only from when it
+		 * joined. Changes made before that by a transaction still running are decoded as for a
+		 * table outside the publication; and a transaction writes its commit record before
+		 * others can see it (under synchronous replication it waits for the standby in
+		 * between). Either would be in neither the copy nor the stream. So the copies wait, as
+		 * creating a slot waits for the transactions running, for those that hold a lock for
+		 * writing on the tables, held until they are visible. (Prepared transactions are left
+		 * out: waiting for one could mean waiting for a person.)
 		 *
-		 * A table backfilled again also drops its changes committed before now: they are in its
-		 * copy, and replayed after it could bring back old values (some of its later changes were
-		 * never decoded). A STATE says so at once: a retry of this read must not resume from the
-		 * old position now that the table is back in the publication.
+		 * Those tables also drop their changes committed before now: they are in the copy, and
+		 * replayed after it could bring back old values (some later changes were never
+		 * decoded). A STATE says so at once, and only then are they added to the publication: a
+		 * retry of this read must not resume them from the old position, or skip the wait.
 		 */
 		pg_lsn		now;
 		PGresult   *res;
+		buf_t		oids;
 
-		/* the position first, then the transactions running: any unseen before it is listed */
 		if (!lsn_query(r->conn, "reading the WAL position", WAL_POSITION_SQL, &now))
 			goto done;
-		res = pgc_query(r->conn, "listing the transactions running", RUNNING_XIDS_SQL ", "
-						"pg_is_in_recovery()", 0, NULL);
-		if (res == NULL)
-			goto done;
+		buf_init(&oids, 0);
+		buf_putc(&oids, '{');
 		for (int i = 0; i < r->nstreams; i++)
-			if (r->streams[i].backfill_again)
-				r->streams[i].st.changes_from = now;
+		{
+			rd_stream  *s = &r->streams[i];
+
+			if (s->backfill_again)
+				s->st.changes_from = now;
+			if (s->incremental && (s->backfill_again || fresh))
+				buf_printf(&oids, "%s%u", oids.len > 1 ? "," : "", s->table->oid);
+		}
+		buf_putc(&oids, '}');
 		if (again)
 			reader_emit_state(r);
+		/* the tables join, then the transactions that may have changed them are listed */
+		res = resuming && !publication_ensure(r->conn, cfg->publication, tables, ntables,
+											  r->server_version) ? NULL :
+			pgc_query(r->conn, "listing the transactions writing on the tables to copy",
+					  WRITERS_XIDS_SQL, 1, (const char *const[]) {oids.data});
+		buf_free(&oids);
+		if (res == NULL)
+			goto done;
 		/* a standby makes a commit visible as it replays it: nothing to wait for there */
 		if (PQgetvalue(res, 0, 1)[0] != 't' &&
-			!reader_wait_xids(r, PQgetvalue(res, 0, 0), false, "running when the backfill's start was "
-							  "taken to end, as creating a replication slot does: a transaction "
-							  "not yet committed, or committed but not yet visible (waiting for a "
-							  "synchronous standby, say), would be in neither the copy nor the "
-							  "stream"))
+			!reader_wait_xids(r, PQgetvalue(res, 0, 0), false, "that hold a lock for writing on a "
+							  "table about to be copied to end, as creating a replication slot "
+							  "waits for those running: a change made before the copy by a "
+							  "transaction not yet committed, or committed but not yet visible "
+							  "(waiting for a synchronous standby, say), would be in neither the "
+							  "copy nor the stream"))
 		{
 			PQclear(res);
 			goto done;

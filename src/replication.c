@@ -344,11 +344,14 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 	PGresult   *refetched = NULL;
 	bool		tried_refetch = false;
 
-	/* a table backfilled again has its changes from changes_from on (see prepare_cdc) */
-	if (m == NULL || m->stream == NULL || c->txn_commit < m->stream->st.changes_from)
+	if (m == NULL || m->stream == NULL)
 		return true;
 	s = m->stream;
+	/* even one not emitted: the copy's rows hold it, when their snapshot sees it (wm_chunk_fill) */
 	c->txn_touched_wm |= s->interleaved && !s->st.streaming;
+	/* a table backfilled again has its changes from changes_from on (see prepare_cdc) */
+	if (c->txn_commit < s->st.changes_from)
+		return true;
 	reader_mark_running(r, s);
 	/* resolve unchanged TOAST values before the record is opened (the re-read is a query) */
 	for (int j = 0; j < rel->ncols && !tried_refetch; j++)
@@ -412,10 +415,12 @@ emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char 
 	buf_t	   *out;
 	bool		first = true;
 
-	if (m == NULL || m->stream == NULL || c->txn_commit < m->stream->st.changes_from)
+	if (m == NULL || m->stream == NULL)
 		return;
 	s = m->stream;
 	c->txn_touched_wm |= s->interleaved && !s->st.streaming;
+	if (c->txn_commit < s->st.changes_from)
+		return;
 	reader_mark_running(r, s);
 	out = reader_record_begin(r, s);
 	for (int j = 0; j < rel->ncols; j++)

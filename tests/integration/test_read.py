@@ -21,6 +21,12 @@ def setUpModule():
     cluster.create_capture_role()
 
 
+def pg_lsn(text):
+    """An LSN ("16/B374D848") as a number"""
+    hi, lo = text.split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
+
 def tearDownModule():
     cluster.stop()
 
@@ -770,10 +776,12 @@ class ChangedTableTest(ReadBase):
         self.assertEqual(dest.table("wb"), self.full_refresh(["wb"])["wb"])
 
     def joining_table_with_a_commit_in_the_gap(self, name, row, prepared=False):
-        """Tables <name>a (streamed) and <name>b (10 rows, 'before', in the publication: its
-        changes are decoded); a state of <name>a alone; then a commit updating row of <name>b to
-        'in the gap' that is written but not visible (it waits for a synchronous standby; a
-        COMMIT PREPARED when prepared). Returns (state, the catalog of both tables, the writer)."""
+        """Tables <name>a (streamed) and <name>b (10 rows, 'before', in the publication); a
+        destination and a state in which <name>b is part way through its backfill in watermark
+        chunks of 3 rows (rows 1 to 3 copied); then a commit updating row of <name>b to 'in the
+        gap' that is written but not visible (it waits for a synchronous standby; a COMMIT
+        PREPARED when prepared). Returns (state, destination, the catalog of both tables, the
+        config, the writer)."""
         a, b = name + "a", name + "b"
         cluster.psql("DROP TABLE IF EXISTS {a}, {b}; CREATE TABLE {a} (id int PRIMARY KEY, v text);"
                      "CREATE TABLE {b} (id int PRIMARY KEY, v text); ALTER TABLE {a} OWNER TO capture;"
@@ -781,58 +789,65 @@ class ChangedTableTest(ReadBase):
                      .format(a=a, b=b))
         state = self.read(configured_catalog(self.discover(), streams=[a])).states()[-1]
         cluster.psql("ALTER PUBLICATION %s ADD TABLE %s;" % (self.pub, b))
+        cat, cfg = configured_catalog(self.discover(), streams=[a, b]), self.cfg(backfill_chunk_size=3)
+        msgs = self.read(cat, state=state, cfg=cfg).messages
+        cut = next(i for i, m in enumerate(msgs) if m["type"] == "STATE" and any(
+            ss["stream_descriptor"]["name"] == b and ss["stream_state"].get("cursor") == ["3"]
+            for ss in m["state"]["global"]["stream_states"]))
+        dest = Destination({a: ["id"], b: ["id"]})
+        state = dest.apply_until_last_state(msgs[:cut + 1])
         writer = self.hold_a_commit_in_the_gap(b, row, prepared)
-        return state, configured_catalog(self.discover(), streams=[a, b]), writer
+        return state, dest, cat, cfg, writer
 
-    def test_watermark_chunk_after_a_commit_it_cannot_see(self):
-        """A commit after the saved position but before a chunk's low watermark, which the
-        chunk's copy cannot see yet, reaches the stream before the chunk: the chunk must not then
-        send its older copy of the row (the stream's record is the newer one)."""
-        state, cat, writer = self.joining_table_with_a_commit_in_the_gap("wn", 1)
-        r = self.read(cat, state=state)
-        dest = Destination({"wna": ["id"], "wnb": ["id"]})
-        dest.apply_until_last_state(r.messages)
-        expect = {(i, "in the gap" if i == 1 else "before") for i in range(1, 11)}
-        self.assertEqual({(row["id"], row["v"]) for row in map(json.loads, dest.table("wnb"))}, expect)
-        cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
-        self.assertEqual(writer.wait(timeout=30), 0)
-        self.assertEqual(dest.table("wnb"), self.full_refresh(["wnb"])["wnb"])
-
-    def check_commit_streamed_by_an_earlier_read(self, name, prepared):
-        """A commit not yet visible that an earlier read streamed (its table not in that read's
-        catalog): a later read in which its table joins must not copy the older row past it."""
-        state, cat, writer = self.joining_table_with_a_commit_in_the_gap(name, 1, prepared)
-        # a read of the other table alone streams that commit; its state must not pass it
-        state = self.read(configured_catalog(self.discover(), streams=[name + "a"]), state=state).states()[-1]
-        p, out_path = self.start_until_waiting(cat, state, name + ".out")
+    def release_the_commit(self, writer, p, out_path, dest, table):
+        """Let the held commit through; the read must end, and the destination match the table."""
         cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
         self.assertEqual(writer.wait(timeout=30), 0)
         self.assertEqual(p.wait(timeout=60), 0, self.messages(out_path)[-3:])
-        dest = Destination({name + "a": ["id"], name + "b": ["id"]})
         dest.apply_until_last_state(self.messages(out_path))
-        self.assertIn('{"id": 1, "v": "in the gap"}', dest.table(name + "b"))
-        self.assertEqual(dest.table(name + "b"), self.full_refresh([name + "b"])[name + "b"])
+        self.assertEqual(dest.table(table), self.full_refresh([table])[table])
 
-    def test_watermark_chunk_after_a_commit_an_earlier_read_streamed(self):
-        self.check_commit_streamed_by_an_earlier_read("we", False)
-
-    def test_watermark_chunk_after_a_commit_prepared_an_earlier_read_streamed(self):
-        self.check_commit_streamed_by_an_earlier_read("wp", True)
+    def test_watermark_chunk_after_a_commit_it_cannot_see(self):
+        """A commit the stream delivers while the backfill of a table goes on in chunks, which
+        the next chunk's copy cannot see yet: either the chunk waits until it can, or (delivered
+        after the copy began) its change wins over the copy's older row."""
+        state, dest, cat, cfg, writer = self.joining_table_with_a_commit_in_the_gap("wn", 4)
+        p, out_path = self.start_until_waiting(cat, state, "wn.out", cfg=cfg)
+        self.release_the_commit(writer, p, out_path, dest, "wnb")
+        self.assertIn('{"id": 4, "v": "in the gap"}', dest.table("wnb"))
 
     def test_later_watermark_chunk_waits_for_a_commit_the_stream_sent(self):
-        """The same commit, streamed while an earlier chunk was under way: a later chunk that
-        holds its row and still cannot see it waits until it can."""
-        state, cat, writer = self.joining_table_with_a_commit_in_the_gap("wl", 9)
-        p, out_path = self.start_until_waiting(cat, state, "wl.out", cfg=self.cfg(backfill_chunk_size=3))
-        cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
-        self.assertEqual(writer.wait(timeout=30), 0)
-        self.assertEqual(p.wait(timeout=60), 0)
+        """The same commit, streamed before a later chunk that holds its row and still cannot see
+        it: that chunk waits until it can."""
+        state, dest, cat, cfg, writer = self.joining_table_with_a_commit_in_the_gap("wl", 9)
+        p, out_path = self.start_until_waiting(cat, state, "wl.out", cfg=cfg)
+        self.assertIsNone(p.poll(), "the read did not wait for the commit")
+        self.release_the_commit(writer, p, out_path, dest, "wlb")
+        self.assertIn('{"id": 9, "v": "in the gap"}', dest.table("wlb"))
+
+    def check_commit_streamed_by_an_earlier_read(self, name, prepared):
+        """Such a commit, streamed by a read that stops while its chunk waits for it: the state
+        must not pass it, or the next read (which would not receive it again) copies the older
+        row past it."""
+        state, dest, cat, cfg, writer = self.joining_table_with_a_commit_in_the_gap(name, 9, prepared)
+        p, out_path = self.start_until_waiting(cat, state, name + "1.out", cfg=cfg)
+        self.assertIsNone(p.poll(), "the read did not wait for the commit")
+        self.sigterm(p)
         msgs = self.messages(out_path)
-        dest = Destination({"wla": ["id"], "wlb": ["id"]})
-        dest.apply_until_last_state(msgs)
-        self.assertEqual(dest.table("wlb"), self.full_refresh(["wlb"])["wlb"])
-        self.assertIn((9, "in the gap"), [(row["id"], row["v"]) for row in map(json.loads, dest.table("wlb"))])
-        self.assertTrue(any(m["type"] == "LOG" and "waiting for 1 transaction" in m["log"]["message"] for m in msgs))
+        start = pg_lsn(state["global"]["shared_state"]["lsn"])
+        self.assertTrue(all(pg_lsn(m["state"]["global"]["shared_state"]["lsn"]) >= start
+                            for m in msgs if m["type"] == "STATE"), "a state went back")
+        state = dest.apply_until_last_state(msgs)
+        p, out_path = self.start_until_waiting(cat, state, name + "2.out", cfg=cfg)
+        self.assertIsNone(p.poll(), "the next read did not wait for the commit")
+        self.release_the_commit(writer, p, out_path, dest, name + "b")
+        self.assertIn('{"id": 9, "v": "in the gap"}', dest.table(name + "b"))
+
+    def test_state_waits_for_a_commit_it_cannot_see(self):
+        self.check_commit_streamed_by_an_earlier_read("we", False)
+
+    def test_state_waits_for_a_commit_prepared_it_cannot_see(self):
+        self.check_commit_streamed_by_an_earlier_read("wp", True)
 
     def test_long_wait_of_a_chunk_keeps_the_stream_alive(self):
         """While a chunk waits for such a commit, and then for a lock on its table, the streaming
@@ -840,8 +855,8 @@ class ChangedTableTest(ReadBase):
         connection after wal_sender_timeout."""
         cluster.psql("ALTER SYSTEM SET wal_sender_timeout = '3s'; SELECT pg_reload_conf();")
         self.addCleanup(cluster.psql, "ALTER SYSTEM RESET wal_sender_timeout; SELECT pg_reload_conf();")
-        state, cat, writer = self.joining_table_with_a_commit_in_the_gap("wk", 9)
-        p, out_path = self.start_until_waiting(cat, state, "wk.out", cfg=self.cfg(backfill_chunk_size=3))
+        state, dest, cat, cfg, writer = self.joining_table_with_a_commit_in_the_gap("wk", 9)
+        p, out_path = self.start_until_waiting(cat, state, "wk.out", cfg=cfg)
         time.sleep(7)
         self.assertIsNone(p.poll(), "the read stopped while it waited")
         # queued behind the held commit, this lock is taken as it ends, and the chunk then waits
@@ -853,7 +868,6 @@ class ChangedTableTest(ReadBase):
         self.assertEqual(writer.wait(timeout=30), 0)
         self.assertEqual(locker.wait(timeout=30), 0)
         self.assertEqual(p.wait(timeout=60), 0, self.messages(out_path)[-3:])
-        dest = Destination({"wka": ["id"], "wkb": ["id"]})
         dest.apply_until_last_state(self.messages(out_path))
         self.assertEqual(dest.table("wkb"), self.full_refresh(["wkb"])["wkb"])
 
@@ -910,6 +924,118 @@ class ChangedTableTest(ReadBase):
         self.assertEqual(writer.wait(timeout=30), 0)
         dest.apply_until_last_state(self.read(cat, state=state).messages)
         self.assertEqual(dest.table("pb"), self.full_refresh(["pb"])["pb"])
+
+    def session(self, db="postgres"):
+        """A psql session of the test's own, fed statements as it goes (killed at cleanup)"""
+        p = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", cluster.sockdir, "-p",
+                              str(cluster.port), "-U", "postgres", "-d", db], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+
+        def send(sql):
+            p.stdin.write(sql + "\n")
+            p.stdin.flush()
+        return send
+
+    def until(self, sql, never):
+        deadline = time.monotonic() + 30
+        while not cluster.query(sql):
+            self.assertLess(time.monotonic(), deadline, never)
+            time.sleep(0.02)
+
+    def read_stopped_waiting_for_the_slot(self, cat, state, other_cat):
+        """Start a read of cat from state while a read of other_cat holds the slot, and stop it
+        once it says it waits for the slot. Returns its messages."""
+        holder = self.start(self.read_argv(other_cat, state=state) + ["--follow"])
+        self.until("SELECT 1 FROM pg_replication_slots WHERE slot_name = '%s' AND active" % self.slot,
+                   "the first read never took the slot")
+        out_path = os.path.join(self.tmp, "stopped.out")
+        p = self.start(self.read_argv(cat, state=state), out_path)
+        deadline = time.monotonic() + 30
+        while b"is in use by process" not in open(out_path, "rb").read():
+            self.assertLess(time.monotonic(), deadline, "the read never waited for the slot")
+            time.sleep(0.02)
+        self.sigterm(p)
+        self.sigterm(holder)
+        return self.messages(out_path)
+
+    def test_retry_of_a_read_stopped_before_adding_a_table_waits(self):
+        """A read that would add a table to the publication, stopped before (here while it waits
+        for the slot): its retry must still wait for a transaction that changed the table before
+        the table joined, which the stream never delivers."""
+        cluster.psql("DROP TABLE IF EXISTS qa, qb; CREATE TABLE qa (id int PRIMARY KEY, v text);"
+                     "CREATE TABLE qb (id int PRIMARY KEY, v text); ALTER TABLE qa OWNER TO capture;"
+                     "ALTER TABLE qb OWNER TO capture; INSERT INTO qb SELECT g, 'before' FROM generate_series(1, 10) g;")
+        cat_a = configured_catalog(self.discover(), streams=["qa"])
+        state = self.read(cat_a).states()[-1]
+        writer = self.session()
+        writer("BEGIN; UPDATE qb SET v = 'running' WHERE id = 1;")
+        self.until("SELECT 1 FROM pg_locks WHERE relation = 'qb'::regclass AND mode = 'RowExclusiveLock'",
+                   "the UPDATE never ran")
+        cat = configured_catalog(self.discover(), streams=["qa", "qb"])
+        self.read_stopped_waiting_for_the_slot(cat, state, cat_a)
+        p, out_path = self.start_until_waiting(cat, state, "retry.out")
+        self.assertIsNone(p.poll(), "the retry did not wait for the transaction")
+        writer("COMMIT;")
+        self.assertEqual(p.wait(timeout=60), 0)
+        dest = Destination({"qa": ["id"], "qb": ["id"]})
+        dest.apply_until_last_state(self.messages(out_path))
+        self.assertEqual(dest.table("qb"), self.full_refresh(["qb"])["qb"])
+
+    def test_retry_of_a_read_stopped_before_adding_back_a_table_backfills_it(self):
+        """The same for a table out of the publication for a while: the retry must know that its
+        changes meanwhile were not decoded, and backfill it again."""
+        cluster.psql("DROP TABLE IF EXISTS ra, rz; CREATE TABLE ra (id int PRIMARY KEY, v text);"
+                     "CREATE TABLE rz (id int PRIMARY KEY); ALTER TABLE ra OWNER TO capture; ALTER TABLE rz OWNER TO capture;"
+                     "INSERT INTO ra SELECT g, 'old' FROM generate_series(1, 10) g;")
+        cat = configured_catalog(self.discover(), streams=["ra", "rz"])
+        dest = Destination({"ra": ["id"], "rz": ["id"]})
+        state = dest.apply_until_last_state(self.read(cat).messages)
+        cluster.psql("ALTER PUBLICATION %s DROP TABLE ra; UPDATE ra SET v = 'while out' WHERE id <= 3;" % self.pub)
+        self.read_stopped_waiting_for_the_slot(cat, state, configured_catalog(self.discover(), streams=["rz"]))
+        r = self.read(cat, state=state)
+        self.assertTrue(any("backfilling it again" in l for l in r.logs()), r.logs())
+        dest.apply_until_last_state(r.messages)
+        self.assertEqual(dest.table("ra"), self.full_refresh(["ra"])["ra"])
+
+    def test_table_joining_waits_only_for_transactions_writing_on_it(self):
+        """A table joining waits for the transactions writing on it, not for every transaction:
+        one idle in another database, or on another table, does not hold the read up."""
+        cluster.psql("DROP TABLE IF EXISTS ia, ib, ic; CREATE TABLE ia (id int PRIMARY KEY, v text);"
+                     "CREATE TABLE ib (id int PRIMARY KEY, v text); CREATE TABLE ic (id int PRIMARY KEY);"
+                     "ALTER TABLE ia OWNER TO capture; ALTER TABLE ib OWNER TO capture; INSERT INTO ib VALUES (1, 'x');")
+        if not cluster.query("SELECT 1 FROM pg_database WHERE datname = 'otherdb'"):
+            cluster.psql("CREATE DATABASE otherdb;")
+        state = self.read(configured_catalog(self.discover(), streams=["ia"])).states()[-1]
+        elsewhere, other_table = self.session("otherdb"), self.session()
+        elsewhere("BEGIN; SELECT txid_current();")
+        other_table("BEGIN; INSERT INTO ic VALUES (1);")
+        self.until("SELECT count(*) = 2 FROM pg_stat_activity WHERE state = 'idle in transaction' "
+                   "AND backend_xid IS NOT NULL HAVING count(*) = 2", "the two transactions never began")
+        r = self.read(configured_catalog(self.discover(), streams=["ia", "ib"]), state=state, timeout=60)
+        self.assertEqual(len(r.records("ib")), 1)
+        self.assertFalse(any("waiting for" in l for l in r.logs()), r.logs())
+
+    def test_table_joining_a_publication_waits_for_a_transaction_running(self):
+        """A table you add to the publication yourself, then to the catalog: a change made before
+        it joined, by a transaction still running, is not decoded either; the copy waits for it."""
+        cluster.psql("DROP TABLE IF EXISTS ua, ub; CREATE TABLE ua (id int PRIMARY KEY, v text);"
+                     "CREATE TABLE ub (id int PRIMARY KEY, v text); ALTER TABLE ua OWNER TO capture;"
+                     "ALTER TABLE ub OWNER TO capture; INSERT INTO ub SELECT g, 'before' FROM generate_series(1, 10) g;")
+        state = self.read(configured_catalog(self.discover(), streams=["ua"])).states()[-1]
+        writer = self.session()
+        writer("BEGIN; UPDATE ub SET v = 'running' WHERE id = 1;")
+        self.until("SELECT 1 FROM pg_locks WHERE relation = 'ub'::regclass AND mode = 'RowExclusiveLock'",
+                   "the UPDATE never ran")
+        cluster.psql("ALTER PUBLICATION %s ADD TABLE ub;" % self.pub)
+        cat = configured_catalog(self.discover(), streams=["ua", "ub"])
+        p, out_path = self.start_until_waiting(cat, state, "joined.out")
+        self.assertIsNone(p.poll(), "the read did not wait for the transaction")
+        writer("COMMIT;")
+        self.assertEqual(p.wait(timeout=60), 0)
+        dest = Destination({"ua": ["id"], "ub": ["id"]})
+        dest.apply_until_last_state(self.messages(out_path))
+        self.assertEqual(dest.table("ub"), self.full_refresh(["ub"])["ub"])
 
     def test_changed_key_restarts_the_backfill(self):
         cluster.psql("DROP TABLE IF EXISTS kc; CREATE TABLE kc (id int PRIMARY KEY, v text); ALTER TABLE kc OWNER TO capture;"
