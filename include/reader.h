@@ -65,6 +65,8 @@ struct rd_stream
 	 * of another table or has a gap, or the read added it to the publication
 	 */
 	bool		backfill_again;
+	/* its copy first waits for the transactions writing on it (see prepare_cdc) */
+	bool		copy_waits;
 	bool		running;		/* STREAM_STATUS RUNNING emitted */
 	bool		cannot_lock;	/* its copies run without the lock (see backfill.c copy_begin) */
 	bool		lock_by_select; /* its copies lock it with SELECT, not LOCK TABLE (same) */

@@ -183,14 +183,16 @@ reader_emit_state(reader *r)
 		return;
 	}
 	/*
-	 * Not past a delivered commit others cannot see yet (see reader_delivered): at its start, which
-	 * a read resuming here receives again (the walsender skips only commits that start before
-	 * its start). Never behind an earlier state (the slot may have confirmed it): a transaction
-	 * delivered after that state has its commit after it anyway.
+	 * Not past a delivered commit others cannot see yet (see reader_delivered): just before its
+	 * start, so that a read resuming here receives it again (the walsender skips only commits
+	 * that start before its start), and rows that read copies before its stream carry a smaller
+	 * LSN than the transaction's. Never behind an earlier state, or the read's start (the slot
+	 * may have confirmed it): a transaction delivered after it commits at or after it, and is
+	 * received again from there.
 	 */
 	forget_seen(r);
-	if (r->ndl > 0 && r->dl_commit[0] < lsn)
-		lsn = r->dl_commit[0];
+	if (r->ndl > 0 && r->dl_commit[0] - 1 < lsn)
+		lsn = r->dl_commit[0] - 1;
 	if (lsn < r->state_lsn)
 		lsn = r->state_lsn;
 	r->state_lsn = lsn;
@@ -567,6 +569,7 @@ prepare_cdc(reader *r, const sp_state *state)
 	bool		created = false;	/* the slot was created by this read */
 	bool		fresh = false;		/* an existing slot was moved to now */
 	bool		resuming;		/* from the saved state, on the slot it was saved with */
+	bool		waits = false;	/* a copy waits for the transactions writing on its table */
 	bool		ok = false;
 
 	if (tables == NULL)
@@ -742,8 +745,14 @@ prepare_cdc(reader *r, const sp_state *state)
 		if (!saved || resync)
 		{
 			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
-			/* joining a read that resumes: its copy waits as a table backfilled again does */
-			s->backfill_again = resuming;
+			/*
+			 * Joining a read that resumes: added to the publication by it, the table is
+			 * backfilled again. Already in it, it may have joined it only just (ALTER
+			 * PUBLICATION ... ADD TABLE): its copy waits. (Not under FOR ALL TABLES, which
+			 * publishes every table from its creation.)
+			 */
+			s->backfill_again = resuming && !s->table->in_publication;
+			s->copy_waits = resuming && !all;
 		}
 		else if (saved->table_oid != 0 && saved->table_oid != s->table->oid)
 		{
@@ -768,20 +777,23 @@ prepare_cdc(reader *r, const sp_state *state)
 				s->st.ncursor == 0 && s->st.ctid_block <= 0;
 		}
 		again |= s->backfill_again;
+		s->copy_waits |= s->backfill_again || (!created && fresh);
+		waits |= s->copy_waits;
 	}
-	if (again || (!created && fresh))
+	if (waits)
 	{
 		/*
-		 * Copies that must hold every change committed before now, because the stream does not:
-		 * the slot was moved to now; a table joins a read that resumes, or comes back after
-		 * being out of the publication, and the stream has its changes only from when it
-		 * joined. Changes made before that by a transaction still running are decoded as for a
-		 * table outside the publication; and a transaction writes its commit record before
-		 * others can see it (under synchronous replication it waits for the standby in
-		 * between). Either would be in neither the copy nor the stream. So the copies wait, as
-		 * creating a slot waits for the transactions running, for those that hold a lock for
-		 * writing on the tables, held until they are visible. (Prepared transactions are left
-		 * out: waiting for one could mean waiting for a person.)
+		 * Copies that must hold every change committed before now, because the stream may not:
+		 * the slot was moved to now; a table joins a read that resumes, and the stream has its
+		 * changes only from when it joined the publication (this read adds it, or it comes
+		 * back after being out of it, or its owner may have added it only just). Changes made
+		 * before that by a transaction still running are decoded as for a table outside the
+		 * publication; and a transaction writes its commit record before others can see it
+		 * (under synchronous replication it waits for the standby in between). Either would
+		 * be in neither the copy nor the stream. So the copies wait, as creating a slot waits
+		 * for the transactions running, for those that hold a lock for writing on the tables,
+		 * held until they are visible. (Prepared transactions are left out: waiting for one
+		 * could mean waiting for a person.)
 		 *
 		 * Those tables also drop their changes committed before now: they are in the copy, and
 		 * replayed after it could bring back old values (some later changes were never
@@ -802,7 +814,7 @@ prepare_cdc(reader *r, const sp_state *state)
 
 			if (s->backfill_again)
 				s->st.changes_from = now;
-			if (s->incremental && (s->backfill_again || fresh))
+			if (s->copy_waits)
 				buf_printf(&oids, "%s%u", oids.len > 1 ? "," : "", s->table->oid);
 		}
 		buf_putc(&oids, '}');

@@ -1037,6 +1037,50 @@ class ChangedTableTest(ReadBase):
         dest.apply_until_last_state(self.messages(out_path))
         self.assertEqual(dest.table("ub"), self.full_refresh(["ub"])["ub"])
 
+    def test_table_in_the_publication_all_along_joins_after_a_commit_prepared_it_cannot_see(self):
+        """A table in the publication since before the state joins the catalog after a COMMIT
+        PREPARED that changed it was written, while it waits for a synchronous standby (prepared
+        transactions are not waited for before a copy): the stream delivers it, and it must win
+        over the older row of the table's copy."""
+        cluster.psql("DROP TABLE IF EXISTS xa, xb; CREATE TABLE xa (id int PRIMARY KEY, v text);"
+                     "CREATE TABLE xb (id int PRIMARY KEY, v text); ALTER TABLE xa OWNER TO capture;"
+                     "ALTER TABLE xb OWNER TO capture; INSERT INTO xb SELECT g, 'before' FROM generate_series(1, 10) g;")
+        cat_a = configured_catalog(self.discover(), streams=["xa"])
+        state = self.read(cat_a).states()[-1]
+        cluster.psql("ALTER PUBLICATION %s ADD TABLE xb; INSERT INTO xa VALUES (1, 'x');" % self.pub)
+        dest = Destination({"xa": ["id"], "xb": ["id"]})
+        state = dest.apply_until_last_state(self.read(cat_a, state=state).messages)
+        writer = self.hold_a_commit_in_the_gap("xb", 1, prepared=True)
+        p, out_path = self.start_until_waiting(configured_catalog(self.discover(), streams=["xa", "xb"]), state, "xb.out")
+        self.release_the_commit(writer, p, out_path, dest, "xb")
+        self.assertIn('{"id": 1, "v": "in the gap"}', dest.table("xb"))
+
+    def test_table_joining_a_for_all_tables_publication_does_not_wait(self):
+        """Under FOR ALL TABLES a table is published from its creation: the stream has all its
+        changes, and its copy does not wait for a transaction writing on it."""
+        pub = "sp_pub_all"
+        cluster.psql("DROP PUBLICATION IF EXISTS %s; CREATE PUBLICATION %s FOR ALL TABLES;"
+                     "DROP TABLE IF EXISTS fa, fb; CREATE TABLE fa (id int PRIMARY KEY, v text);"
+                     "CREATE TABLE fb (id int PRIMARY KEY, v text); ALTER TABLE fa OWNER TO capture;"
+                     "ALTER TABLE fb OWNER TO capture; INSERT INTO fb SELECT g, 'before' FROM generate_series(1, 10) g;"
+                     % (pub, pub))
+        self.addCleanup(cluster.psql, "DROP PUBLICATION IF EXISTS %s;" % pub)
+        cfg = self.cfg(publication=pub)
+        state = self.read(configured_catalog(self.discover(cfg), streams=["fa"]), cfg=cfg).states()[-1]
+        writer = self.session()
+        writer("BEGIN; UPDATE fb SET v = 'idle writer' WHERE id = 1;")
+        self.until("SELECT 1 FROM pg_locks WHERE relation = 'fb'::regclass AND mode = 'RowExclusiveLock'",
+                   "the UPDATE never ran")
+        cat = configured_catalog(self.discover(cfg), streams=["fa", "fb"])
+        r = self.read(cat, state=state, cfg=cfg, timeout=60)
+        self.assertFalse(any("waiting for" in l for l in r.logs()), r.logs())
+        dest = Destination({"fa": ["id"], "fb": ["id"]})
+        state = dest.apply_until_last_state(r.messages)
+        writer("COMMIT;")
+        self.until("SELECT 1 FROM fb WHERE v = 'idle writer'", "the UPDATE never committed")
+        dest.apply_until_last_state(self.read(cat, state=state, cfg=cfg).messages)
+        self.assertEqual(dest.table("fb"), self.full_refresh(["fb"])["fb"])
+
     def test_changed_key_restarts_the_backfill(self):
         cluster.psql("DROP TABLE IF EXISTS kc; CREATE TABLE kc (id int PRIMARY KEY, v text); ALTER TABLE kc OWNER TO capture;"
                      "INSERT INTO kc SELECT g, 'v' || g FROM generate_series(1, 1000) g;")
