@@ -645,6 +645,14 @@ prepare_cdc(reader *r, const sp_state *state)
 					 "position %s, so changes in between are no longer available", a, b);
 			lost = why;
 		}
+		else if (!pub_existed)
+		{
+			/* pgoutput reads the publication as of each change: one created again is missing */
+			snprintf(why, sizeof(why), "publication \"%s\" was dropped since the state was "
+					 "saved, so the changes since cannot be decoded (a publication created "
+					 "again is unknown to the changes before it)", cfg->publication);
+			lost = why;
+		}
 		if (lost)
 		{
 			if (cfg->invalid_cursor != INVALID_CURSOR_RESYNC)
@@ -657,7 +665,12 @@ prepare_cdc(reader *r, const sp_state *state)
 			log_warn("cannot resume CDC from the saved state: %s; re-syncing every CDC stream "
 					 "(invalid_cdc_cursor_position_behavior = Re-sync data)", lost);
 			resync = true;
-			if (slot.exists && strcmp(slot.wal_status, "lost") == 0)
+			/*
+			 * A slot that lost WAL cannot serve anything; one from before the publication was
+			 * dropped would meet the changes from before it was created again (still running,
+			 * or not yet flushed when the slot moved to now): a new slot starts after it.
+			 */
+			if (slot.exists && (strcmp(slot.wal_status, "lost") == 0 || !pub_existed))
 			{
 				bool		dropped;
 

@@ -1201,9 +1201,23 @@ stream_loop(repl_ctx *c)
 
 			if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			{
-				err_set(ERR_TRANSIENT, PQresultErrorMessage(res), "replication stopped: %s",
-						PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
-						PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "the server ended the stream");
+				const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+				const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+				/*
+				 * pgoutput reads the publication as of each change: one dropped and created
+				 * again since the state was saved is unknown to the changes before it, and no
+				 * retry gets past them
+				 */
+				if (code && strcmp(code, "42704") == 0 && msg && strstr(msg, "publication"))
+					err_set(ERR_CONFIG, PQresultErrorMessage(res), "replication stopped: %s; "
+							"was the publication dropped and created again since the state was "
+							"saved? The changes from before cannot be decoded with it: reset the "
+							"streams, or drop the replication slot and set "
+							"invalid_cdc_cursor_position_behavior to \"Re-sync data\"", msg);
+				else
+					err_set(ERR_TRANSIENT, PQresultErrorMessage(res), "replication stopped: %s",
+							msg ? msg : "the server ended the stream");
 				PQclear(res);
 				return false;
 			}

@@ -365,6 +365,35 @@ class LostPositionTest(ReadBase):
         self.assertTrue(any("re-syncing" in l for l in r.logs()))
 
 
+    def test_dropped_publication_fails_or_resyncs(self):
+        """A publication dropped since the state was saved: the changes since cannot be decoded
+        (the server reads the publication as of each change, before it existed again), so the
+        read fails clearly, or re-syncs when told to; never a read that fails every time."""
+        self.drop_slot()
+        cluster.psql("DROP TABLE IF EXISTS lq; CREATE TABLE lq (id int PRIMARY KEY); ALTER TABLE lq OWNER TO capture;"
+                     "INSERT INTO lq SELECT generate_series(1, 50);")
+        cat = configured_catalog(self.discover(), streams=["lq"])
+        state = self.read(cat).states()[-1]
+        cluster.psql("DROP PUBLICATION %s; INSERT INTO lq VALUES (51);" % self.pub)
+        r = self.read(cat, state=state, expect_rc=1)
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("publication", err["message"])
+        self.assertIn("Re-sync data", err["message"])
+        r = self.read(cat, state=state, cfg=self.cfg(invalid_cdc_cursor_position_behavior="Re-sync data"))
+        self.assertEqual(len(r.records("lq")), 51)
+        cluster.psql("INSERT INTO lq VALUES (52);")
+        state = r.states()[-1]
+        r = self.read(cat, state=state)
+        self.assertEqual([rec["data"]["id"] for rec in r.records("lq")], [52])
+        # created again by hand after the failure: the changes before are still undecodable
+        cluster.psql("DROP PUBLICATION %s; INSERT INTO lq VALUES (53); CREATE PUBLICATION %s FOR TABLE lq;"
+                     % (self.pub, self.pub))
+        r = self.read(cat, state=r.states()[-1], expect_rc=1)
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("created again", err["message"])
+
 class FollowTest(ReadBase):
     slot = "sp_slot_follow"
     pub = "sp_pub_follow"
