@@ -569,7 +569,6 @@ prepare_cdc(reader *r, const sp_state *state)
 	bool		created = false;	/* the slot was created by this read */
 	bool		fresh = false;		/* an existing slot was moved to now */
 	bool		resuming;		/* from the saved state, on the slot it was saved with */
-	bool		waits = false;	/* a copy waits for the transactions writing on its table */
 	bool		ok = false;
 
 	if (tables == NULL)
@@ -759,13 +758,12 @@ prepare_cdc(reader *r, const sp_state *state)
 		{
 			log_info("stream %s.%s: starting its backfill", s->table->ns, s->table->name);
 			/*
-			 * Joining a read that resumes: added to the publication by it, the table is
-			 * backfilled again. Already in it, it may have joined it only just (ALTER
-			 * PUBLICATION ... ADD TABLE): its copy waits. (Not under FOR ALL TABLES, which
-			 * publishes every table from its creation.)
+			 * Joining a read that resumes, the table is backfilled again: the stream from the
+			 * saved position may not hold its changes (it may have joined the publication only
+			 * just, or been out of it for a while), and a keyless table's copy must not be
+			 * followed by the changes it holds already.
 			 */
-			s->backfill_again = resuming && !s->table->in_publication;
-			s->copy_waits = resuming && !all;
+			s->backfill_again = resuming;
 		}
 		else if (saved->table_oid != 0 && saved->table_oid != s->table->oid)
 		{
@@ -790,16 +788,16 @@ prepare_cdc(reader *r, const sp_state *state)
 				s->st.ncursor == 0 && s->st.ctid_block <= 0;
 		}
 		again |= s->backfill_again;
-		s->copy_waits |= s->backfill_again || (!created && fresh);
-		waits |= s->copy_waits;
+		s->copy_waits = s->backfill_again || (!created && fresh);
 	}
-	if (waits)
+	if (again || (!created && fresh))
 	{
 		/*
-		 * Copies that must hold every change committed before now, because the stream may not:
-		 * the slot was moved to now; a table joins a read that resumes, and the stream has its
-		 * changes only from when it joined the publication (this read adds it, or it comes
-		 * back after being out of it, or its owner may have added it only just). Changes made
+		 * Copies that must hold every change committed before now, because the stream does not:
+		 * the slot was moved to now; a table joins a read that resumes, and the stream may have
+		 * its changes only from when it joined the publication (this read adds it, or it comes
+		 * back after being out of it, or its owner may have added it only just), and drops
+		 * those before now (changes_from) in any case. Changes made
 		 * before that by a transaction still running are decoded as for a table outside the
 		 * publication; and a transaction writes its commit record before others can see it
 		 * (under synchronous replication it waits for the standby in between). Either would
