@@ -61,12 +61,11 @@ struct rd_stream
 	stream_state st;			/* runtime backfill/streaming position */
 	bool		interleaved;	/* backfilled by watermark chunks while the others stream */
 	/*
-	 * Its copy must hold every change committed before the read's start: its saved position is
-	 * of another table or has a gap, or the read added it to the publication
+	 * Its copy must hold every change committed before the read's start (and first waits for the
+	 * transactions writing on it): it joins a read that resumes, or its saved position is of
+	 * another table or has a gap
 	 */
 	bool		backfill_again;
-	/* its copy first waits for the transactions writing on it (see prepare_cdc) */
-	bool		copy_waits;
 	bool		running;		/* STREAM_STATUS RUNNING emitted */
 	bool		cannot_lock;	/* its copies run without the lock (see backfill.c copy_begin) */
 	bool		lock_by_select; /* its copies lock it with SELECT, not LOCK TABLE (same) */

@@ -788,7 +788,6 @@ prepare_cdc(reader *r, const sp_state *state)
 				s->st.ncursor == 0 && s->st.ctid_block <= 0;
 		}
 		again |= s->backfill_again;
-		s->copy_waits = s->backfill_again || (!created && fresh);
 	}
 	if (again || (!created && fresh))
 	{
@@ -797,14 +796,14 @@ prepare_cdc(reader *r, const sp_state *state)
 		 * the slot was moved to now; a table joins a read that resumes, and the stream may have
 		 * its changes only from when it joined the publication (this read adds it, or it comes
 		 * back after being out of it, or its owner may have added it only just), and drops
-		 * those before now (changes_from) in any case. Changes made
-		 * before that by a transaction still running are decoded as for a table outside the
-		 * publication; and a transaction writes its commit record before others can see it
-		 * (under synchronous replication it waits for the standby in between). Either would
-		 * be in neither the copy nor the stream. So the copies wait, as creating a slot waits
-		 * for the transactions running, for those that hold a lock for writing on the tables,
-		 * held until they are visible. (Prepared transactions are left out: waiting for one
-		 * could mean waiting for a person.)
+		 * those before now (changes_from) in any case. Changes made before that by a
+		 * transaction still running are decoded as for a table outside the publication; and a
+		 * transaction writes its commit record before others can see it (under synchronous
+		 * replication it waits for the standby in between). Either would be in neither the copy
+		 * nor the stream. So the copies wait, as creating a slot waits for the transactions
+		 * running, for those that hold a lock for writing on the tables, held until they are
+		 * visible. (Prepared transactions are left out: waiting for one could mean waiting for a
+		 * person.)
 		 *
 		 * Those tables also drop their changes committed before now: they are in the copy, and
 		 * replayed after it could bring back old values (some later changes were never
@@ -825,7 +824,7 @@ prepare_cdc(reader *r, const sp_state *state)
 
 			if (s->backfill_again)
 				s->st.changes_from = now;
-			if (s->copy_waits)
+			if (s->incremental && (s->backfill_again || fresh))
 				buf_printf(&oids, "%s%u", oids.len > 1 ? "," : "", s->table->oid);
 		}
 		buf_putc(&oids, '}');

@@ -348,43 +348,37 @@ class LostPositionTest(ReadBase):
     slot = "sp_slot_lost"
     pub = "sp_pub_lost"
 
-    def test_dropped_slot_fails_or_resyncs(self):
+    def fails_then_resyncs(self, table, lose_sql, says, rows):
+        """A table of 50 rows read once; then lose_sql (which may add rows) makes the state's
+        position unusable: the read fails with a config error that says so (says) and names the
+        fix, and with "Re-sync data" it re-syncs the stream (rows records). Returns that read."""
         self.drop_slot()
-        cluster.psql("DROP TABLE IF EXISTS lp; CREATE TABLE lp (id int PRIMARY KEY); ALTER TABLE lp OWNER TO capture;"
-                     "INSERT INTO lp SELECT generate_series(1, 50);")
-        cat = configured_catalog(self.discover(), streams=["lp"])
+        cluster.psql("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (id int PRIMARY KEY); ALTER TABLE {t} OWNER TO capture;"
+                     "INSERT INTO {t} SELECT generate_series(1, 50);".format(t=table))
+        cat = configured_catalog(self.discover(), streams=[table])
         state = self.read(cat).states()[-1]
-        cluster.psql("SELECT pg_drop_replication_slot('%s');" % self.slot)
+        cluster.psql(lose_sql)
         r = self.read(cat, state=state, expect_rc=1)
         err = r.trace_errors()[0]
         self.assertEqual(err["failure_type"], "config_error")
-        self.assertIn("no longer exists", err["message"])
+        self.assertIn(says, err["message"])
         self.assertIn("Re-sync data", err["message"])
         r = self.read(cat, state=state, cfg=self.cfg(invalid_cdc_cursor_position_behavior="Re-sync data"))
-        self.assertEqual(len(r.records("lp")), 50)
+        self.assertEqual(len(r.records(table)), rows)
         self.assertTrue(any("re-syncing" in l for l in r.logs()))
+        return cat, r
 
+    def test_dropped_slot_fails_or_resyncs(self):
+        self.fails_then_resyncs("lp", "SELECT pg_drop_replication_slot('%s');" % self.slot, "no longer exists", 50)
 
     def test_dropped_publication_fails_or_resyncs(self):
         """A publication dropped since the state was saved: the changes since cannot be decoded
         (the server reads the publication as of each change, before it existed again), so the
         read fails clearly, or re-syncs when told to; never a read that fails every time."""
-        self.drop_slot()
-        cluster.psql("DROP TABLE IF EXISTS lq; CREATE TABLE lq (id int PRIMARY KEY); ALTER TABLE lq OWNER TO capture;"
-                     "INSERT INTO lq SELECT generate_series(1, 50);")
-        cat = configured_catalog(self.discover(), streams=["lq"])
-        state = self.read(cat).states()[-1]
-        cluster.psql("DROP PUBLICATION %s; INSERT INTO lq VALUES (51);" % self.pub)
-        r = self.read(cat, state=state, expect_rc=1)
-        err = r.trace_errors()[0]
-        self.assertEqual(err["failure_type"], "config_error")
-        self.assertIn("publication", err["message"])
-        self.assertIn("Re-sync data", err["message"])
-        r = self.read(cat, state=state, cfg=self.cfg(invalid_cdc_cursor_position_behavior="Re-sync data"))
-        self.assertEqual(len(r.records("lq")), 51)
+        cat, r = self.fails_then_resyncs("lq", "DROP PUBLICATION %s; INSERT INTO lq VALUES (51);" % self.pub,
+                                         "publication", 51)
         cluster.psql("INSERT INTO lq VALUES (52);")
-        state = r.states()[-1]
-        r = self.read(cat, state=state)
+        r = self.read(cat, state=r.states()[-1])
         self.assertEqual([rec["data"]["id"] for rec in r.records("lq")], [52])
         # created again by hand after the failure: the changes before are still undecodable
         cluster.psql("DROP PUBLICATION %s; INSERT INTO lq VALUES (53); CREATE PUBLICATION %s FOR TABLE lq;"
@@ -393,6 +387,7 @@ class LostPositionTest(ReadBase):
         err = r.trace_errors()[0]
         self.assertEqual(err["failure_type"], "config_error")
         self.assertIn("created again", err["message"])
+
 
 class FollowTest(ReadBase):
     slot = "sp_slot_follow"
@@ -972,6 +967,25 @@ class ChangedTableTest(ReadBase):
             self.assertLess(time.monotonic(), deadline, never)
             time.sleep(0.02)
 
+    def running_update(self, table):
+        """A transaction of the test's own that updates row 1 of table and stays open: returns
+        its session"""
+        writer = self.session()
+        writer("BEGIN; UPDATE %s SET v = 'running' WHERE id = 1;" % table)
+        self.until("SELECT 1 FROM pg_locks WHERE relation = '%s'::regclass AND mode = 'RowExclusiveLock'" % table,
+                   "the UPDATE never ran")
+        return writer
+
+    def commit_after_the_wait(self, writer, p, out_path, a, b):
+        """The read p (of tables a and b) must be waiting for writer's transaction: commit it; the
+        read must then end, and its output hold b as it is"""
+        self.assertIsNone(p.poll(), "the read did not wait for the transaction")
+        writer("COMMIT;")
+        self.assertEqual(p.wait(timeout=60), 0)
+        dest = Destination({a: ["id"], b: ["id"]})
+        dest.apply_until_last_state(self.messages(out_path))
+        self.assertEqual(dest.table(b), self.full_refresh([b])[b])
+
     def read_stopped_waiting_for_the_slot(self, cat, state, other_cat):
         """Start a read of cat from state while a read of other_cat holds the slot, and stop it
         once it says it waits for the slot. Returns its messages."""
@@ -997,19 +1011,11 @@ class ChangedTableTest(ReadBase):
                      "ALTER TABLE qb OWNER TO capture; INSERT INTO qb SELECT g, 'before' FROM generate_series(1, 10) g;")
         cat_a = configured_catalog(self.discover(), streams=["qa"])
         state = self.read(cat_a).states()[-1]
-        writer = self.session()
-        writer("BEGIN; UPDATE qb SET v = 'running' WHERE id = 1;")
-        self.until("SELECT 1 FROM pg_locks WHERE relation = 'qb'::regclass AND mode = 'RowExclusiveLock'",
-                   "the UPDATE never ran")
+        writer = self.running_update("qb")
         cat = configured_catalog(self.discover(), streams=["qa", "qb"])
         self.read_stopped_waiting_for_the_slot(cat, state, cat_a)
         p, out_path = self.start_until_waiting(cat, state, "retry.out")
-        self.assertIsNone(p.poll(), "the retry did not wait for the transaction")
-        writer("COMMIT;")
-        self.assertEqual(p.wait(timeout=60), 0)
-        dest = Destination({"qa": ["id"], "qb": ["id"]})
-        dest.apply_until_last_state(self.messages(out_path))
-        self.assertEqual(dest.table("qb"), self.full_refresh(["qb"])["qb"])
+        self.commit_after_the_wait(writer, p, out_path, "qa", "qb")
 
     def test_retry_of_a_read_stopped_before_adding_back_a_table_backfills_it(self):
         """The same for a table out of the publication for a while: the retry must know that its
@@ -1052,19 +1058,11 @@ class ChangedTableTest(ReadBase):
                      "CREATE TABLE ub (id int PRIMARY KEY, v text); ALTER TABLE ua OWNER TO capture;"
                      "ALTER TABLE ub OWNER TO capture; INSERT INTO ub SELECT g, 'before' FROM generate_series(1, 10) g;")
         state = self.read(configured_catalog(self.discover(), streams=["ua"])).states()[-1]
-        writer = self.session()
-        writer("BEGIN; UPDATE ub SET v = 'running' WHERE id = 1;")
-        self.until("SELECT 1 FROM pg_locks WHERE relation = 'ub'::regclass AND mode = 'RowExclusiveLock'",
-                   "the UPDATE never ran")
+        writer = self.running_update("ub")
         cluster.psql("ALTER PUBLICATION %s ADD TABLE ub;" % self.pub)
         cat = configured_catalog(self.discover(), streams=["ua", "ub"])
         p, out_path = self.start_until_waiting(cat, state, "joined.out")
-        self.assertIsNone(p.poll(), "the read did not wait for the transaction")
-        writer("COMMIT;")
-        self.assertEqual(p.wait(timeout=60), 0)
-        dest = Destination({"ua": ["id"], "ub": ["id"]})
-        dest.apply_until_last_state(self.messages(out_path))
-        self.assertEqual(dest.table("ub"), self.full_refresh(["ub"])["ub"])
+        self.commit_after_the_wait(writer, p, out_path, "ua", "ub")
 
     def test_keyless_table_joining_for_all_tables_is_not_duplicated(self):
         """A keyless table joining under FOR ALL TABLES (its changes decoded all along): rows
