@@ -200,6 +200,7 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 				/* pgoutput does not send stored generated columns: leave them out in CDC */
 				if (cfg->method == REPL_CDC && PQgetvalue(res, r, 7)[0] == 't')
 					continue;
+				t->has_generated |= PQgetvalue(res, r, 7)[0] == 't';
 				c = &t->cols[t->ncols++];
 				c->attnum = (int) strtol(PQgetvalue(res, r, 1), NULL, 10);
 				c->name = xstrdup(PQgetvalue(res, r, 2));
