@@ -88,6 +88,7 @@ typedef struct repl_ctx
 	char		txn_lsn[24];	/* commit LSN of the open transaction, as a JSON number */
 	pg_lsn		txn_commit;		/* the same, as a number */
 	uint32_t	txn_xid;		/* its xid */
+	bool		txn_visible;	/* others are known to see it (see wait_txn_visible) */
 	bool		txn_touched_wm; /* it changed a table still to be backfilled in chunks */
 	char		txn_time[40];	/* its commit time, RFC 3339 UTC */
 	bool		done;
@@ -242,8 +243,41 @@ on_relation(repl_ctx *c, const pgo_relation *rel)
 }
 
 /*
- * An unchanged TOASTed value that pgoutput did not send: read the row's current value by key.
- * Returns the result (caller clears) or NULL when the row is gone (a later change deletes it).
+ * Before a re-read for the open transaction: wait until others can see it. Its commit record is
+ * written, but it becomes visible only a moment later (under synchronous replication, once the
+ * standby confirms it), and a re-read before would give a value from before it. Asked once per
+ * transaction. False (error recorded) if the server cannot be asked.
+ */
+static bool
+wait_txn_visible(repl_ctx *c)
+{
+	reader	   *r = c->r;
+	PGresult   *res;
+	char		xids[16];
+	bool		seen;
+
+	if (c->txn_visible)
+		return true;
+	res = pgc_query(r->conn, "reading a snapshot before re-reading a row",
+					r->server_version >= 130000 ? "SELECT pg_catalog.pg_current_snapshot()::text" :
+					"SELECT pg_catalog.txid_current_snapshot()::text", 0, NULL);
+	if (res == NULL)
+		return false;
+	seen = pgo_snapshot_sees(PQgetvalue(res, 0, 0), c->txn_xid);
+	PQclear(res);
+	snprintf(xids, sizeof(xids), "{%u}", c->txn_xid);
+	if (!seen && !reader_wait_xids(r, xids, true, "to become visible: it did not send an "
+								   "unchanged TOASTed value, and re-reading its row before "
+								   "would give the value from before it"))
+		return false;
+	c->txn_visible = true;
+	return true;
+}
+
+/*
+ * An unchanged TOASTed value that pgoutput did not send: read the row's current value by key,
+ * once others see the transaction. Returns the result (caller clears) or NULL when the row is
+ * gone (a later change deletes it).
  */
 static PGresult *
 refetch_row(repl_ctx *c, const rel_map *m, const pgo_relation *rel, const pgo_tuple *newtup,
@@ -297,7 +331,9 @@ refetch_row(repl_ctx *c, const rel_map *m, const pgo_relation *rel, const pgo_tu
 		buf_printf(&c->sql, "%s%s = $%d::%s", k ? " AND " : "", q ? q : "NULL", np, kc->type_name);
 		PQfreemem(q);
 	}
-	if (np > 0)
+	if (np > 0 && !wait_txn_visible(c))
+		*failed = true;
+	else if (np > 0)
 	{
 		res = pgc_query(c->r->conn, "re-reading a row for an unchanged TOASTed value", c->sql.data,
 						np, params);
@@ -821,6 +857,7 @@ spool_commit(repl_ctx *c, const pgo_msg *commit)
 
 	c->in_txn = true;
 	c->txn_xid = commit->u.stream_commit.xid;
+	c->txn_visible = false;
 	c->txn_touched_wm = false;
 	c->txn_commit = commit->u.stream_commit.commit_lsn;
 	snprintf(c->txn_lsn, sizeof(c->txn_lsn), "%llu", (unsigned long long) c->txn_commit);
@@ -940,6 +977,7 @@ handle_msg(repl_ctx *c, const pgo_msg *in)
 		case PGO_BEGIN:
 			c->in_txn = true;
 			c->txn_xid = msg.u.begin.xid;
+			c->txn_visible = false;
 			c->txn_touched_wm = false;
 			c->txn_commit = msg.u.begin.final_lsn;
 			snprintf(c->txn_lsn, sizeof(c->txn_lsn), "%llu", (unsigned long long) c->txn_commit);

@@ -757,6 +757,31 @@ class ChangedTableTest(ReadBase):
         p, out_path = self.start_until_waiting(cat, None, "fresh.out")
         self.release_and_check(writer, p, out_path)
 
+    def test_toast_reread_waits_until_its_commit_is_visible(self):
+        """An unchanged TOASTed value is re-read by key. A commit not yet visible (waiting for a
+        synchronous standby) must be waited for first, or the re-read gives the value from before
+        it: a row that never existed, as the last word."""
+        big = "(SELECT string_agg(md5((g + %d)::text), '') FROM generate_series(1, 10000) g)"
+        cluster.psql("DROP TABLE IF EXISTS tdoc; CREATE TABLE tdoc (id int PRIMARY KEY, title text, body text);"
+                     "ALTER TABLE tdoc OWNER TO capture; INSERT INTO tdoc VALUES (1, 't1', %s);" % (big % 0))
+        cat = configured_catalog(self.discover(), streams=["tdoc"])
+        state = self.read(cat).states()[-1]
+        cluster.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf();")
+        self.addCleanup(cluster.psql, "ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
+        writer = self.psql_until(["SET synchronous_commit = on",
+                                  "BEGIN; UPDATE tdoc SET body = %s WHERE id = 1; "
+                                  "UPDATE tdoc SET title = 't2' WHERE id = 1; COMMIT;" % (big % 1000000)],
+                                 "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
+                                 "the commit never waited for the standby")
+        p, out_path = self.start_until_waiting(cat, state, "toast.out")
+        self.assertIsNone(p.poll(), "the read did not wait for the commit")
+        cluster.psql("ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf();")
+        self.assertEqual(writer.wait(timeout=30), 0)
+        self.assertEqual(p.wait(timeout=60), 0)
+        recs = [m["record"]["data"] for m in self.messages(out_path) if m["type"] == "RECORD"]
+        self.assertEqual([r["title"] for r in recs], ["t1", "t2"])
+        self.assertEqual(recs[-1]["body"], cluster.query("SELECT body FROM tdoc")[0][0])
+
     def test_retry_of_a_read_stopped_while_waiting_waits_too(self):
         """A table back in the publication is copied again once the transactions running then
         have ended. A read stopped during that wait has already emitted the STATE saying so; a
