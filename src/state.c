@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "log.h"
 
 static bool
 bad_state(const char *what)
@@ -96,38 +97,49 @@ state_parse(const json_t *root, sp_state *out)
 	const json_t *slot;
 
 	memset(out, 0, sizeof(*out));
-	if (json_is_array(root))
-	{
-		size_t		i;
-		const json_t *m;
-
-		msg = NULL;
-		/* the last GLOBAL entry wins; STREAM entries are kept for Xmin and Standard streams */
-		json_array_foreach(root, i, m)
-		{
-			const json_t *t = json_object_get(m, "type");
-
-			if (json_is_string(t) && strcmp(json_string_value(t), "GLOBAL") == 0)
-				msg = m;
-			else if (json_is_string(t) && strcmp(json_string_value(t), "STREAM") == 0)
-			{
-				if (!json_is_object(json_object_get(json_object_get(m, "stream"), "stream_descriptor")))
-					return bad_state("a STREAM state has no stream.stream_descriptor");
-				if (out->per_stream == NULL)
-					out->per_stream = json_array();
-				json_array_append(out->per_stream, (json_t *) m);
-			}
-		}
-		if (msg == NULL)
-			return true;
-	}
-	if (!json_is_object(msg))
+	if (!json_is_array(root) && !json_is_object(root))
 		return bad_state("it is neither a JSON array nor an object");
-	if (json_object_size(msg) == 0)
+	/*
+	 * An array of AirbyteStateMessage state objects, as Airbyte passes it, or a single one; each
+	 * may also be a whole {"type": "STATE", "state": ...} message. The last GLOBAL entry wins;
+	 * STREAM entries are kept for Xmin and Standard streams.
+	 */
+	msg = NULL;
+	for (size_t i = 0; i < (json_is_array(root) ? json_array_size(root) : 1); i++)
+	{
+		const json_t *m = json_is_array(root) ? json_array_get(root, i) : root;
+		const json_t *t = json_object_get(m, "type");
+		const char *type;
+
+		if (json_is_string(t) && strcmp(json_string_value(t), "STATE") == 0)
+		{
+			m = json_object_get(m, "state");
+			t = json_object_get(m, "type");
+		}
+		if (!json_is_object(m))
+			return bad_state("an entry is not a JSON object");
+		if (json_object_size(m) == 0)
+			continue;
+		/* without a type (an older Airbyte), what it holds says which it is */
+		type = json_is_string(t) ? json_string_value(t) :
+			json_object_get(m, "global") ? "GLOBAL" : json_object_get(m, "stream") ? "STREAM" : "";
+		if (strcmp(type, "GLOBAL") == 0)
+			msg = m;
+		else if (strcmp(type, "STREAM") == 0)
+		{
+			if (!json_is_object(json_object_get(json_object_get(m, "stream"), "stream_descriptor")))
+				return bad_state("a STREAM state has no stream.stream_descriptor");
+			if (out->per_stream == NULL)
+				out->per_stream = json_array();
+			json_array_append(out->per_stream, (json_t *) m);
+		}
+		else if (strcmp(type, "LEGACY") == 0)
+			log_warn("ignoring a LEGACY state entry: this connector never wrote one");
+		else
+			return bad_state("an entry's type is neither GLOBAL nor STREAM");
+	}
+	if (msg == NULL)
 		return true;
-	if (json_is_string(json_object_get(msg, "type")) &&
-		strcmp(json_string_value(json_object_get(msg, "type")), "STATE") == 0)
-		msg = json_object_get(msg, "state");
 	global = json_object_get(msg, "global");
 	if (!json_is_object(global))
 		return bad_state("it has no \"global\" object");

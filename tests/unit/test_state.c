@@ -95,6 +95,28 @@ test_accepted_shapes(void **state)
 	assert_true(parse(wrapped, &st));
 	assert_int_equal(st.lsn, 16);
 	state_free(&st);
+	/* whole STATE messages in an array, as a platform may keep them */
+	snprintf(wrapped, sizeof(wrapped), "[{\"type\":\"STATE\",\"state\":%s}]", global);
+	assert_true(parse(wrapped, &st));
+	assert_true(st.present);
+	assert_int_equal(st.lsn, 16);
+	state_free(&st);
+	/* a single STREAM state, bare or as a whole message, and one without a type */
+	for (int i = 0; i < 3; i++)
+	{
+		char		one[512];
+
+		snprintf(one, sizeof(one), "{%s\"stream\":{\"stream_descriptor\":{\"name\":\"t\","
+				 "\"namespace\":\"public\"},\"stream_state\":{\"cursor\":\"5\"}}}",
+				 i == 2 ? "" : "\"type\":\"STREAM\",");
+		if (i == 1)
+			snprintf(wrapped, sizeof(wrapped), "{\"type\":\"STATE\",\"state\":%s}", one);
+		assert_true(parse(i == 1 ? wrapped : one, &st));
+		assert_false(st.present);
+		assert_non_null(state_per_stream(&st, "public", "t"));
+		assert_null(state_per_stream(&st, "public", "u"));
+		state_free(&st);
+	}
 }
 
 static void
@@ -104,6 +126,9 @@ test_rejected_shapes(void **state)
 		"42",
 		"\"x\"",
 		"[{\"type\":\"STREAM\",\"stream\":{}}]",
+		"[{\"type\":\"WHAT\"}]",
+		"[1]",
+		"[{\"type\":\"STATE\",\"state\":7}]",
 		"{\"type\":\"GLOBAL\"}",
 		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"zz\"}}}",
 		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":{}}}",
