@@ -89,7 +89,8 @@ static const char tables_sql[] =
 	"WHERE (n.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND "
 	"       n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%')) "
 	"  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
-	"  AND NOT c.relispartition AND has_any_column_privilege(c.oid, 'SELECT') "
+	"  AND NOT c.relispartition AND has_schema_privilege(n.oid, 'USAGE') "
+	"  AND has_any_column_privilege(c.oid, 'SELECT') "
 	"ORDER BY n.nspname, c.relname";
 
 static const char columns_sql[] =

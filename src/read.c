@@ -279,6 +279,13 @@ add_stream(reader *r, const json_t *cs)
 				 "in schemas of the config; skipping it", nsname, json_string_value(name));
 		return true;
 	}
+	for (int i = 0; i < r->nstreams; i++)
+		if (r->streams[i].table == t)
+		{
+			err_set(ERR_CONFIG, NULL, "stream %s.%s is in the configured catalog twice; keep one",
+					t->ns, t->name);
+			return false;
+		}
 	s = &r->streams[r->nstreams++];
 	memset(s, 0, sizeof(*s));
 	s->table = t;

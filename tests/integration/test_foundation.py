@@ -216,6 +216,21 @@ class DiscoverTest(Base):
         self.assertNotIn("source_defined_primary_key", s["nokey"])
         self.assertEqual(s["parted"]["source_defined_primary_key"], [["id"], ["d"]])
 
+    def test_schema_without_usage_is_left_out(self):
+        """SELECT on a table is not enough to read it without USAGE on its schema: discover must
+        not offer it (a read would fail on it)."""
+        cluster.psql("CREATE SCHEMA nousage; CREATE TABLE nousage.t (id int PRIMARY KEY);"
+                     "GRANT SELECT ON nousage.t TO capture;")
+        self.addCleanup(cluster.psql, "DROP SCHEMA nousage CASCADE;")
+        r = self.run_cmd(["discover"], config=cluster.config(schemas=["Odd Schema", "nousage"]))
+        self.assertEqual(r.rc, 0, r.raw + r.stderr)
+        names = [(s["namespace"], s["name"]) for s in r.of_type("CATALOG")[0]["catalog"]["streams"]]
+        self.assertIn(("Odd Schema", "ukey"), names)
+        self.assertNotIn(("nousage", "t"), names)
+        cluster.psql("GRANT USAGE ON SCHEMA nousage TO capture;")
+        r = self.run_cmd(["discover"], config=cluster.config(schemas=["nousage"]))
+        self.assertEqual([s["name"] for s in r.of_type("CATALOG")[0]["catalog"]["streams"]], ["t"])
+
     def test_cdc_sync_modes(self):
         s = self.discover()
         odd = s['Mixed Case "Quoted" Tablé']

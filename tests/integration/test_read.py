@@ -142,6 +142,12 @@ class FullRefreshTest(ReadBase):
                 del s["stream"]["json_schema"]["properties"]["v"]
         r = self.read(cat2, cfg=cfg)
         self.assertEqual(set(r.records("fr")[0]["data"]), {"id"})
+        # a stream listed twice would be read (and its state kept) twice
+        cat2["streams"].append(cat2["streams"][0])
+        r = self.read(cat2, cfg=cfg, expect_rc=1)
+        self.assertEqual(r.trace_errors()[0]["failure_type"], "config_error")
+        self.assertIn("twice", r.trace_errors()[0]["message"])
+        self.assertEqual(r.records(), [])
 
     def test_full_refresh_of_partitioned_and_row_secured_tables(self):
         # a plain table is copied by name, the rest through a query: both must give every row the
