@@ -7,6 +7,8 @@
 #define SP_PGCONN_H
 
 #include <libpq-fe.h>
+
+#include "error.h"
 #include <stdbool.h>
 
 #include "config.h"
@@ -40,6 +42,13 @@ PGresult   *pgc_try(PGconn *c, const char *sql, int nparams, const char *const *
 
 /* Whether an error's SQLSTATE is worth a retry: a connection failure (08) or a shutdown (57). */
 bool		pgc_transient(const char *sqlstate);
+
+/*
+ * The kind of error a statement's SQLSTATE (NULL when none) is: transient (above); config for
+ * what the user must fix (a privilege, a server setting, the user's own SQL, a value the state
+ * or the catalog gave that the column's type refuses); system otherwise.
+ */
+err_kind	pgc_error_kind(const char *sqlstate);
 
 /* Run a command expecting no rows; false (error recorded) on failure. */
 bool		pgc_command(PGconn *c, const char *what, const char *sql);

@@ -29,6 +29,13 @@ typedef struct slot_info
 bool		slot_get(PGconn *conn, const char *name, slot_info *out);
 
 /*
+ * Whether an existing slot is not one this connector can read (another plugin, or another
+ * database): then msg gets what is wrong and the fix.
+ */
+bool		slot_foreign(const slot_info *s, const char *name, const char *database, char *msg,
+						 size_t n);
+
+/*
  * While the slot is active (another process streams from it: often the walsender of a run that
  * was just killed, which exits once it notices), poll it for up to max_ms, or until a stop is
  * requested. Refreshes *out (the caller checks out->active); false only if a query fails.

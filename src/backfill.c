@@ -108,6 +108,19 @@ copy_select_from(reader *r, buf_t *sql, const rd_stream *s, const char *qt, int 
 	return true;
 }
 
+/* A COPY's error result: its kind (from the SQLSTATE) and the server's message. */
+static void
+copy_failed(const rd_stream *s, const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	err_set(pgc_error_kind(state), PQresultErrorMessage(res), "copying %s.%s failed: %s (SQLSTATE "
+			"%s)%s", s->table->ns, s->table->name, primary ? primary : "no message from the server",
+			state ? state : "none", state && strcmp(state, "42501") == 0 ?
+			"; grant the role the privilege named in the message" : "");
+}
+
 /*
  * Emit one parsed COPY row of stream s (binary when wire is set) as a RECORD, with the CDC
  * columns when lsn_json is set.
@@ -445,6 +458,7 @@ copy_rows(reader *r, rd_stream *s, buf_t *sql, bool binary, const int *extra, lo
 	tc_wire    *wire = binary ? copy_wires(s, nfields, extra) : NULL;
 	long		skip = 0;		/* a binary COPY's header, at the start of its first message */
 	bool		trailer = false;	/* a binary COPY's end: nothing may follow it */
+	bool		truncated = false;	/* a binary COPY that ended before it */
 	char		lsn_json[24];
 	bool		lowat = false;
 	int			rows_since_wait = 0;
@@ -465,10 +479,7 @@ copy_rows(reader *r, rd_stream *s, buf_t *sql, bool binary, const int *extra, lo
 	res = PQexec(r->conn, sql->data);
 	if (PQresultStatus(res) != PGRES_COPY_OUT)
 	{
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-		err_set(ERR_SYSTEM, PQresultErrorMessage(res), "copying %s.%s failed (SQLSTATE %s)",
-				s->table->ns, s->table->name, state ? state : "none");
+		copy_failed(s, res);
 		PQclear(res);
 		free(f);
 		if (!into)
@@ -561,17 +572,13 @@ copy_rows(reader *r, rd_stream *s, buf_t *sql, bool binary, const int *extra, lo
 		pgc_batch_end(r->conn, &lowat);
 		goto done;
 	}
-	if (wire && !trailer)
-	{
-		err_set(ERR_SYSTEM, NULL, "copying %s.%s: the binary COPY ended without its trailer",
-				s->table->ns, s->table->name);
-		goto drain;
-	}
-	ok = true;
+	/* a binary COPY the server ended early: its error, read below, says why */
+	truncated = wire && !trailer;
+	ok = !truncated;
 drain:
 	pgc_batch_end(r->conn, &lowat);
 	/* collect the COPY's final result (and any error) */
-	if (!ok)
+	if (!ok && !truncated)
 	{
 		PQrequestCancel(r->conn);
 		while (PQgetCopyData(r->conn, &row, 0) > 0)
@@ -579,16 +586,16 @@ drain:
 	}
 	while ((res = PQgetResult(r->conn)) != NULL)
 	{
-		if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
+		if ((ok || truncated) && PQresultStatus(res) != PGRES_COMMAND_OK)
 		{
-			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-			err_set(ERR_SYSTEM, PQresultErrorMessage(res), "copying %s.%s failed (SQLSTATE %s)",
-					s->table->ns, s->table->name, state ? state : "none");
-			ok = false;
+			copy_failed(s, res);
+			ok = truncated = false;
 		}
 		PQclear(res);
 	}
+	if (truncated)
+		err_set(ERR_SYSTEM, NULL, "copying %s.%s: the binary COPY ended without its trailer",
+				s->table->ns, s->table->name);
 	if (ok && keypos && last)
 	{
 		if (parse_row(r, s, wire, last + lastskip, (size_t) (lastlen - lastskip), f, nfields) != 1)

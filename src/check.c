@@ -128,16 +128,10 @@ check_slot(PGconn *conn, const config_t *cfg)
 		return fail_from_err();
 	if (s.exists)
 	{
-		if (!s.logical || strcmp(s.plugin, "pgoutput") != 0)
-			return failf("replication slot \"%s\" exists but uses plugin \"%s\"; source-postgres "
-						 "needs pgoutput: SELECT pg_drop_replication_slot('%s'); then let the "
-						 "connector create it, or SELECT pg_create_logical_replication_slot('%s', "
-						 "'pgoutput')", cfg->replication_slot, s.plugin, cfg->replication_slot,
-						 cfg->replication_slot);
-		if (strcmp(s.database, cfg->database) != 0)
-			return failf("replication slot \"%s\" belongs to database \"%s\", not \"%s\"; use a "
-						 "slot created in this database", cfg->replication_slot, s.database,
-						 cfg->database);
+		char		why[512];
+
+		if (slot_foreign(&s, cfg->replication_slot, cfg->database, why, sizeof(why)))
+			return failf("%s", why);
 		if (strcmp(s.wal_status, "lost") == 0)
 			return failf("replication slot \"%s\" has lost required WAL (wal_status = lost); drop "
 						 "it and re-sync: SELECT pg_drop_replication_slot('%s')",

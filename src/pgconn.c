@@ -265,6 +265,24 @@ pgc_transient(const char *sqlstate)
 	return strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57", 2) == 0;
 }
 
+err_kind
+pgc_error_kind(const char *sqlstate)
+{
+	/* not class 42 as a whole: a table or column dropped during the read is worth a retry */
+	static const char *const config[] = {"42501", "42601", "42883", "42804", "42846", "55000"};
+
+	if (sqlstate == NULL)
+		return ERR_SYSTEM;
+	if (pgc_transient(sqlstate))
+		return ERR_TRANSIENT;
+	if (strncmp(sqlstate, "22", 2) == 0)
+		return ERR_CONFIG;
+	for (size_t i = 0; i < sizeof(config) / sizeof(config[0]); i++)
+		if (strcmp(sqlstate, config[i]) == 0)
+			return ERR_CONFIG;
+	return ERR_SYSTEM;
+}
+
 PGresult *
 pgc_query(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params)
 {
@@ -280,9 +298,11 @@ pgc_query(PGconn *c, const char *what, const char *sql, int nparams, const char 
 		if (strcmp(state, "42501") == 0)
 			err_set(ERR_CONFIG, internal, "%s failed: permission denied (%s); grant the role the "
 					"privilege named in the message", what, msg);
+		else if (strstr(msg, "wal_level") != NULL)
+			err_set(ERR_CONFIG, internal, "%s failed: %s; set wal_level = logical in "
+					"postgresql.conf and restart the server", what, msg);
 		else
-			err_set(pgc_transient(state) ? ERR_TRANSIENT : ERR_SYSTEM, internal, "%s failed: %s",
-					what, msg);
+			err_set(pgc_error_kind(state), internal, "%s failed: %s", what, msg);
 	}
 	return res;
 }

@@ -611,8 +611,20 @@ prepare_cdc(reader *r, const sp_state *state)
 			}
 		PQclear(res);
 	}
-	if (!slot_get(r->conn, cfg->replication_slot, &slot) ||
-		!slot_wait_released(r->conn, cfg->replication_slot, SLOT_RELEASE_WAIT_MS, &slot))
+	if (!slot_get(r->conn, cfg->replication_slot, &slot))
+		goto done;
+	if (slot.exists)
+	{
+		/* another tool's slot: fail before anything moves it */
+		char		why[512];
+
+		if (slot_foreign(&slot, cfg->replication_slot, cfg->database, why, sizeof(why)))
+		{
+			err_set(ERR_CONFIG, NULL, "%s", why);
+			goto done;
+		}
+	}
+	if (!slot_wait_released(r->conn, cfg->replication_slot, SLOT_RELEASE_WAIT_MS, &slot))
 		goto done;
 	if (slot.exists && slot.active)
 	{

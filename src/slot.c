@@ -45,6 +45,22 @@ slot_get(PGconn *conn, const char *name, slot_info *out)
 }
 
 bool
+slot_foreign(const slot_info *s, const char *name, const char *database, char *msg, size_t n)
+{
+	if (!s->logical || strcmp(s->plugin, "pgoutput") != 0)
+		snprintf(msg, n, "replication slot \"%s\" exists but uses plugin \"%s\"; source-postgres "
+				 "needs pgoutput: SELECT pg_drop_replication_slot('%s'); then let the connector "
+				 "create it, or SELECT pg_create_logical_replication_slot('%s', 'pgoutput')",
+				 name, s->plugin, name, name);
+	else if (strcmp(s->database, database) != 0)
+		snprintf(msg, n, "replication slot \"%s\" belongs to database \"%s\", not \"%s\"; use a "
+				 "slot created in this database", name, s->database, database);
+	else
+		return false;
+	return true;
+}
+
+bool
 slot_wait_released(PGconn *conn, const char *name, int max_ms, slot_info *out)
 {
 	const struct timespec pause = {0, 100 * 1000 * 1000};

@@ -157,6 +157,15 @@ class CheckTest(Base):
             self.assertEqual(st["status"], "FAILED")
             self.assertIn("wal_level", st["message"])
             self.assertIn("logical", st["message"])
+            # a read says the same, as a config error
+            other.psql("ALTER TABLE t OWNER TO capture;")
+            cat = configured_catalog(self.run_cmd(["discover"], config=other.config()).of_type("CATALOG")[0],
+                                     streams=["t"])
+            r = self.run_cmd(["read"], config=other.config(), catalog=cat)
+            self.assertEqual(r.rc, 1)
+            err = r.trace_errors()[0]
+            self.assertEqual(err["failure_type"], "config_error", err)
+            self.assertIn("wal_level", err["message"])
         finally:
             other.stop()
 
@@ -168,6 +177,17 @@ class CheckTest(Base):
             st = self.status(self.run_cmd(["check"], config=cfg))
             self.assertEqual(st["status"], "FAILED")
             self.assertIn("pgoutput", st["message"])
+            # a read fails the same way, and leaves the other tool's slot where it was
+            before = cluster.query("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'wrong_plugin'")
+            cluster.psql("CREATE TABLE IF NOT EXISTS wp (id int PRIMARY KEY); ALTER TABLE wp OWNER TO capture;"
+                         "INSERT INTO wp VALUES (1);")
+            cat = configured_catalog(self.run_cmd(["discover"], config=cfg).of_type("CATALOG")[0], streams=["wp"])
+            r = self.run_cmd(["read"], config=cfg, catalog=cat)
+            self.assertEqual(r.rc, 1)
+            self.assertEqual(r.trace_errors()[0]["failure_type"], "config_error")
+            self.assertIn("pgoutput", r.trace_errors()[0]["message"])
+            self.assertEqual(cluster.query("SELECT confirmed_flush_lsn FROM pg_replication_slots "
+                                           "WHERE slot_name = 'wrong_plugin'"), before)
         finally:
             cluster.psql("SELECT pg_drop_replication_slot('wrong_plugin');")
 

@@ -1207,6 +1207,11 @@ class NonCdcIncrementalTest(ReadBase):
         r = self.read(cat, state=st, cfg=cfg)
         self.assertEqual(r.records(), [])
         self.assertEqual(self.stream_state(r)["stream"]["stream_state"]["cursor"], "2025-01-02 00:00:00+00")
+        # a state whose cursor the column's type refuses: a config error, not a system error
+        st["stream"]["stream_state"]["cursor"] = "not a time"
+        r = self.read(cat, state=st, cfg=cfg, expect_rc=1)
+        self.assertEqual(r.trace_errors()[0]["failure_type"], "config_error")
+        self.assertIn("not a time", r.trace_errors()[0]["message"])
         # a cursor column that does not exist is a clear config error
         bad = self.catalog(cfg, "nope")
         r = self.read(bad, cfg=cfg, expect_rc=1)
