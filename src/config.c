@@ -831,8 +831,9 @@ secret_param(const char *name)
 }
 
 /*
- * Decode %XX escapes in s[0..n) into a new string. '+' stays '+', as PgJDBC leaves it. NULL with
- * *bad set on a malformed escape or an escaped NUL; NULL with *bad clear on allocation failure.
+ * Decode %XX escapes in s[0..n) into a new string, and '+' into a space, as PgJDBC decodes a URL's
+ * values (java.net.URLDecoder). NULL with *bad set on a malformed escape or an escaped NUL; NULL
+ * with *bad clear on allocation failure.
  */
 static char *
 pct_decode(const char *s, size_t n, bool *bad)
@@ -866,7 +867,7 @@ pct_decode(const char *s, size_t n, bool *bad)
 			free(out);
 			return NULL;
 		}
-		out[o++] = s[i];
+		out[o++] = s[i] == '+' ? ' ' : s[i];
 	}
 	out[o] = '\0';
 	return out;

@@ -67,7 +67,7 @@ pgc_connect(const config_t *cfg, bool replication)
 	int			n = 0;
 	char		port[16];
 	char		timeout[16];
-	char		options[1024];
+	char	   *options;
 	const char *user_options = NULL;
 	PGconn	   *conn;
 	char		msg[1024];
@@ -106,8 +106,12 @@ pgc_connect(const config_t *cfg, bool replication)
 		else
 			KV(cfg->libpq_params[i].key, cfg->libpq_params[i].value);
 	}
-	snprintf(options, sizeof(options), "%s%s%s", user_options ? user_options : "",
-			 user_options ? " " : "", SESSION_OPTIONS);
+	/* the user's options, however long, then ours (which must not be cut off) */
+	options = malloc((user_options ? strlen(user_options) + 1 : 0) + sizeof(SESSION_OPTIONS));
+	if (options == NULL)
+		abort();
+	sprintf(options, "%s%s%s", user_options ? user_options : "", user_options ? " " : "",
+			SESSION_OPTIONS);
 	KV("options", options);
 	if (replication)
 		KV("replication", "database");
@@ -116,6 +120,7 @@ pgc_connect(const config_t *cfg, bool replication)
 #undef KV
 
 	conn = PQconnectdbParams(keys, vals, 0);
+	free(options);
 	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
 	{
 		PQsetNoticeProcessor(conn, NULL, NULL);
@@ -139,7 +144,16 @@ pgc_connect(const config_t *cfg, bool replication)
 				 "it (hba entries for \"replication\" do not apply to replication=database, "
 				 "the database entry does)",
 				 cfg->host, cfg->port, msg, cfg->username);
-	else if (strstr(msg, "timeout") || strstr(msg, "timed out"))
+	else if (strstr(msg, "max_wal_senders"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "could not open a replication connection to %s:%d: %s; raise max_wal_senders in "
+				 "postgresql.conf (and restart the server), or end other replication connections",
+				 cfg->host, cfg->port, msg);
+	else if (strstr(msg, "configuration parameter") || strstr(msg, "invalid value for parameter"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "the server at %s:%d refused a session setting: %s; check options in "
+				 "jdbc_url_params", cfg->host, cfg->port, msg);
+	else if (strstr(msg, "timeout expired") || strstr(msg, "timed out"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
 				 "could not connect to %s:%d within %s seconds: %s; check the host, the port "
 				 "and that the network allows the connection",

@@ -191,6 +191,21 @@ class CheckTest(Base):
         finally:
             cluster.psql("SELECT pg_drop_replication_slot('wrong_plugin');")
 
+    def test_jdbc_url_params_options(self):
+        """An Airbyte config's jdbc_url_params work unchanged: '+' is a space, as PgJDBC decodes it;
+        a setting the server refuses is named as such, not as a network problem."""
+        cfg = cluster.config(jdbc_url_params="options=-c+statement_timeout%3D5min")
+        self.assertEqual(self.status(self.run_cmd(["check"], config=cfg))["status"], "SUCCEEDED")
+        # however long the user's options, the connector's own session settings follow them whole
+        long = "options=" + "+".join(["-c+application_name%%3Dx%d" % i for i in range(60)])
+        self.assertGreater(len(long), 1500)
+        self.assertEqual(self.status(self.run_cmd(["check"], config=cluster.config(jdbc_url_params=long)))["status"],
+                         "SUCCEEDED")
+        st = self.status(self.run_cmd(["check"], config=cluster.config(jdbc_url_params="options=-c+no_such_timeout%3D5")))
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("jdbc_url_params", st["message"])
+        self.assertNotIn("network", st["message"])
+
     def test_no_readable_tables(self):
         cfg = cluster.config(schemas=["nothing_here"])
         st = self.status(self.run_cmd(["check"], config=cfg))

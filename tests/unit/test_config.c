@@ -283,7 +283,7 @@ test_full_cdc_config(void **state)
 	assert_file_is(cfg.ssl_key_file, KEY_PEM);
 
 	assert_string_equal(param(&cfg, "connect_timeout"), "15");
-	assert_string_equal(param(&cfg, "application_name"), "my app+x");
+	assert_string_equal(param(&cfg, "application_name"), "my app x");
 	assert_string_equal(param(&cfg, "keepalives"), "0");
 	assert_string_equal(param(&cfg, "sslpassword"), SECRET);
 	assert_null(param(&cfg, "password"));
@@ -597,13 +597,14 @@ test_jdbc_params(void **state)
 
 	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
 						 " 'jdbc_url_params': '&keepalives_idle=30&&target_session_attrs=any&"
-						 "targetServerType=primary&options=-c%20work_mem%3D64MB&connectTimeout=5&"
+						 "targetServerType=primary&options=-c%20work_mem%3D64MB+-c+statement_timeout%3D5min&connectTimeout=5&"
 						 "loginTimeout=7&applicationName=a&tcp_user_timeout=1000&tcpKeepAlive=TRUE&"
 						 "currentSchema=x&PGHOST=evil&host=evil&port=1&dbname=x&user=x&replication=database&"
 						 "client_encoding=LATIN1&ssl=true&prepareThreshold=0&'}", &cfg));
 	assert_string_equal(param(&cfg, "keepalives_idle"), "30");
 	assert_string_equal(param(&cfg, "target_session_attrs"), "read-write");
-	assert_string_equal(param(&cfg, "options"), "-c work_mem=64MB");
+	/* '+' is a space, as PgJDBC decodes a URL */
+	assert_string_equal(param(&cfg, "options"), "-c work_mem=64MB -c statement_timeout=5min");
 	assert_string_equal(param(&cfg, "connect_timeout"), "7");
 	assert_string_equal(param(&cfg, "application_name"), "a");
 	assert_string_equal(param(&cfg, "tcp_user_timeout"), "1000");
