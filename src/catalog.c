@@ -473,7 +473,9 @@ lookup_base(PGconn *conn, uint32_t oid, uint32_t *base, uint32_t *elem, char *de
 			continue;
 		}
 		*base = oid;
-		*elem = PQgetvalue(res, 0, 3)[0] == 'A' ? (uint32_t) strtoul(PQgetvalue(res, 0, 2), NULL, 10) : 0;
+		/* int2vector and oidvector print as "1 2 3", not as arrays: strings, then */
+		*elem = PQgetvalue(res, 0, 3)[0] == 'A' && oid != 22 && oid != 30 ?
+			(uint32_t) strtoul(PQgetvalue(res, 0, 2), NULL, 10) : 0;
 		*delim = PQgetvalue(res, 0, 4)[0];
 		PQclear(res);
 		return true;

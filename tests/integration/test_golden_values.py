@@ -35,6 +35,8 @@ GOLDEN = [
     ("char(4)", "'ab'", "ab  ", False),
     ("bytea", "'\\x00ff10'", "AP8Q", False),
     ("bytea", "''", "", False),
+    ("int2vector", "'1 2 3'", "1 2 3", False),
+    ("oidvector", "'4 5'", "4 5", False),
     ("json", "'{\"a\": [1, 2.50, null]}'", '{"a": [1, 2.50, null]}', False),
     ("jsonb", "'{\"b\": 1, \"a\": \"x\"}'", '{"a": "x", "b": 1}', False),
     ("date", "'2024-02-29'", "2024-02-29", False),
