@@ -123,23 +123,7 @@ pgc_connect(const config_t *cfg, bool replication)
 	free(options);
 	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
 	{
-		const char *enc = PQparameterStatus(conn, "server_encoding");
-
 		PQsetNoticeProcessor(conn, NULL, NULL);
-		/*
-		 * A SQL_ASCII database holds bytes in no encoding: converted to UTF8 the server refuses
-		 * any that are not, failing the read on that row for good. Taken as they are, a value
-		 * that is not UTF-8 becomes null with a meta change (typeconv.c).
-		 */
-		if (enc != NULL && strcmp(enc, "SQL_ASCII") == 0)
-		{
-			PGresult   *res = PQexec(conn, "SET client_encoding = 'SQL_ASCII'");
-
-			if (PQresultStatus(res) != PGRES_COMMAND_OK)
-				log_warn("could not read a SQL_ASCII database's bytes as they are: %s",
-						 PQresultErrorMessage(res));
-			PQclear(res);
-		}
 		return conn;
 	}
 

@@ -1271,40 +1271,6 @@ class NonCdcIncrementalTest(ReadBase):
                           for x in self.read(cat).records("gen")], [{"id": 1, "a": 21}])
         self.drop_slot()
 
-    def test_sql_ascii_database_with_bytes_that_are_not_utf8(self):
-        """A SQL_ASCII database stores bytes in no encoding. A text value that is not UTF-8 is
-        null with a meta change, in a copy and in the stream, and the other rows arrive: the
-        server must not be asked to convert them (it refuses, and the read fails on that row)."""
-        cluster.psql("DROP DATABASE IF EXISTS sqlascii; CREATE DATABASE sqlascii ENCODING SQL_ASCII "
-                     "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;")
-        cluster.psql("GRANT ALL ON SCHEMA public TO capture; GRANT CREATE ON DATABASE sqlascii TO capture;", db="sqlascii")
-        cluster.psql("CREATE TABLE a (id int PRIMARY KEY, t text); ALTER TABLE a OWNER TO capture;"
-                     "INSERT INTO a VALUES (1, E'ok\\xff\\xfebad'), (2, 'fine');", db="sqlascii")
-        slot = {"replication_slot": "sp_slot_ascii", "publication": "sp_pub_ascii"}
-
-        def drop():
-            cluster.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                         "WHERE slot_name = 'sp_slot_ascii';")
-            cluster.psql("DROP DATABASE IF EXISTS sqlascii;")
-        self.addCleanup(drop)
-
-        def check(records, ids):
-            self.assertEqual(sorted(r["data"]["id"] for r in records), ids)
-            bad = next(r for r in records if r["data"]["id"] == 1)
-            self.assertIsNone(bad["data"]["t"])
-            self.assertEqual(bad["meta"]["changes"][0]["field"], "t")
-            self.assertEqual(bad["meta"]["changes"][0]["change"], "NULLED")
-        for cfg, mode in ((cluster.config(db="sqlascii", cdc=False), "full_refresh"),
-                          (cluster.config(db="sqlascii"), "incremental")):
-            if mode == "incremental":
-                cfg["replication_method"].update(slot)
-            cat = configured_catalog(self.discover(cfg), streams=["a"], sync_mode=mode)
-            r = self.read(cat, cfg=cfg)
-            check(r.records("a"), [1, 2])
-        cluster.psql("UPDATE a SET t = E'again\\xff' WHERE id = 1; INSERT INTO a VALUES (3, 'three');", db="sqlascii")
-        r = self.read(cat, cfg=cfg, state=r.states()[-1])
-        check(r.records("a"), [1, 3])
-
     def test_xmin(self):
         cfg = cluster.config(cdc=False, replication_method={"method": "Xmin"})
         cat = self.catalog(cfg, None)
