@@ -1253,6 +1253,10 @@ stream_loop(repl_ctx *c)
 							"saved? The changes from before cannot be decoded with it: reset the "
 							"streams, or drop the replication slot and set "
 							"invalid_cdc_cursor_position_behavior to \"Re-sync data\"", msg);
+				else if (pgc_error_kind(code) == ERR_CONFIG)
+					err_set(ERR_CONFIG, PQresultErrorMessage(res), "replication stopped: %s (SQLSTATE "
+							"%s); no retry gets past it", msg ? msg : "the server ended the stream",
+							code);
 				else
 					err_set(ERR_TRANSIENT, PQresultErrorMessage(res), "replication stopped: %s",
 							msg ? msg : "the server ended the stream");

@@ -1271,6 +1271,36 @@ class NonCdcIncrementalTest(ReadBase):
                           for x in self.read(cat).records("gen")], [{"id": 1, "a": 21}])
         self.drop_slot()
 
+    def test_sql_ascii_database_with_bytes_that_are_not_utf8(self):
+        """A SQL_ASCII database stores bytes in no encoding, and the server refuses to convert
+        those that are not UTF-8: a read meeting one fails with a config error that says so, in
+        a copy and in the stream (where no retry gets past it), never with rows silently lost."""
+        cluster.psql("DROP DATABASE IF EXISTS sqlascii; CREATE DATABASE sqlascii ENCODING SQL_ASCII "
+                     "LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;")
+        cluster.psql("GRANT ALL ON SCHEMA public TO capture; GRANT CREATE ON DATABASE sqlascii TO capture;", db="sqlascii")
+        cluster.psql("CREATE TABLE a (id int PRIMARY KEY, t text); ALTER TABLE a OWNER TO capture;"
+                     "INSERT INTO a VALUES (1, E'ok\\xff\\xfebad'), (2, 'fine');", db="sqlascii")
+
+        def drop():
+            cluster.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                         "WHERE slot_name = 'sp_slot_ascii';")
+            cluster.psql("DROP DATABASE IF EXISTS sqlascii;")
+        self.addCleanup(drop)
+
+        def fails(cat, cfg, state=None):
+            err = self.read(cat, cfg=cfg, state=state, expect_rc=1).trace_errors()[0]
+            self.assertEqual(err["failure_type"], "config_error", err)
+            self.assertIn("invalid byte sequence", err["message"])
+        cfg = cluster.config(db="sqlascii", cdc=False)
+        fails(configured_catalog(self.discover(cfg), streams=["a"], sync_mode="full_refresh"), cfg)
+        cfg = cluster.config(db="sqlascii")
+        cfg["replication_method"].update({"replication_slot": "sp_slot_ascii", "publication": "sp_pub_ascii"})
+        cat = configured_catalog(self.discover(cfg), streams=["a"])
+        cluster.psql("DELETE FROM a WHERE id = 1;", db="sqlascii")
+        state = self.read(cat, cfg=cfg).states()[-1]
+        cluster.psql("INSERT INTO a VALUES (3, E'again\\xff');", db="sqlascii")
+        fails(cat, cfg, state)
+
     def test_xmin(self):
         cfg = cluster.config(cdc=False, replication_method={"method": "Xmin"})
         cat = self.catalog(cfg, None)
