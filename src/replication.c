@@ -270,6 +270,9 @@ wait_txn_visible(repl_ctx *c)
 								   "unchanged TOASTed value, and re-reading its row before "
 								   "would give the value from before it"))
 		return false;
+	/* stopped while waiting: false with no error, and the stream ends before this transaction */
+	if (!seen && sp_stop_requested)
+		return false;
 	c->txn_visible = true;
 	return true;
 }
@@ -1298,6 +1301,9 @@ stream_loop(repl_ctx *c)
 		else if (!on_message(c, f.payload, f.payload_len))
 		{
 			PQfreemem(buf);
+			/* a stop requested during a wait for a transaction: end before it, cleanly */
+			if (sp_stop_requested && err_get_kind() == ERR_NONE)
+				break;
 			return false;
 		}
 		PQfreemem(buf);
