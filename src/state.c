@@ -116,13 +116,16 @@ state_parse(const json_t *root, sp_state *out)
 			m = json_object_get(m, "state");
 			t = json_object_get(m, "type");
 		}
+		if (json_is_null(m))
+			continue;
 		if (!json_is_object(m))
 			return bad_state("an entry is not a JSON object");
 		if (json_object_size(m) == 0)
 			continue;
-		/* without a type (an older Airbyte), what it holds says which it is */
+		/* without a type (an older Airbyte), what it holds says which it is: LEGACY has "data" */
 		type = json_is_string(t) ? json_string_value(t) :
-			json_object_get(m, "global") ? "GLOBAL" : json_object_get(m, "stream") ? "STREAM" : "";
+			json_object_get(m, "global") ? "GLOBAL" : json_object_get(m, "stream") ? "STREAM" :
+			"LEGACY";
 		if (strcmp(type, "GLOBAL") == 0)
 			msg = m;
 		else if (strcmp(type, "STREAM") == 0)

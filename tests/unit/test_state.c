@@ -95,6 +95,10 @@ test_accepted_shapes(void **state)
 	assert_true(parse(wrapped, &st));
 	assert_int_equal(st.lsn, 16);
 	state_free(&st);
+	/* a LEGACY entry (typed or not) and a null are passed over */
+	assert_true(parse("[{\"data\":{\"x\":1}}, null, {\"type\":\"LEGACY\",\"data\":{}}]", &st));
+	assert_false(st.present);
+	state_free(&st);
 	/* whole STATE messages in an array, as a platform may keep them */
 	snprintf(wrapped, sizeof(wrapped), "[{\"type\":\"STATE\",\"state\":%s}]", global);
 	assert_true(parse(wrapped, &st));
