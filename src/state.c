@@ -125,7 +125,7 @@ state_parse(const json_t *root, sp_state *out)
 		/* without a type (an older Airbyte), what it holds says which it is: LEGACY has "data" */
 		type = json_is_string(t) ? json_string_value(t) :
 			json_object_get(m, "global") ? "GLOBAL" : json_object_get(m, "stream") ? "STREAM" :
-			"LEGACY";
+			json_object_get(m, "data") ? "LEGACY" : "";
 		if (strcmp(type, "GLOBAL") == 0)
 			msg = m;
 		else if (strcmp(type, "STREAM") == 0)
@@ -139,7 +139,7 @@ state_parse(const json_t *root, sp_state *out)
 		else if (strcmp(type, "LEGACY") == 0)
 			log_warn("ignoring a LEGACY state entry: this connector never wrote one");
 		else
-			return bad_state("an entry's type is neither GLOBAL nor STREAM");
+			return bad_state("an entry is neither a GLOBAL, a STREAM nor a LEGACY state");
 	}
 	if (msg == NULL)
 		return true;

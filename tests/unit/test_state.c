@@ -131,6 +131,7 @@ test_rejected_shapes(void **state)
 		"\"x\"",
 		"[{\"type\":\"STREAM\",\"stream\":{}}]",
 		"[{\"type\":\"WHAT\"}]",
+		"{\"what\":1}",
 		"[1]",
 		"[{\"type\":\"STATE\",\"state\":7}]",
 		"{\"type\":\"GLOBAL\"}",
