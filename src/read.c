@@ -907,7 +907,28 @@ prepare_cdc(reader *r, const sp_state *state)
 	}
 	if (cfg->heartbeat_action_query && cfg->heartbeat_action_query[0])
 	{
-		if (!pgc_command(r->conn, "running heartbeat_action_query", cfg->heartbeat_action_query))
+		/*
+		 * The user's statement, with PostgreSQL's default search_path (ours is pg_catalog): the
+		 * documented form names its table unqualified. Its failure is the user's to fix, unless
+		 * the connection failed.
+		 */
+		char		code[6];
+		char		msg[512];
+		PGresult   *res;
+
+		if (!pgc_command(r->conn, "setting the heartbeat's search_path",
+						 "SET search_path = \"$user\", public"))
+			goto done;
+		res = pgc_try(r->conn, cfg->heartbeat_action_query, 0, NULL, code, msg, sizeof(msg));
+		if (res == NULL)
+		{
+			err_set(pgc_transient(code) ? ERR_TRANSIENT : ERR_CONFIG, NULL,
+					"heartbeat_action_query failed: %s (SQLSTATE %s); fix the query, or leave it "
+					"empty", msg, code);
+			goto done;
+		}
+		PQclear(res);
+		if (!pgc_command(r->conn, "restoring the search_path", "SET search_path = pg_catalog"))
 			goto done;
 	}
 	ok = true;

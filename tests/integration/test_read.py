@@ -246,6 +246,24 @@ class CdcTest(ReadBase):
                 self.assertEqual(x["data"]["body"], big, t)
                 self.assertNotIn("meta", x)
 
+    def test_heartbeat_action_query(self):
+        """The heartbeat runs with the default search_path (Airbyte documents an unqualified
+        INSERT INTO airbyte_heartbeat); one that fails is a config error naming it."""
+        cluster.psql("DROP TABLE IF EXISTS airbyte_heartbeat, hbt; CREATE TABLE airbyte_heartbeat (id int PRIMARY KEY, n int);"
+                     "ALTER TABLE airbyte_heartbeat OWNER TO capture; CREATE TABLE hbt (id int PRIMARY KEY);"
+                     "ALTER TABLE hbt OWNER TO capture;")
+        cat = configured_catalog(self.discover(), streams=["hbt"])
+        cfg = self.cfg(heartbeat_action_query="INSERT INTO airbyte_heartbeat VALUES (1, 1) "
+                                              "ON CONFLICT (id) DO UPDATE SET n = airbyte_heartbeat.n + 1")
+        self.read(cat, cfg=cfg)
+        self.read(cat, cfg=cfg)
+        self.assertEqual(cluster.query("SELECT n FROM airbyte_heartbeat"), [["2"]])
+        r = self.read(cat, cfg=self.cfg(heartbeat_action_query="UPDATE no_such_table SET n = 1"), expect_rc=1)
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("heartbeat_action_query", err["message"])
+        self.assertIn("no_such_table", err["message"])
+
     def test_idle_read_is_quick_and_advances(self):
         cluster.psql("DROP TABLE IF EXISTS idle; CREATE TABLE idle (id int PRIMARY KEY); ALTER TABLE idle OWNER TO capture;"
                      "DROP TABLE IF EXISTS other; CREATE TABLE other (id int);")
