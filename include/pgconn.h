@@ -45,8 +45,8 @@ bool		pgc_transient(const char *sqlstate);
 
 /*
  * The kind of error a statement's SQLSTATE (NULL when none) is: transient (above); config for
- * what the user must fix (a privilege, a server setting, the user's own SQL, a value the state
- * or the catalog gave that the column's type refuses); system otherwise.
+ * what the user must fix (a privilege, the user's own SQL, a value the state or the catalog gave
+ * that the column's type refuses); system otherwise.
  */
 err_kind	pgc_error_kind(const char *sqlstate);
 

@@ -282,8 +282,11 @@ pgc_transient(const char *sqlstate)
 err_kind
 pgc_error_kind(const char *sqlstate)
 {
-	/* not class 42 as a whole: a table or column dropped during the read is worth a retry */
-	static const char *const config[] = {"42501", "42601", "42883", "42804", "42846", "55000"};
+	/*
+	 * Not class 42 as a whole: a table or column dropped during the read is worth a retry; nor
+	 * 55000 (a server in recovery during a failover is too; wal_level is told apart by pgc_query).
+	 */
+	static const char *const config[] = {"42501", "42601", "42883", "42804", "42846"};
 
 	if (sqlstate == NULL)
 		return ERR_SYSTEM;
