@@ -318,11 +318,32 @@ ab_record_abort(void)
 		out.len = record_start;
 }
 
+/*
+ * A message as a JSON string. Text that is not UTF-8 (a server's message in a SQL_ASCII
+ * database, say) cannot be one: its bytes past ASCII become '?', rather than the message being
+ * lost (json_string refuses it).
+ */
+static json_t *
+text_json(const char *s)
+{
+	json_t	   *j = json_string(s);
+	char	   *ascii;
+
+	if (j != NULL || s == NULL || (ascii = strdup(s)) == NULL)
+		return j;
+	for (char *p = ascii; *p; p++)
+		if ((unsigned char) *p >= 0x80)
+			*p = '?';
+	j = json_string(ascii);
+	free(ascii);
+	return j;
+}
+
 void
 ab_log(const char *level, const char *message)
 {
-	json_t	   *m = json_pack("{s:s,s:{s:s,s:s}}", "type", "LOG", "log", "level", level,
-							  "message", message);
+	json_t	   *m = json_pack("{s:s,s:{s:s,s:o}}", "type", "LOG", "log", "level", level,
+							  "message", text_json(message));
 
 	ab_emit(m);
 }
@@ -333,7 +354,7 @@ ab_connection_status(bool succeeded, const char *message)
 	json_t	   *cs = json_pack("{s:s}", "status", succeeded ? "SUCCEEDED" : "FAILED");
 
 	if (message)
-		json_object_set_new(cs, "message", json_string(message));
+		json_object_set_new(cs, "message", text_json(message));
 	ab_emit(json_pack("{s:s,s:o}", "type", "CONNECTION_STATUS", "connectionStatus", cs));
 	ab_flush();
 }
@@ -348,10 +369,10 @@ void
 ab_trace_error(const char *failure_type, const char *message, const char *internal)
 {
 	json_t	   *t = trace_new("ERROR");
-	json_t	   *e = json_pack("{s:s,s:s}", "message", message, "failure_type", failure_type);
+	json_t	   *e = json_pack("{s:o,s:s}", "message", text_json(message), "failure_type", failure_type);
 
 	if (internal && *internal)
-		json_object_set_new(e, "internal_message", json_string(internal));
+		json_object_set_new(e, "internal_message", text_json(internal));
 	json_object_set_new(t, "error", e);
 	ab_emit(json_pack("{s:s,s:o}", "type", "TRACE", "trace", t));
 	ab_flush();

@@ -149,6 +149,32 @@ test_flush_is_a_barrier(void **state)
 	free(prefix);
 }
 
+/* A message that is not UTF-8 still reaches the output, as valid JSON (it used to vanish). */
+static void
+test_message_not_utf8(void **state)
+{
+	char		path[] = "/tmp/sp-test-airbyte-XXXXXX";
+	int			fd = mkstemp(path);
+	char		got[1024];
+	ssize_t		n;
+
+	(void) state;
+	assert_true(fd >= 0);
+	unlink(path);
+	redirect_stdout(dup(fd));
+	ab_log("WARN", "bad \xff byte, good \xc3\xa9");
+	ab_trace_error("config_error", "value \xfe here", "internal \xff");
+	assert_true(ab_flush());
+	restore_stdout();
+	n = pread(fd, got, sizeof(got) - 1, 0);
+	assert_true(n > 0);
+	got[n] = '\0';
+	close(fd);
+	assert_non_null(strstr(got, "\"message\":\"bad ? byte, good ??\""));
+	assert_non_null(strstr(got, "\"message\":\"value ? here\""));
+	assert_non_null(strstr(got, "\"internal_message\":\"internal ?\""));
+}
+
 static void
 test_closed_stdout_is_reported(void **state)
 {
@@ -181,6 +207,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipe_gets_every_byte_in_order),
 		cmocka_unit_test(test_flush_is_a_barrier),
+		cmocka_unit_test(test_message_not_utf8),
 		/* last: stdout stays broken for the rest of the process */
 		cmocka_unit_test(test_closed_stdout_is_reported),
 	};
