@@ -7,11 +7,10 @@
 #define SP_PGCONN_H
 
 #include <libpq-fe.h>
-
-#include "error.h"
 #include <stdbool.h>
 
 #include "config.h"
+#include "error.h"
 
 /* How long a statement of ours waits for a lock before it fails (the session's lock_timeout). */
 #define PGC_LOCK_TIMEOUT_MS 10000
@@ -49,6 +48,13 @@ bool		pgc_transient(const char *sqlstate);
  * that the column's type refuses); system otherwise.
  */
 err_kind	pgc_error_kind(const char *sqlstate);
+
+/*
+ * Record what failed (what: "copying a table", say) with the server's SQLSTATE and message:
+ * its kind from pgc_error_kind, and the fix for a missing privilege or wal_level. internal: the
+ * detail for internal_message ("SQLSTATE ...: msg" when NULL).
+ */
+void		pgc_fail(const char *what, const char *sqlstate, const char *msg, const char *internal);
 
 /* Run a command expecting no rows; false (error recorded) on failure. */
 bool		pgc_command(PGconn *c, const char *what, const char *sql);

@@ -144,6 +144,10 @@ void		reader_emit_state(reader *r);
  */
 #define RD_DELIVERED 8192
 void		reader_delivered(reader *r, uint32_t xid, pg_lsn commit);
+/* A query giving a snapshot taken now as text (for pgo_snapshot_sees), on r's server. */
+#define RD_SNAPSHOT_SQL(r) ((r)->server_version >= 130000 ? \
+	"SELECT pg_catalog.pg_current_snapshot()::text" : \
+	"SELECT pg_catalog.txid_current_snapshot()::text")
 /* "2024-01-15T05:00:45.5Z" from microseconds since 2000-01-01 (PostgreSQL's epoch). */
 void		format_pg_timestamp(int64_t pg_us, char out[40]);
 

@@ -108,17 +108,19 @@ copy_select_from(reader *r, buf_t *sql, const rd_stream *s, const char *qt, int 
 	return true;
 }
 
-/* A COPY's error result: its kind (from the SQLSTATE) and the server's message. */
+/* A COPY's error result, recorded as a statement's is (pgc_fail). */
 static void
 copy_failed(const rd_stream *s, const PGresult *res)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	char		what[600];
+	char		internal[2048];
 
-	err_set(pgc_error_kind(state), PQresultErrorMessage(res), "copying %s.%s failed: %s (SQLSTATE "
-			"%s)%s", s->table->ns, s->table->name, primary ? primary : "no message from the server",
-			state ? state : "none", state && strcmp(state, "42501") == 0 ?
-			"; grant the role the privilege named in the message" : "");
+	snprintf(what, sizeof(what), "copying %s.%s", s->table->ns, s->table->name);
+	snprintf(internal, sizeof(internal), "SQLSTATE %s: %s", state ? state : "none",
+			 PQresultErrorMessage(res));
+	pgc_fail(what, state ? state : "", primary ? primary : "no message from the server", internal);
 }
 
 /*
@@ -629,8 +631,8 @@ chunk_unseen(reader *r, const wm_chunk *ch, buf_t *unseen)
 	buf_putc(unseen, '{');
 	if (ch->ndelivered > 0)
 	{
-		res = pgc_query(r->conn, "reading a backfill chunk's snapshot",
-						"SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL);
+		res = pgc_query(r->conn, "reading a backfill chunk's snapshot", RD_SNAPSHOT_SQL(r), 0,
+						NULL);
 		if (res == NULL)
 			return false;
 		for (int i = 0; i < ch->ndelivered; i++)

@@ -308,20 +308,28 @@ pgc_query(PGconn *c, const char *what, const char *sql, int nparams, const char 
 	PGresult   *res = pgc_try(c, sql, nparams, params, state, msg, sizeof(msg));
 
 	if (res == NULL)
-	{
-		char		internal[1200];
-
-		snprintf(internal, sizeof(internal), "SQLSTATE %s: %s", state, msg);
-		if (strcmp(state, "42501") == 0)
-			err_set(ERR_CONFIG, internal, "%s failed: permission denied (%s); grant the role the "
-					"privilege named in the message", what, msg);
-		else if (strstr(msg, "wal_level") != NULL)
-			err_set(ERR_CONFIG, internal, "%s failed: %s; set wal_level = logical in "
-					"postgresql.conf and restart the server", what, msg);
-		else
-			err_set(pgc_error_kind(state), internal, "%s failed: %s", what, msg);
-	}
+		pgc_fail(what, state, msg, NULL);
 	return res;
+}
+
+void
+pgc_fail(const char *what, const char *sqlstate, const char *msg, const char *internal)
+{
+	char		own[1200];
+
+	if (internal == NULL)
+	{
+		snprintf(own, sizeof(own), "SQLSTATE %s: %s", sqlstate, msg);
+		internal = own;
+	}
+	if (strcmp(sqlstate, "42501") == 0)
+		err_set(ERR_CONFIG, internal, "%s failed: permission denied (%s); grant the role the "
+				"privilege named in the message", what, msg);
+	else if (strstr(msg, "wal_level") != NULL)
+		err_set(ERR_CONFIG, internal, "%s failed: %s; set wal_level = logical in "
+				"postgresql.conf and restart the server", what, msg);
+	else
+		err_set(pgc_error_kind(sqlstate), internal, "%s failed: %s", what, msg);
 }
 
 bool

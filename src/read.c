@@ -120,10 +120,7 @@ forget_seen(reader *r)
 
 	if (r->ndl == 0 || PQtransactionStatus(r->conn) != PQTRANS_IDLE)
 		return;
-	res = pgc_try(r->conn, r->server_version >= 130000 ?
-				  "SELECT pg_catalog.pg_current_snapshot()::text" :
-				  "SELECT pg_catalog.txid_current_snapshot()::text", 0, NULL, NULL, errmsg,
-				  sizeof(errmsg));
+	res = pgc_try(r->conn, RD_SNAPSHOT_SQL(r), 0, NULL, NULL, errmsg, sizeof(errmsg));
 	if (res == NULL)
 	{
 		log_warn("could not read a snapshot to check that the transactions delivered are "
@@ -928,7 +925,7 @@ prepare_cdc(reader *r, const sp_state *state)
 			goto done;
 		}
 		PQclear(res);
-		if (!pgc_command(r->conn, "restoring the search_path", "SET search_path = pg_catalog"))
+		if (!pgc_command(r->conn, "restoring the search_path", "RESET search_path"))
 			goto done;
 	}
 	ok = true;

@@ -258,9 +258,8 @@ wait_txn_visible(repl_ctx *c)
 
 	if (c->txn_visible)
 		return true;
-	res = pgc_query(r->conn, "reading a snapshot before re-reading a row",
-					r->server_version >= 130000 ? "SELECT pg_catalog.pg_current_snapshot()::text" :
-					"SELECT pg_catalog.txid_current_snapshot()::text", 0, NULL);
+	res = pgc_query(r->conn, "reading a snapshot before re-reading a row", RD_SNAPSHOT_SQL(r), 0,
+					NULL);
 	if (res == NULL)
 		return false;
 	seen = pgo_snapshot_sees(PQgetvalue(res, 0, 0), c->txn_xid);
@@ -370,6 +369,26 @@ append_meta(repl_ctx *c, buf_t *out, bool deleted)
 		buf_append(out, "\",\"_ab_cdc_deleted_at\":null", 27);
 }
 
+/*
+ * The stream a change of relation m makes a record of (RUNNING once it does), or NULL: none
+ * captured, or a table backfilled again, whose changes committed before changes_from are in its
+ * copy (see prepare_cdc). A change of a table still to be chunked marks the transaction even when
+ * not emitted: the copy's rows hold it, once their snapshot sees it (wm_chunk_fill).
+ */
+static rd_stream *
+change_stream(repl_ctx *c, const rel_map *m)
+{
+	rd_stream  *s = m ? m->stream : NULL;
+
+	if (s == NULL)
+		return NULL;
+	c->txn_touched_wm |= s->interleaved && !s->st.streaming;
+	if (c->txn_commit < s->st.changes_from)
+		return NULL;
+	reader_mark_running(c->r, s);
+	return s;
+}
+
 /* Insert or update: the full new row. */
 static bool
 emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pgo_tuple *oldtup,
@@ -377,21 +396,14 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 {
 	rel_map    *m = rel_lookup(c, rel->oid);
 	reader	   *r = c->r;
-	rd_stream  *s;
+	rd_stream  *s = change_stream(c, m);
 	buf_t	   *out;
 	bool		first = true;
 	PGresult   *refetched = NULL;
 	bool		tried_refetch = false;
 
-	if (m == NULL || m->stream == NULL)
+	if (s == NULL)
 		return true;
-	s = m->stream;
-	/* even one not emitted: the copy's rows hold it, when their snapshot sees it (wm_chunk_fill) */
-	c->txn_touched_wm |= s->interleaved && !s->st.streaming;
-	/* a table backfilled again has its changes from changes_from on (see prepare_cdc) */
-	if (c->txn_commit < s->st.changes_from)
-		return true;
-	reader_mark_running(r, s);
 	/* resolve unchanged TOAST values before the record is opened (the re-read is a query) */
 	for (int j = 0; j < rel->ncols && !tried_refetch; j++)
 		if (m->selidx[j] >= 0 && newtup->cols[j].kind == PGO_COL_UNCHANGED &&
@@ -450,17 +462,12 @@ emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char 
 {
 	rel_map    *m = rel_lookup(c, rel->oid);
 	reader	   *r = c->r;
-	rd_stream  *s;
+	rd_stream  *s = change_stream(c, m);
 	buf_t	   *out;
 	bool		first = true;
 
-	if (m == NULL || m->stream == NULL)
+	if (s == NULL)
 		return;
-	s = m->stream;
-	c->txn_touched_wm |= s->interleaved && !s->st.streaming;
-	if (c->txn_commit < s->st.changes_from)
-		return;
-	reader_mark_running(r, s);
 	out = reader_record_begin(r, s);
 	for (int j = 0; j < rel->ncols; j++)
 	{
