@@ -54,7 +54,13 @@ struct rd_stream
 	bool		xmin;			/* Xmin incremental */
 	int			nsel;			/* selected columns, in table order */
 	int		   *sel;			/* indexes into table->cols */
-	char	  **json_keys;		/* per selected column: the JSON-escaped key with its colon */
+	/*
+	 * CDC: columns of the configured catalog the table no longer has (renamed or dropped since
+	 * it was configured). Changes made before carry them: their index is nsel + i.
+	 */
+	int			ngone;
+	char	  **gone;
+	char	  **json_keys;		/* per selected column, then per gone one: the JSON-escaped key */
 	size_t	   *json_key_lens;
 	char	   *rec_prefix;		/* ab_record_prefix() of this stream */
 	size_t		rec_prefix_len;
@@ -72,6 +78,13 @@ struct rd_stream
 	bool		complete;		/* STREAM_STATUS COMPLETE emitted */
 	long long	records;
 };
+
+/* The name of a stream's column k: a selected column, or (k >= nsel) one it no longer has. */
+static inline const char *
+rd_col_name(const rd_stream *s, int k)
+{
+	return k < s->nsel ? s->table->cols[s->sel[k]].name : s->gone[k - s->nsel];
+}
 
 typedef struct reader
 {

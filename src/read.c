@@ -71,7 +71,7 @@ emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, const tc_type 
 		buf_append(out, "null", 4);
 	else if (!(binary ? copybin_write_json(out, t, value, len) : tc_write(out, t, value, len)) &&
 			 r->nnulled < 64)
-		r->nulled[r->nnulled++] = s->table->cols[s->sel[selidx]].name;
+		r->nulled[r->nnulled++] = rd_col_name(s, selidx);
 }
 
 void
@@ -250,6 +250,37 @@ json_key(const char *name)
 	return b.data;
 }
 
+/*
+ * A CDC stream's configured columns that the table no longer has: renamed or dropped since the
+ * catalog was configured. The changes made before still carry them, under the configured name,
+ * so they are read (after the selected columns, in json_keys) rather than silently left out.
+ */
+static void
+add_gone_columns(rd_stream *s, const json_t *props)
+{
+	const char *key;
+	const json_t *v;
+
+	json_object_foreach((json_t *) props, key, v)
+	{
+		int			k = s->nsel + s->ngone;
+
+		(void) v;
+		if (strcmp(key, "_ab_cdc_lsn") == 0 || strcmp(key, "_ab_cdc_updated_at") == 0 ||
+			strcmp(key, "_ab_cdc_deleted_at") == 0 || table_column(s->table, key) >= 0)
+			continue;
+		s->gone[s->ngone++] = strdup(key);
+		s->json_keys[k] = json_key(key);
+		s->json_key_lens[k] = strlen(s->json_keys[k]);
+		if (s->gone[s->ngone - 1] == NULL)
+			abort();
+		log_warn("stream %s.%s: column %s of the configured catalog is no longer in the table "
+				 "(renamed or dropped); changes made before still carry it and are read with it, "
+				 "and refreshing the stream's schema in the platform picks up the table's columns "
+				 "as they are now", s->table->ns, s->table->name, key);
+	}
+}
+
 static bool
 add_stream(reader *r, const json_t *cs)
 {
@@ -262,6 +293,7 @@ add_stream(reader *r, const json_t *cs)
 		(r->cfg->n_schemas ? r->cfg->schemas[0] : "public");
 	sp_table   *t;
 	rd_stream  *s;
+	size_t		nkeys;
 
 	if (!json_is_string(name) || !json_is_string(mode))
 	{
@@ -340,10 +372,12 @@ add_stream(reader *r, const json_t *cs)
 				json_string_value(mode));
 		return false;
 	}
+	nkeys = (size_t) t->ncols + (json_is_object(props) ? json_object_size(props) : 0) + 1;
 	s->sel = calloc((size_t) (t->ncols ? t->ncols : 1), sizeof(int));
-	s->json_keys = calloc((size_t) (t->ncols ? t->ncols : 1), sizeof(char *));
-	s->json_key_lens = calloc((size_t) (t->ncols ? t->ncols : 1), sizeof(size_t));
-	if (s->sel == NULL || s->json_keys == NULL || s->json_key_lens == NULL)
+	s->json_keys = calloc(nkeys, sizeof(char *));
+	s->json_key_lens = calloc(nkeys, sizeof(size_t));
+	s->gone = calloc(nkeys, sizeof(char *));
+	if (s->sel == NULL || s->json_keys == NULL || s->json_key_lens == NULL || s->gone == NULL)
 		abort();
 	s->rec_prefix = ab_record_prefix(t->ns, t->name, &s->rec_prefix_len);
 	for (int i = 0; i < t->ncols; i++)
@@ -360,6 +394,8 @@ add_stream(reader *r, const json_t *cs)
 		err_set(ERR_CONFIG, NULL, "stream %s.%s selects none of the table's columns", t->ns, t->name);
 		return false;
 	}
+	if (s->incremental && json_is_object(props))
+		add_gone_columns(s, props);
 	return true;
 }
 
@@ -941,8 +977,11 @@ reader_free(reader *r)
 	{
 		rd_stream  *s = &r->streams[i];
 
-		for (int k = 0; k < s->nsel; k++)
+		for (int k = 0; k < s->nsel + s->ngone; k++)
 			free(s->json_keys[k]);
+		for (int k = 0; k < s->ngone; k++)
+			free(s->gone[k]);
+		free(s->gone);
 		free(s->json_keys);
 		free(s->json_key_lens);
 		free(s->rec_prefix);

@@ -229,14 +229,15 @@ on_relation(repl_ctx *c, const pgo_relation *rel)
 		m->selidx[j] = -1;
 		if (s == NULL)
 			continue;
-		for (int k = 0; k < s->nsel; k++)
-			if (strcmp(s->table->cols[s->sel[k]].name, rel->cols[j].name) == 0)
+		/* the configured columns: the table's, then those it no longer has (see add_gone_columns) */
+		for (int k = 0; k < s->nsel + s->ngone && m->selidx[j] < 0; k++)
+			if (strcmp(rd_col_name(s, k), rel->cols[j].name) == 0)
 				m->selidx[j] = k;
 		if (m->selidx[j] >= 0 &&
 			!typecache_resolve(c->r->types, c->r->conn, rel->cols[j].type_oid, 0, &m->types[j]))
 			return false;
 		/* keep the discovered array depth for the schema's sake; values convert the same */
-		if (m->selidx[j] >= 0)
+		if (m->selidx[j] >= 0 && m->selidx[j] < s->nsel)
 			m->types[j].ndims = s->table->cols[s->sel[m->selidx[j]]].type.ndims;
 	}
 	return true;
@@ -404,9 +405,13 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 
 	if (s == NULL)
 		return true;
-	/* resolve unchanged TOAST values before the record is opened (the re-read is a query) */
+	/*
+	 * Resolve unchanged TOAST values before the record is opened (the re-read is a query). A
+	 * column the table no longer has cannot be re-read: it is null, and the record says so.
+	 */
 	for (int j = 0; j < rel->ncols && !tried_refetch; j++)
-		if (m->selidx[j] >= 0 && newtup->cols[j].kind == PGO_COL_UNCHANGED &&
+		if (m->selidx[j] >= 0 && m->selidx[j] < s->nsel &&
+			newtup->cols[j].kind == PGO_COL_UNCHANGED &&
 			!(old_kind == 'O' && oldtup->cols[j].kind == PGO_COL_TEXT))
 		{
 			bool		failed;
@@ -428,7 +433,7 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 		{
 			if (old_kind == 'O' && oldtup->cols[j].kind == PGO_COL_TEXT)
 				v = &oldtup->cols[j];	/* REPLICA IDENTITY FULL: the old row has it */
-			else if (refetched)
+			else if (refetched && k < s->nsel)
 			{
 				reader_emit_value(r, out, s, k, &m->types[j], first, PQgetvalue(refetched, 0, k),
 						   (size_t) PQgetlength(refetched, 0, k), PQgetisnull(refetched, 0, k));
@@ -437,10 +442,10 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 			}
 			else
 			{
-				/* the row is gone now: a later change in the stream deletes it */
+				/* the row is gone now (a later change in the stream deletes it), or the column */
 				reader_emit_value(r, out, s, k, &m->types[j], first, NULL, 0, true);
 				if (r->nnulled < 64)
-					r->nulled[r->nnulled++] = s->table->cols[s->sel[k]].name;
+					r->nulled[r->nnulled++] = rd_col_name(s, k);
 				first = false;
 				continue;
 			}

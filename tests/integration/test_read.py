@@ -246,6 +246,39 @@ class CdcTest(ReadBase):
                 self.assertEqual(x["data"]["body"], big, t)
                 self.assertNotIn("meta", x)
 
+    def test_changes_before_a_column_is_renamed_or_dropped_keep_it(self):
+        """Changes made before a column was renamed or dropped carry its configured name: they are
+        read with it, not silently without it. A TOASTed value of such a column that the change did
+        not send cannot be re-read by that name: null, and the record says so."""
+        cluster.psql("DROP TABLE IF EXISTS rc; CREATE TABLE rc (id int PRIMARY KEY, a text, b text, body text, n int);"
+                     "ALTER TABLE rc OWNER TO capture;"
+                     "INSERT INTO rc SELECT g, 'a' || g, 'b' || g, NULL, g FROM generate_series(1, 4) g;")
+        cat = configured_catalog(self.discover(), streams=["rc"])
+        state = self.read(cat).states()[-1]
+        big = "".join(chr(ord("a") + (i * 7919) % 26) for i in range(300000))
+        cluster.psql("UPDATE rc SET body = '%s' WHERE id = 4;" % big)
+        cluster.psql("UPDATE rc SET a = 'a before the rename', b = 'b before the drop' WHERE id = 1;"
+                     "UPDATE rc SET n = 40 WHERE id = 4;"
+                     "ALTER TABLE rc RENAME COLUMN a TO a2; ALTER TABLE rc RENAME COLUMN body TO body2;"
+                     "ALTER TABLE rc DROP COLUMN b;"
+                     "UPDATE rc SET a2 = 'a2 after the rename' WHERE id = 2;")
+        r = self.read(cat, state=state)
+        recs = {(x["data"]["id"], x["data"]["n"]): x for x in r.records("rc")}
+        data = {k: {c: v for c, v in x["data"].items() if not c.startswith("_ab_")} for k, x in recs.items()}
+        self.assertEqual(data[(4, 4)], {"id": 4, "a": "a4", "b": "b4", "body": big, "n": 4})
+        self.assertEqual(data[(1, 1)], {"id": 1, "a": "a before the rename", "b": "b before the drop",
+                                        "body": None, "n": 1})
+        self.assertNotIn("meta", recs[(1, 1)])
+        # the TOASTed body was not sent with the change to n, and the table no longer has it
+        self.assertEqual(data[(4, 40)], {"id": 4, "a": "a4", "b": "b4", "body": None, "n": 40})
+        self.assertEqual([c["field"] for c in recs[(4, 40)]["meta"]["changes"]], ["body"])
+        # after the rename the column is a2, which the configured catalog does not have
+        self.assertEqual(data[(2, 2)], {"id": 2, "n": 2})
+        self.assertEqual(len(recs), 4)
+        for col in ("a", "b", "body"):
+            self.assertTrue(any("column %s of the configured catalog is no longer in the table" % col in l
+                                for l in r.logs()), r.logs())
+
     def test_heartbeat_action_query(self):
         """The heartbeat runs with the default search_path (Airbyte documents an unqualified
         INSERT INTO airbyte_heartbeat); one that fails is a config error naming it."""
