@@ -680,7 +680,10 @@ prepare_cdc(reader *r, const sp_state *state)
 	{
 		const char *lost = NULL;
 		char		why[512];
+		pg_lsn		walpos = 0;
 
+		if (slot.exists && !lsn_query(r->conn, "reading the WAL position", WAL_POSITION_SQL, &walpos))
+			goto done;
 		if (!slot.exists)
 			lost = "the replication slot no longer exists";
 		else if (strcmp(slot.wal_status, "lost") == 0)
@@ -694,6 +697,23 @@ prepare_cdc(reader *r, const sp_state *state)
 			pgo_lsn_format(slot.confirmed_flush, b);
 			snprintf(why, sizeof(why), "the state's position %s is behind the slot's confirmed "
 					 "position %s, so changes in between are no longer available", a, b);
+			lost = why;
+		}
+		else if (state->lsn > walpos)
+		{
+			char		a[18],
+						b[18];
+
+			/*
+			 * Restored from a backup, or another server: resuming would confirm a position the
+			 * server has not written yet, and the slot would then skip the changes written up to
+			 * it. (The walsender would also wait for that position before sending anything.)
+			 */
+			pgo_lsn_format(state->lsn, a);
+			pgo_lsn_format(walpos, b);
+			snprintf(why, sizeof(why), "the state's position %s is ahead of the server's WAL "
+					 "(%s): the state was saved on another server, or this one was restored "
+					 "from a backup since", a, b);
 			lost = why;
 		}
 		else if (!pub_existed)
@@ -781,6 +801,14 @@ prepare_cdc(reader *r, const sp_state *state)
 		PGresult   *res;
 
 		fresh = true;
+		/*
+		 * Under synchronous_commit = off a commit is visible before its WAL is flushed, and the
+		 * slot moves only as far as the flushed WAL: a marker's synchronous commit flushes every
+		 * commit before it, so the slot moves past each one the copies see. (A role that cannot
+		 * write one gets the flushed position: such commits come again, after their rows.)
+		 */
+		if (!reader_emit_marker(r, "flush", &now))
+			err_clear();
 		if (!lsn_query(r->conn, "reading the WAL position", "SELECT pg_current_wal_lsn()", &now))
 			goto done;
 		if (now > slot.confirmed_flush)

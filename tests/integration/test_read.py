@@ -445,6 +445,33 @@ class LostPositionTest(ReadBase):
         self.assertEqual(err["failure_type"], "config_error")
         self.assertIn("created again", err["message"])
 
+    def test_state_ahead_of_the_server_fails_or_resyncs(self):
+        """A state from another server, or saved before this one was restored from a backup, is
+        ahead of its WAL: resuming would move the slot past changes the server has yet to write,
+        and wait for them. The read fails clearly (or re-syncs), and the slot stays where it was."""
+        self.drop_slot()
+        cluster.psql("DROP TABLE IF EXISTS la; CREATE TABLE la (id int PRIMARY KEY); ALTER TABLE la OWNER TO capture;"
+                     "INSERT INTO la SELECT generate_series(1, 50);")
+        cat = configured_catalog(self.discover(), streams=["la"])
+        state = self.read(cat).states()[-1]
+        ahead = json.loads(json.dumps(state))
+        hi, lo = state["global"]["shared_state"]["lsn"].split("/")
+        ahead["global"]["shared_state"]["lsn"] = "%X/%s" % (int(hi, 16) + 1, lo)
+        slot_sql = "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot
+        before = cluster.query(slot_sql)
+        r = self.read(cat, state=ahead, expect_rc=1)
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("ahead of the server's WAL", err["message"])
+        self.assertEqual(cluster.query(slot_sql), before)
+        cluster.psql("INSERT INTO la VALUES (51);")
+        r = self.read(cat, state=ahead, cfg=self.cfg(invalid_cdc_cursor_position_behavior="Re-sync data"))
+        self.assertEqual(len(r.records("la")), 51, [(x["data"]["id"], x["data"]["_ab_cdc_lsn"]) for x in r.records("la")][-3:])
+        self.assertEqual(cluster.query("SELECT '%s'::pg_lsn <= pg_current_wal_lsn()"
+                                       % r.states()[-1]["global"]["shared_state"]["lsn"]), [["t"]])
+        cluster.psql("INSERT INTO la VALUES (52);")
+        self.assertEqual([x["data"]["id"] for x in self.read(cat, state=r.states()[-1]).records("la")], [52])
+
 
 class FollowTest(ReadBase):
     slot = "sp_slot_follow"
