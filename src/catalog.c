@@ -84,7 +84,14 @@ static const char tables_sql[] =
 	"     WHERE pt.isleaf AND l.relkind = 'r' AND l.relreplident <> 'f' AND NOT EXISTS ("
 	"       SELECT 1 FROM pg_index i WHERE i.indrelid = l.oid AND i.indisvalid AND CASE l.relreplident "
 	"         WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END)) END, "
-	"  c.relhassubclass "
+	"  c.relhassubclass, "
+	/* unlogged: its changes are not in the WAL, so not decoded (a partitioned table's partitions) */
+	"  CASE WHEN c.relpersistence = 'u' THEN format('%I.%I', n.nspname, c.relname) "
+	"  WHEN c.relkind = 'p' THEN "
+	"    (SELECT string_agg(format('%I.%I', ln.nspname, l.relname), ', ' ORDER BY ln.nspname, l.relname) "
+	"     FROM pg_partition_tree(c.oid) pt "
+	"       JOIN pg_class l ON l.oid = pt.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace "
+	"     WHERE pt.isleaf AND l.relpersistence = 'u') END "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE (n.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND "
 	"       n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%')) "
@@ -108,6 +115,16 @@ static const char keys_sql[] =
 	"FROM pg_index i "
 	"WHERE i.indrelid = ANY($1::oid[]) AND i.indisvalid AND i.indisready AND i.indisunique "
 	"  AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL "
+	/*
+	 * Not unique under the column's own collation when that one is nondeterministic and the
+	 * index's is another ('a' and 'A' both present): keyset pages, in the column's collation,
+	 * would skip one of them.
+	 */
+	"  AND NOT EXISTS (SELECT 1 FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1], "
+	"      (i.indcollation::oid[])[0:i.indnkeyatts - 1]) AS k(attnum, coll) "
+	"    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+	"    JOIN pg_collation ac ON ac.oid = a.attcollation "
+	"    WHERE k.coll <> a.attcollation AND NOT ac.collisdeterministic) "
 	"ORDER BY i.indrelid, i.indisprimary DESC, i.indisreplident DESC, i.indnkeyatts, i.indexrelid";
 
 static const char pubtables_sql[] =
@@ -160,6 +177,8 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 		if (!PQgetisnull(res, i, 7))
 			t->partition_without_identity = xstrdup(PQgetvalue(res, i, 7));
 		t->has_children = PQgetvalue(res, i, 8)[0] == 't';
+		if (!PQgetisnull(res, i, 9))
+			t->unlogged = xstrdup(PQgetvalue(res, i, 9));
 		if (i)
 			buf_putc(&oids, ',');
 		buf_puts(&oids, PQgetvalue(res, i, 0));
@@ -312,6 +331,7 @@ catalog_free(sp_catalog *cat)
 		free(t->ns);
 		free(t->name);
 		free(t->partition_without_identity);
+		free(t->unlogged);
 	}
 	free(cat->tables);
 	cat->tables = NULL;
@@ -342,7 +362,7 @@ table_cdc_capable(const sp_table *t)
 	if (t->relkind != 'r' && t->relkind != 'p')
 		return false;
 	/* a partition's identity is its own: the root's does not reach it */
-	if (t->partition_without_identity)
+	if (t->partition_without_identity || t->unlogged)
 		return false;
 	if (t->replident == 'f')
 		return true;

@@ -250,6 +250,14 @@ json_key(const char *name)
 	return b.data;
 }
 
+/* The names of the metadata fields a CDC record carries. */
+static bool
+is_cdc_meta(const char *name)
+{
+	return strcmp(name, "_ab_cdc_lsn") == 0 || strcmp(name, "_ab_cdc_updated_at") == 0 ||
+		strcmp(name, "_ab_cdc_deleted_at") == 0;
+}
+
 /*
  * A CDC stream's configured columns that the table no longer has: renamed or dropped since the
  * catalog was configured. The changes made before still carry them, under the configured name,
@@ -266,8 +274,7 @@ add_gone_columns(rd_stream *s, const json_t *props)
 		int			k = s->nsel + s->ngone;
 
 		(void) v;
-		if (strcmp(key, "_ab_cdc_lsn") == 0 || strcmp(key, "_ab_cdc_updated_at") == 0 ||
-			strcmp(key, "_ab_cdc_deleted_at") == 0 || table_column(s->table, key) >= 0)
+		if (is_cdc_meta(key) || table_column(s->table, key) >= 0)
 			continue;
 		s->gone[s->ngone++] = strdup(key);
 		s->json_keys[k] = json_key(key);
@@ -346,6 +353,14 @@ add_stream(reader *r, const json_t *cs)
 	}
 	else if (strcmp(json_string_value(mode), "incremental") == 0)
 	{
+		if (t->unlogged)
+		{
+			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: %s is UNLOGGED, so "
+					"its changes are not written to the WAL that logical replication decodes; run "
+					"ALTER TABLE ... SET LOGGED, or sync it as full refresh", t->ns, t->name,
+					t->unlogged);
+			return false;
+		}
 		if (t->partition_without_identity)
 		{
 			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: partitions without "
@@ -384,6 +399,14 @@ add_stream(reader *r, const json_t *cs)
 	{
 		if (json_is_object(props) && json_object_get(props, t->cols[i].name) == NULL)
 			continue;
+		if (s->incremental && is_cdc_meta(t->cols[i].name))
+		{
+			/* one key per name in a record: the change's own metadata is the stream's cursor */
+			log_warn("stream %s.%s: its column %s has the name of a CDC metadata field, which "
+					 "records carry instead; rename the column to read it by CDC", t->ns, t->name,
+					 t->cols[i].name);
+			continue;
+		}
 		s->sel[s->nsel] = i;
 		s->json_keys[s->nsel] = json_key(t->cols[i].name);
 		s->json_key_lens[s->nsel] = strlen(s->json_keys[s->nsel]);

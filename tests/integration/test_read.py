@@ -279,6 +279,41 @@ class CdcTest(ReadBase):
             self.assertTrue(any("column %s of the configured catalog is no longer in the table" % col in l
                                 for l in r.logs()), r.logs())
 
+    def test_tables_cdc_cannot_read_as_they_are(self):
+        """An UNLOGGED table's changes are not in the WAL: discover offers it as full refresh
+        only, and a catalog asking for CDC gets a config error naming the fix, not a stream that
+        misses its deletes. A column named like a CDC metadata field is not sent twice under one
+        name. A unique index under another collation than its column's nondeterministic one is
+        no key (pages in the column's collation would skip rows)."""
+        cluster.psql("DROP TABLE IF EXISTS ul, meta, nd; DROP COLLATION IF EXISTS ci;"
+                     "CREATE UNLOGGED TABLE ul (id int PRIMARY KEY); ALTER TABLE ul OWNER TO capture;"
+                     "CREATE TABLE meta (id int PRIMARY KEY, _ab_cdc_deleted_at timestamptz, _ab_cdc_lsn text);"
+                     "ALTER TABLE meta OWNER TO capture;"
+                     "INSERT INTO meta VALUES (1, '2024-05-01 00:00:00+00', 'from upstream');"
+                     "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);"
+                     "CREATE TABLE nd (name text COLLATE ci NOT NULL, v int); CREATE UNIQUE INDEX ON nd (name COLLATE \"C\");"
+                     "ALTER TABLE nd REPLICA IDENTITY FULL; ALTER TABLE nd OWNER TO capture;"
+                     "INSERT INTO nd VALUES ('a', 1), ('A', 2), ('b', 3), ('B', 4);")
+        disc = self.discover()
+        streams = {s["name"]: s for s in disc["catalog"]["streams"]}
+        self.assertEqual(streams["ul"]["supported_sync_modes"], ["full_refresh"])
+        self.assertNotIn("source_defined_primary_key", streams["nd"])
+        cat = configured_catalog(disc, streams=["ul"])
+        cat["streams"][0]["sync_mode"] = "incremental"
+        err = self.read(cat, expect_rc=1).trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("UNLOGGED", err["message"])
+        self.assertIn("SET LOGGED", err["message"])
+        r = self.read(configured_catalog(disc, streams=["meta", "nd"]), cfg=self.cfg(backfill_chunk_size=1))
+        self.assertTrue(any("has the name of a CDC metadata field" in l for l in r.logs()), r.logs())
+        for line in r.raw.splitlines():
+            if '"RECORD"' in line and '"meta"' in line:
+                self.assertEqual(line.count('"_ab_cdc_lsn"'), 1, line)
+                self.assertEqual(line.count('"_ab_cdc_deleted_at"'), 1, line)
+        self.assertEqual([x["data"]["_ab_cdc_deleted_at"] for x in r.records("meta")], [None])
+        self.assertEqual(sorted(x["data"]["name"] for x in r.records("nd")), ["A", "B", "a", "b"])
+        self.drop_slot()
+
     def test_heartbeat_action_query(self):
         """The heartbeat runs with the default search_path (Airbyte documents an unqualified
         INSERT INTO airbyte_heartbeat); one that fails is a config error naming it."""
