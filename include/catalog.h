@@ -40,6 +40,8 @@ typedef struct sp_table
 	bool		has_generated;	/* a stored generated column among cols (COPY by name refuses it) */
 	int			ncols;
 	sp_column  *cols;
+	int			nunread;		/* columns it has that are not read (not readable, or generated */
+	char	  **unread;			/* in CDC): their names */
 	int			nkey;			/* primary key (or unique not-null index) columns */
 	int		   *key;			/* indexes into cols, in key order */
 	bool		key_is_pk;		/* the key is the primary key */

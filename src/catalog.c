@@ -102,10 +102,10 @@ static const char tables_sql[] =
 
 static const char columns_sql[] =
 	"SELECT a.attrelid, a.attnum, a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod), "
-	"  a.attnotnull, a.attndims, a.attgenerated <> '' "
+	"  a.attnotnull, a.attndims, a.attgenerated <> '', "
+	"  has_column_privilege(a.attrelid, a.attnum, 'SELECT') "
 	"FROM pg_attribute a "
 	"WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped "
-	"  AND has_column_privilege(a.attrelid, a.attnum, 'SELECT') "
 	"ORDER BY a.attrelid, a.attnum";
 
 /* Primary keys first, then unique immediate non-partial plain indexes, fewest columns first. */
@@ -213,13 +213,21 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 			}
 			t = &out->tables[ti];
 			t->cols = xcalloc((size_t) (end - start), sizeof(sp_column));
+			t->unread = xcalloc((size_t) (end - start), sizeof(char *));
 			for (int r = start; r < end; r++)
 			{
 				sp_column  *c;
 
-				/* pgoutput does not send stored generated columns: leave them out in CDC */
-				if (cfg->method == REPL_CDC && PQgetvalue(res, r, 7)[0] == 't')
+				/*
+				 * Columns the role may not read, and (pgoutput does not send them) stored
+				 * generated ones in CDC, are left out, by name.
+				 */
+				if (PQgetvalue(res, r, 8)[0] != 't' ||
+					(cfg->method == REPL_CDC && PQgetvalue(res, r, 7)[0] == 't'))
+				{
+					t->unread[t->nunread++] = xstrdup(PQgetvalue(res, r, 2));
 					continue;
+				}
 				t->has_generated |= PQgetvalue(res, r, 7)[0] == 't';
 				c = &t->cols[t->ncols++];
 				c->attnum = (int) strtol(PQgetvalue(res, r, 1), NULL, 10);
@@ -327,6 +335,9 @@ catalog_free(sp_catalog *cat)
 			free(t->cols[c].type_name);
 		}
 		free(t->cols);
+		for (int c = 0; c < t->nunread; c++)
+			free(t->unread[c]);
+		free(t->unread);
 		free(t->key);
 		free(t->ns);
 		free(t->name);

@@ -272,9 +272,12 @@ add_gone_columns(rd_stream *s, const json_t *props)
 	json_object_foreach((json_t *) props, key, v)
 	{
 		int			k = s->nsel + s->ngone;
+		bool		has = table_column(s->table, key) >= 0;
 
 		(void) v;
-		if (is_cdc_meta(key) || table_column(s->table, key) >= 0)
+		for (int i = 0; i < s->table->nunread && !has; i++)
+			has = strcmp(s->table->unread[i], key) == 0;
+		if (is_cdc_meta(key) || has)
 			continue;
 		s->gone[s->ngone++] = strdup(key);
 		s->json_keys[k] = json_key(key);
