@@ -27,6 +27,11 @@ void		ab_emit(json_t *msg);
 bool		ab_flush(void);
 /* Write what is left and release the buffer; call once before exiting. */
 void		ab_finish(void);
+/*
+ * Run fn(arg) every second the output waits for a slow reader of stdout (NULL: none). It must not
+ * write messages.
+ */
+void		ab_set_wait_hook(void (*fn) (void *), void *arg);
 /* True once a write to stdout has failed; the process should stop. */
 bool		ab_broken(void);
 

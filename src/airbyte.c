@@ -132,6 +132,41 @@ writer_start(void)
 	return w.started;
 }
 
+/*
+ * While the reader of stdout does not keep up, the main thread waits here; the hook (if set) runs
+ * every second of it, outside the lock, so the replication connection is kept alive meanwhile.
+ */
+static void (*wait_hook) (void *);
+static void *wait_hook_arg;
+
+void
+ab_set_wait_hook(void (*fn) (void *), void *arg)
+{
+	wait_hook = fn;
+	wait_hook_arg = arg;
+}
+
+/* Wait (w.mu held) for the writer to signal, at most a second; then run the hook. */
+static void
+writer_wait(void)
+{
+	struct timespec until;
+
+	if (wait_hook == NULL)
+	{
+		pthread_cond_wait(&w.cv, &w.mu);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	if (pthread_cond_timedwait(&w.cv, &w.mu, &until) == ETIMEDOUT)
+	{
+		pthread_mutex_unlock(&w.mu);
+		wait_hook(wait_hook_arg);
+		pthread_mutex_lock(&w.mu);
+	}
+}
+
 /* Queue the current buffer for the writer and continue in a spare one (waiting for one). */
 static void
 hand_off(void)
@@ -148,7 +183,7 @@ hand_off(void)
 	}
 	pthread_mutex_lock(&w.mu);
 	while (w.count == OUT_NBUFS)
-		pthread_cond_wait(&w.cv, &w.mu);
+		writer_wait();
 	w.queue[(w.head + w.count) % OUT_NBUFS] = out;
 	w.count++;
 	/* a buffer one message made huge is not kept for reuse */
@@ -174,7 +209,7 @@ writer_drain(void)
 {
 	pthread_mutex_lock(&w.mu);
 	while (w.count > 0 || w.busy)
-		pthread_cond_wait(&w.cv, &w.mu);
+		writer_wait();
 	pthread_mutex_unlock(&w.mu);
 }
 

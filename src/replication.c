@@ -1341,6 +1341,17 @@ keepalive(void *ctx)
 	return now_us() - c->last_status_us < INT64_C(1000000) || send_status(c, false);
 }
 
+/*
+ * While a slow reader of stdout holds up the output: keep the walsender from timing out (it
+ * counts the time since our last reply). A failure shows again at the next receive.
+ */
+static void
+output_wait_keepalive(void *ctx)
+{
+	if (!keepalive(ctx))
+		err_clear();
+}
+
 bool
 replication_run(reader *r)
 {
@@ -1367,6 +1378,7 @@ replication_run(reader *r)
 	/* a chunk's waits (see wm_start_chunk) must not let the walsender time out */
 	r->keepalive = keepalive;
 	r->keepalive_ctx = &c;
+	ab_set_wait_hook(output_wait_keepalive, &c);
 	if (!stream_loop(&c))
 		goto done;
 	/* the last word to the server: what the slot may confirm */
@@ -1375,6 +1387,7 @@ replication_run(reader *r)
 	log_info("streamed %lld changes; position %llu", c.changes, (unsigned long long) r->lsn);
 	ok = true;
 done:
+	ab_set_wait_hook(NULL, NULL);
 	r->keepalive = NULL;
 	r->keepalive_ctx = NULL;
 	if (c.conn)

@@ -318,6 +318,26 @@ class CdcTest(ReadBase):
         self.assertEqual(sorted(x["data"]["name"] for x in r.records("nd")), ["A", "B", "a", "b"])
         self.drop_slot()
 
+    def test_slow_reader_of_stdout_does_not_time_out_the_walsender(self):
+        """A reader of stdout that pauses holds the stream up (nothing is read meanwhile), but the
+        walsender hears from the read: it does not drop the connection after wal_sender_timeout."""
+        cluster.psql("ALTER SYSTEM SET wal_sender_timeout = '2s'; SELECT pg_reload_conf();")
+        self.addCleanup(cluster.psql, "ALTER SYSTEM RESET wal_sender_timeout; SELECT pg_reload_conf();")
+        cluster.psql("DROP TABLE IF EXISTS slow; CREATE TABLE slow (id int PRIMARY KEY, v text); ALTER TABLE slow OWNER TO capture;")
+        cat = configured_catalog(self.discover(), streams=["slow"])
+        state = self.read(cat).states()[-1]
+        for i in range(20):
+            cluster.psql("INSERT INTO slow SELECT g, repeat('x', 100) FROM generate_series(%d, %d) g;"
+                         % (i * 10000 + 1, (i + 1) * 10000))
+        p = subprocess.Popen(self.read_argv(cat, state=state), stdout=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        head = p.stdout.read(1 << 16)
+        time.sleep(6)
+        out = head + p.stdout.read()
+        self.assertEqual(p.wait(timeout=60), 0, out[-2000:])
+        recs = [m for m in map(json.loads, out.decode().splitlines()) if m["type"] == "RECORD"]
+        self.assertEqual(len(recs), 200000)
+
     def test_heartbeat_action_query(self):
         """The heartbeat runs with the default search_path (Airbyte documents an unqualified
         INSERT INTO airbyte_heartbeat); one that fails is a config error naming it."""
