@@ -80,5 +80,10 @@ void		typecache_free(sp_typecache *tc);
  * unknown). Looks the OID up in pg_catalog on first use. False (error recorded) on failure.
  */
 bool		typecache_resolve(sp_typecache *tc, PGconn *conn, uint32_t oid, int ndims, tc_type *out);
+/*
+ * Whether a type resolved before no longer exists (a change carries the type of a column that was
+ * dropped since): typecache_resolve gave text for it.
+ */
+bool		typecache_missing(const sp_typecache *tc, uint32_t oid);
 
 #endif

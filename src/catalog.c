@@ -493,9 +493,12 @@ lookup_base(PGconn *conn, uint32_t oid, uint32_t *base, uint32_t *elem, char *de
 			return false;
 		if (PQntuples(res) != 1)
 		{
+			/* dropped since a change carrying it was made: see typecache_missing */
 			PQclear(res);
-			err_set(ERR_SYSTEM, NULL, "type with OID %u does not exist", oid);
-			return false;
+			*base = 0;			/* see typecache_missing */
+			*elem = 0;
+			*delim = ',';
+			return true;
 		}
 		if (PQgetvalue(res, 0, 0)[0] == 'd')
 		{
@@ -556,6 +559,15 @@ typecache_resolve(sp_typecache *tc, PGconn *conn, uint32_t oid, int ndims, tc_ty
 		tc->e[tc->n] = ne;
 		e = &tc->e[tc->n++];
 	}
-	*out = tc_resolve(e->base, e->elem, e->elem_delim, ndims);
+	*out = tc_resolve(e->base ? e->base : TC_OID_TEXT, e->elem, e->elem_delim, ndims);
 	return true;
+}
+
+bool
+typecache_missing(const sp_typecache *tc, uint32_t oid)
+{
+	for (int i = 0; i < tc->n; i++)
+		if (tc->e[i].oid == oid)
+			return tc->e[i].base == 0;
+	return false;
 }

@@ -236,6 +236,21 @@ on_relation(repl_ctx *c, const pgo_relation *rel)
 		if (m->selidx[j] >= 0 &&
 			!typecache_resolve(c->r->types, c->r->conn, rel->cols[j].type_oid, 0, &m->types[j]))
 			return false;
+		if (m->selidx[j] >= 0 && typecache_missing(c->r->types, rel->cols[j].type_oid))
+		{
+			/*
+			 * The change's type was dropped since (the column was retyped, the old type dropped):
+			 * read its text as the column's type now (a value that type refuses is null, and the
+			 * record says so), or as a string for a column that is gone, never a read that stops
+			 * at this change every time.
+			 */
+			if (m->selidx[j] < s->nsel)
+				m->types[j] = s->table->cols[s->sel[m->selidx[j]]].type;
+			log_warn("stream %s.%s: the type (OID %u) of column %s in changes before it was "
+					 "changed no longer exists; its values are read as %s", rel->nspname,
+					 rel->relname, rel->cols[j].type_oid, rel->cols[j].name,
+					 m->selidx[j] < s->nsel ? "the column's type now" : "strings");
+		}
 		/* keep the discovered array depth for the schema's sake; values convert the same */
 		if (m->selidx[j] >= 0 && m->selidx[j] < s->nsel)
 			m->types[j].ndims = s->table->cols[s->sel[m->selidx[j]]].type.ndims;
