@@ -618,6 +618,63 @@ reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *wha
 }
 
 /*
+ * A publication someone made that publishes only some actions (publish = 'insert'), or only some
+ * rows (a row filter, 15+) or columns (a column list, 15+) of a table read: the changes left out
+ * would be silently missing. False (config error naming the fix) if so.
+ */
+static bool
+publication_publishes_all(reader *r, sp_table **tables, int ntables)
+{
+	const char *pub = r->cfg->publication;
+	const char *p[2] = {pub, NULL};
+	PGresult   *res = pgc_query(r->conn, "reading the publication",
+								"SELECT pubinsert AND pubupdate AND pubdelete, pubtruncate "
+								"FROM pg_catalog.pg_publication WHERE pubname = $1", 1, p);
+	bool		ok;
+	buf_t		oids;
+
+	if (res == NULL)
+		return false;
+	ok = PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] == 't';
+	if (!ok)
+		err_set(ERR_CONFIG, NULL, "publication \"%s\" does not publish every INSERT, UPDATE and "
+				"DELETE, so changes would be missed: ALTER PUBLICATION ... SET (publish = "
+				"'insert, update, delete, truncate')", pub);
+	else if (PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] != 't')
+		log_warn("publication \"%s\" does not publish TRUNCATE: rows a TRUNCATE removes stay in "
+				 "the destination; ALTER PUBLICATION ... SET (publish = 'insert, update, delete, "
+				 "truncate') to capture it", pub);
+	PQclear(res);
+	if (!ok || r->server_version < 150000 || ntables == 0)
+		return ok;
+	buf_init(&oids, 0);
+	buf_putc(&oids, '{');
+	for (int i = 0; i < ntables; i++)
+		buf_printf(&oids, "%s%u", i ? "," : "", tables[i]->oid);
+	buf_putc(&oids, '}');
+	p[1] = oids.data;
+	res = pgc_query(r->conn, "reading the publication's tables",
+					"SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), pr.prqual IS NOT NULL "
+					"FROM pg_catalog.pg_publication_rel pr "
+					"JOIN pg_catalog.pg_publication pb ON pb.oid = pr.prpubid "
+					"JOIN pg_catalog.pg_class c ON c.oid = pr.prrelid "
+					"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+					"WHERE pb.pubname = $1 AND pr.prrelid = ANY($2::pg_catalog.oid[]) "
+					"AND (pr.prqual IS NOT NULL OR pr.prattrs IS NOT NULL) ORDER BY 1 LIMIT 1", 2, p);
+	buf_free(&oids);
+	if (res == NULL)
+		return false;
+	ok = PQntuples(res) == 0;
+	if (!ok)
+		err_set(ERR_CONFIG, NULL, "publication \"%s\" publishes %s with a %s, so changes to the "
+				"rest would be missed: ALTER PUBLICATION ... SET TABLE it without one, or let the "
+				"connector create its own publication", pub, PQgetvalue(res, 0, 0),
+				PQgetvalue(res, 0, 1)[0] == 't' ? "row filter (WHERE)" : "column list");
+	PQclear(res);
+	return ok;
+}
+
+/*
  * Prepare CDC: publication, slot, start position (from the state or the slot), lost-position
  * handling, and the end-of-batch position.
  */
@@ -670,6 +727,8 @@ prepare_cdc(reader *r, const sp_state *state)
 			}
 		PQclear(res);
 	}
+	if (pub_existed && !publication_publishes_all(r, tables, ntables))
+		goto done;
 	if (!slot_get(r->conn, cfg->replication_slot, &slot))
 		goto done;
 	if (slot.exists)

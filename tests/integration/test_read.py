@@ -345,6 +345,30 @@ class CdcTest(ReadBase):
         recs = [m for m in map(json.loads, out.decode().splitlines()) if m["type"] == "RECORD"]
         self.assertEqual(len(recs), 200000)
 
+    def test_publication_that_leaves_changes_out_is_refused(self):
+        """A publication made by hand with a column list, a row filter, or only some actions would
+        leave changes out silently: a config error names it and the fix."""
+        cluster.psql("DROP TABLE IF EXISTS pf; DROP PUBLICATION IF EXISTS sp_pub_f;"
+                     "CREATE TABLE pf (id int PRIMARY KEY, a text, b text); ALTER TABLE pf OWNER TO capture;"
+                     "CREATE PUBLICATION sp_pub_f FOR TABLE pf (id, a);")
+        self.addCleanup(cluster.psql, "DROP PUBLICATION IF EXISTS sp_pub_f;")
+        self.addCleanup(lambda: cluster.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'sp_slot_f'") and
+                        cluster.psql("SELECT pg_drop_replication_slot('sp_slot_f')"))
+        cfg = self.cfg(publication="sp_pub_f", replication_slot="sp_slot_f")
+        cat = configured_catalog(self.discover(cfg), streams=["pf"])
+        for alter, says in (("", "column list"), ("SET TABLE pf WHERE (id < 100)", "row filter"),
+                            ("SET TABLE pf; ALTER PUBLICATION sp_pub_f SET (publish = 'insert, update')",
+                             "does not publish every INSERT, UPDATE and DELETE")):
+            if alter:
+                cluster.psql("ALTER PUBLICATION sp_pub_f " + alter)
+            err = self.read(cat, cfg=cfg, expect_rc=1).trace_errors()[0]
+            self.assertEqual(err["failure_type"], "config_error")
+            self.assertIn(says, err["message"])
+            self.assertEqual(cluster.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'sp_slot_f'"), [])
+        cluster.psql("ALTER PUBLICATION sp_pub_f SET (publish = 'insert, update, delete')")
+        r = self.read(cat, cfg=cfg)
+        self.assertTrue(any("does not publish TRUNCATE" in l for l in r.logs()), r.logs())
+
     def test_heartbeat_action_query(self):
         """The heartbeat runs with the default search_path (Airbyte documents an unqualified
         INSERT INTO airbyte_heartbeat); one that fails is a config error naming it."""
