@@ -1054,6 +1054,7 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 	const json_t *prev = json_object_get(saved, "cursor");
 	const json_t *prev_field = json_array_get(json_object_get(saved, "cursor_field"), 0);
 	const json_t *prev_count = json_object_get(saved, "cursor_record_count");
+	const json_t *prev_type = json_object_get(saved, "cursor_type");
 	char	   *cq = pgc_ident(r->conn, cc->name);
 	const char *op = ">";
 	const char *last;
@@ -1077,6 +1078,15 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 		log_warn("stream %s.%s: the saved cursor is of column %s and the cursor field is now %s: "
 				 "reading every row", s->table->ns, s->table->name, json_string_value(prev_field),
 				 cc->name);
+		prev = NULL;
+	}
+	else if (json_is_string(prev) && json_is_string(prev_type) &&
+			 strcmp(json_string_value(prev_type), cc->type_name) != 0)
+	{
+		/* as text, '99' sorts after '100': a value of another type would skip rows */
+		log_warn("stream %s.%s: the saved cursor is of type %s and column %s is now %s: reading "
+				 "every row", s->table->ns, s->table->name, json_string_value(prev_type),
+				 cc->name, cc->type_name);
 		prev = NULL;
 	}
 	/* the lock first: every statement of the read then sees the table as it is while locked */
@@ -1140,9 +1150,9 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 	if (at_last < 0 || !pgc_command(r->conn, "ending the incremental read", "COMMIT"))
 		goto done;
 	in_txn = false;
-	*new_state = json_pack("{s:[s],s:o,s:I}", "cursor_field", cc->name, "cursor",
+	*new_state = json_pack("{s:[s],s:o,s:I,s:s}", "cursor_field", cc->name, "cursor",
 						   last ? json_string(last) : json_null(), "cursor_record_count",
-						   (json_int_t) at_last);
+						   (json_int_t) at_last, "cursor_type", cc->type_name);
 	log_info("stream %s.%s: %lld rows past the cursor", s->table->ns, s->table->name, nrows);
 	ok = true;
 done:
