@@ -72,6 +72,7 @@ typedef struct rel_map
 	int			ncols;
 	int		   *selidx;			/* per relation column: index into stream->sel, or -1 */
 	tc_type    *types;			/* per relation column: resolved now (the table may have changed) */
+	int			keycol[32];		/* per key column of the table: the relation column, or -1 */
 } rel_map;
 
 #define WM_DELIVERED 4096
@@ -175,6 +176,49 @@ rel_lookup(repl_ctx *c, pg_oid oid)
 	return NULL;
 }
 
+/*
+ * Find the table's key columns among a Relation's, by name; a key column renamed since the change
+ * was made has its old name there. When the key is the replica identity (not FULL), the Relation
+ * flags it: the one flagged column no name matched is the one key column no name found.
+ */
+static void
+map_key_columns(rel_map *m, const sp_table *t, const pgo_relation *rel)
+{
+	int			unmatched = -1;
+	int			nunmatched = 0;
+	int			flagged = -1;
+	int			nflagged = 0;
+
+	for (int k = 0; k < t->nkey && k < 32; k++)
+	{
+		m->keycol[k] = -1;
+		for (int j = 0; j < rel->ncols && m->keycol[k] < 0; j++)
+			if (strcmp(rel->cols[j].name, t->cols[t->key[k]].name) == 0)
+				m->keycol[k] = j;
+		if (m->keycol[k] < 0)
+		{
+			unmatched = k;
+			nunmatched++;
+		}
+	}
+	if (nunmatched != 1 || t->replident == 'f')
+		return;
+	for (int j = 0; j < rel->ncols; j++)
+	{
+		bool		taken = false;
+
+		for (int k = 0; k < t->nkey && k < 32; k++)
+			taken |= m->keycol[k] == j;
+		if (rel->cols[j].is_key && !taken)
+		{
+			flagged = j;
+			nflagged++;
+		}
+	}
+	if (nflagged == 1)
+		m->keycol[unmatched] = flagged;
+}
+
 /* (Re)build the mapping for a Relation message: every 'R' replaces the previous one. */
 static bool
 on_relation(repl_ctx *c, const pgo_relation *rel)
@@ -255,6 +299,8 @@ on_relation(repl_ctx *c, const pgo_relation *rel)
 		if (m->selidx[j] >= 0 && m->selidx[j] < s->nsel)
 			m->types[j].ndims = s->table->cols[s->sel[m->selidx[j]]].type.ndims;
 	}
+	if (s)
+		map_key_columns(m, s->table, rel);
 	return true;
 }
 
@@ -328,14 +374,15 @@ refetch_row(repl_ctx *c, const rel_map *m, const pgo_relation *rel, const pgo_tu
 		const pgo_value *v = NULL;
 		char	   *q = pgc_ident(c->r->conn, kc->name);
 
-		for (int j = 0; j < rel->ncols; j++)
-			if (strcmp(rel->cols[j].name, kc->name) == 0)
-			{
-				if (newtup->cols[j].kind == PGO_COL_TEXT)
-					v = &newtup->cols[j];
-				else if (oldtup && oldtup->ncols > j && oldtup->cols[j].kind == PGO_COL_TEXT)
-					v = &oldtup->cols[j];
-			}
+		int			j = m->keycol[k];
+
+		if (j >= 0)
+		{
+			if (newtup->cols[j].kind == PGO_COL_TEXT)
+				v = &newtup->cols[j];
+			else if (oldtup && oldtup->ncols > j && oldtup->cols[j].kind == PGO_COL_TEXT)
+				v = &oldtup->cols[j];
+		}
 		if (v == NULL)
 		{
 			PQfreemem(q);
@@ -523,16 +570,14 @@ update_moves_identity(repl_ctx *c, const pgo_msg *msg)
 		return false;
 	if (m->stream->table->nkey == 0)
 		return true;
-	for (int k = 0; k < m->stream->table->nkey; k++)
+	for (int k = 0; k < m->stream->table->nkey && k < 32; k++)
 	{
-		const char *name = m->stream->table->cols[m->stream->table->key[k]].name;
+		int			j = m->keycol[k];
 
-		for (int j = 0; j < rel->ncols; j++)
-			if (strcmp(rel->cols[j].name, name) == 0 && n->cols[j].kind == PGO_COL_TEXT &&
-				o->cols[j].kind == PGO_COL_TEXT &&
-				(o->cols[j].len != n->cols[j].len ||
-				 memcmp(o->cols[j].data, n->cols[j].data, n->cols[j].len) != 0))
-				return true;
+		if (j >= 0 && n->cols[j].kind == PGO_COL_TEXT && o->cols[j].kind == PGO_COL_TEXT &&
+			(o->cols[j].len != n->cols[j].len ||
+			 memcmp(o->cols[j].data, n->cols[j].data, n->cols[j].len) != 0))
+			return true;
 	}
 	return false;
 }
@@ -644,19 +689,17 @@ failed:
 
 /* The chunk's encoded key of tuple t into key; false when t lacks a key column's value. */
 static bool
-wm_tuple_key(const rd_stream *s, const pgo_relation *rel, const pgo_tuple *t, buf_t *key)
+wm_tuple_key(const rd_stream *s, const rel_map *m, const pgo_relation *rel, const pgo_tuple *t,
+			 buf_t *key)
 {
 	buf_reset(key);
-	if (t == NULL || t->ncols != rel->ncols)
+	if (t == NULL || t->ncols != rel->ncols || s->table->nkey > 32)
 		return false;
 	for (int k = 0; k < s->table->nkey; k++)
 	{
-		const char *name = s->table->cols[s->table->key[k]].name;
-		int			j = 0;
+		int			j = m->keycol[k];
 
-		while (j < rel->ncols && strcmp(rel->cols[j].name, name) != 0)
-			j++;
-		if (j == rel->ncols || t->cols[j].kind != PGO_COL_TEXT)
+		if (j < 0 || t->cols[j].kind != PGO_COL_TEXT)
 			return false;
 		wm_key_append(key, t->cols[j].data, t->cols[j].len);
 	}
@@ -689,14 +732,15 @@ wm_observe(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *t, const pgo_t
 	if (m == NULL || m->stream != s || c->txn_commit < s->st.changes_from)
 		return true;
 	buf_init(&key, 0);
-	found = wm_tuple_key(s, rel, t, &key) || wm_tuple_key(s, rel, alt, &key);
+	found = wm_tuple_key(s, m, rel, t, &key) || wm_tuple_key(s, m, rel, alt, &key);
 	if (found)
 		wm_chunk_forget(&c->wm, key.data, key.len);
 	else
-		err_set(ERR_TRANSIENT, NULL, "stream %s.%s: a change at LSN %s does not carry the "
-				"table's key (a key column renamed or changed during the read?), so its "
-				"backfill chunk cannot be reconciled with it: the next attempt reads the table "
-				"as it is now", s->table->ns, s->table->name, c->txn_lsn);
+		err_set(ERR_CONFIG, NULL, "stream %s.%s: a change at LSN %s does not carry the "
+				"table's key (key columns renamed or changed while it was backfilled?), so its "
+				"backfill chunk cannot be reconciled with it, and a retry would resume before "
+				"the same change: reset the stream, so that its backfill starts again from the "
+				"table as it is now", s->table->ns, s->table->name, c->txn_lsn);
 	buf_free(&key);
 	return found;
 }
