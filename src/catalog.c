@@ -495,7 +495,7 @@ lookup_base(PGconn *conn, uint32_t oid, uint32_t *base, uint32_t *elem, char *de
 		{
 			/* dropped since a change carrying it was made: see typecache_missing */
 			PQclear(res);
-			*base = 0;			/* see typecache_missing */
+			*base = 0;
 			*elem = 0;
 			*delim = ',';
 			return true;

@@ -618,29 +618,46 @@ reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *wha
 }
 
 /*
- * A publication someone made that publishes only some actions (publish = 'insert'), or only some
- * rows (a row filter, 15+) or columns (a column list, 15+) of a table read: the changes left out
- * would be silently missing. False (config error naming the fix) if so.
+ * An existing publication (someone may have made it) that would leave changes of the tables read
+ * out: a partitioned table's without publish_via_partition_root (they come under its partitions'
+ * names), or those of actions it does not publish (publish = 'insert'), or of rows or columns a
+ * row filter or a column list (15+) leaves out. False (config error naming the fix) if so.
  */
 static bool
-publication_publishes_all(reader *r, sp_table **tables, int ntables)
+publication_fits(reader *r, sp_table **tables, int ntables)
 {
 	const char *pub = r->cfg->publication;
 	const char *p[2] = {pub, NULL};
-	PGresult   *res = pgc_query(r->conn, "reading the publication",
-								"SELECT pubinsert AND pubupdate AND pubdelete, pubtruncate "
+	PGresult   *res = pgc_query(r->conn, "reading the publication", r->server_version >= 130000 ?
+								"SELECT pubinsert AND pubupdate AND pubdelete, pubtruncate, "
+								"pubviaroot FROM pg_catalog.pg_publication WHERE pubname = $1" :
+								"SELECT pubinsert AND pubupdate AND pubdelete, pubtruncate, true "
 								"FROM pg_catalog.pg_publication WHERE pubname = $1", 1, p);
-	bool		ok;
+	bool		ok = true;
 	buf_t		oids;
 
 	if (res == NULL)
 		return false;
-	ok = PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] == 't';
-	if (!ok)
+	for (int i = 0; i < ntables && ok && PQntuples(res) == 1; i++)
+		if (tables[i]->relkind == 'p' && PQgetvalue(res, 0, 2)[0] != 't')
+		{
+			char	   *q = pgc_ident(r->conn, pub);
+
+			err_set(ERR_CONFIG, NULL, "publication \"%s\" does not publish partitioned table "
+					"%s.%s through its root, so its changes would be missed: ALTER PUBLICATION "
+					"%s SET (publish_via_partition_root = true)", pub, tables[i]->ns,
+					tables[i]->name, q ? q : pub);
+			PQfreemem(q);
+			ok = false;
+		}
+	if (ok && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] != 't')
+	{
 		err_set(ERR_CONFIG, NULL, "publication \"%s\" does not publish every INSERT, UPDATE and "
 				"DELETE, so changes would be missed: ALTER PUBLICATION ... SET (publish = "
 				"'insert, update, delete, truncate')", pub);
-	else if (PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] != 't')
+		ok = false;
+	}
+	else if (ok && PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] != 't')
 		log_warn("publication \"%s\" does not publish TRUNCATE: rows a TRUNCATE removes stay in "
 				 "the destination; ALTER PUBLICATION ... SET (publish = 'insert, update, delete, "
 				 "truncate') to capture it", pub);
@@ -703,31 +720,7 @@ prepare_cdc(reader *r, const sp_state *state)
 	/* the publication must exist before the slot: pgoutput reads it with historic snapshots */
 	if (!publication_exists(r->conn, cfg->publication, &pub_existed, &all))
 		goto done;
-	/* a partitioned table's changes come under its own name only with publish_via_partition_root */
-	if (r->server_version >= 130000)
-	{
-		const char *p[1] = {cfg->publication};
-		PGresult   *res = pgc_query(r->conn, "reading the publication",
-									"SELECT pubviaroot FROM pg_publication WHERE pubname = $1", 1, p);
-
-		if (res == NULL)
-			goto done;
-		for (int i = 0; i < ntables && PQntuples(res) == 1; i++)
-			if (tables[i]->relkind == 'p' && PQgetvalue(res, 0, 0)[0] != 't')
-			{
-				char	   *q = pgc_ident(r->conn, cfg->publication);
-
-				err_set(ERR_CONFIG, NULL, "publication \"%s\" does not publish partitioned table "
-						"%s.%s through its root, so its changes would be missed: ALTER PUBLICATION "
-						"%s SET (publish_via_partition_root = true)", cfg->publication,
-						tables[i]->ns, tables[i]->name, q ? q : cfg->publication);
-				PQfreemem(q);
-				PQclear(res);
-				goto done;
-			}
-		PQclear(res);
-	}
-	if (pub_existed && !publication_publishes_all(r, tables, ntables))
+	if (pub_existed && !publication_fits(r, tables, ntables))
 		goto done;
 	if (!slot_get(r->conn, cfg->replication_slot, &slot))
 		goto done;

@@ -31,6 +31,10 @@ def tearDownModule():
     cluster.stop()
 
 
+# a value stored out of line (TOAST): incompressible enough not to fit in the row
+TOASTED = "".join(chr(ord("a") + (i * 7919) % 26) for i in range(300000))
+
+
 class ReadBase(unittest.TestCase):
     slot = "sp_slot"
     pub = "sp_pub"
@@ -235,7 +239,7 @@ class CdcTest(ReadBase):
         cat = configured_catalog(self.discover(), streams=["docs", "docs_full"])
         r = self.read(cat)
         state = r.states()[-1]
-        big = "".join(chr(ord("a") + (i * 7919) % 26) for i in range(300000))  # incompressible enough to TOAST
+        big = TOASTED
         cluster.psql("INSERT INTO docs VALUES (1, 't', '%s'); INSERT INTO docs_full VALUES (1, 't', '%s');" % (big, big))
         cluster.psql("UPDATE docs SET title = 't2' WHERE id = 1; UPDATE docs_full SET title = 't2' WHERE id = 1;")
         r = self.read(cat, state=state)
@@ -257,7 +261,7 @@ class CdcTest(ReadBase):
                      "INSERT INTO rc SELECT g, 'a' || g, 'b' || g, NULL, g, 'secret', g FROM generate_series(1, 4) g;")
         cat = configured_catalog(self.discover(), streams=["rc"])
         state = self.read(cat).states()[-1]
-        big = "".join(chr(ord("a") + (i * 7919) % 26) for i in range(300000))
+        big = TOASTED
         cluster.psql("UPDATE rc SET body = '%s' WHERE id = 4;" % big)
         cluster.psql("UPDATE rc SET a = 'a before the rename', b = 'b before the drop' WHERE id = 1;"
                      "UPDATE rc SET n = 40 WHERE id = 4;"
@@ -299,7 +303,7 @@ class CdcTest(ReadBase):
         cat = configured_catalog(self.discover(), streams=["kr"])
         dest = Destination({"kr": ["id"]})
         state = dest.apply_until_last_state(self.read(cat).messages)
-        big = "".join(chr(ord("a") + (i * 7919) % 26) for i in range(300000))
+        big = TOASTED
         cluster.psql("UPDATE kr SET body = '%s' WHERE id = 2;" % big)
         cluster.psql("UPDATE kr SET id = 10 WHERE id = 1; UPDATE kr SET title = 'two, again' WHERE id = 2;"
                      "ALTER TABLE kr RENAME COLUMN id TO ident;")
