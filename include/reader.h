@@ -52,6 +52,9 @@ struct rd_stream
 	bool		incremental;	/* a CDC incremental stream */
 	int			cursor_col;		/* Standard incremental: the cursor column (index in table), else -1 */
 	bool		xmin;			/* Xmin incremental */
+	/* an Xmin pass: the rows from transactions at or after xmin_from; then the state's xmin_next */
+	unsigned long long xmin_from;
+	unsigned long long xmin_next;
 	int			nsel;			/* selected columns, in table order */
 	int		   *sel;			/* indexes into table->cols */
 	/*
@@ -76,7 +79,6 @@ struct rd_stream
 	bool		cannot_lock;	/* its copies run without the lock (see backfill.c copy_begin) */
 	bool		lock_by_select; /* its copies lock it with SELECT, not LOCK TABLE (same) */
 	bool		complete;		/* STREAM_STATUS COMPLETE emitted */
-	long long	records;
 };
 
 /* The name of a stream's column k: a selected column, or (k >= nsel) one it no longer has. */
@@ -145,6 +147,11 @@ void		reader_mark_running(reader *r, rd_stream *s);
  * commit of the first delivered transaction that new snapshots cannot see yet (reader_delivered).
  */
 void		reader_emit_state(reader *r);
+/*
+ * Emit s's STREAM state (Xmin and Standard), stream_state ss (reference taken), counting the
+ * records since the last state.
+ */
+void		reader_emit_stream_state(reader *r, const rd_stream *s, json_t *ss);
 
 /*
  * The stream delivered transaction xid, whose commit record is at commit. Until new snapshots see
@@ -205,7 +212,10 @@ bool		reader_emit_marker(reader *r, const char *content, pg_lsn *lsn);
 bool		reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *what);
 /*
  * Xmin or Standard incremental: the rows changed since saved (the stream_state a previous read
- * emitted, or NULL), then *new_state (new reference) to emit as the stream's STREAM state.
+ * emitted, or NULL), then *new_state (new reference) to emit as the stream's STREAM state. A
+ * Standard read emits STREAM states of its own as it goes (every checkpoint_records rows or
+ * checkpoint_interval_seconds); stopped by a signal, it ends at the next one, true with
+ * *new_state NULL.
  */
 bool		incremental_stream(reader *r, rd_stream *s, const json_t *saved, json_t **new_state);
 bool		full_refresh_stream(reader *r, rd_stream *s);

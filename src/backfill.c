@@ -148,7 +148,6 @@ emit_row(reader *r, rd_stream *s, const tc_wire *wire, const copy_field *f, cons
 		buf_append(out, "\",\"_ab_cdc_deleted_at\":null", 27);
 	}
 	ab_record_end(r->nulled, r->nnulled);
-	s->records++;
 	r->records_since_state++;
 }
 
@@ -391,23 +390,29 @@ copy_end(reader *r, int begun, bool ok)
  * returned as they are; a binary row's never do.
  */
 static const char *
-field_text(reader *r, const tc_wire *wire, const copy_field *f, int i, size_t *len)
+value_text(reader *r, tc_wire w, const copy_field *v, size_t *len)
 {
 	buf_t	   *scratch = &r->scratch;
 	long		n;
 
-	if (wire == NULL || wire[i] == TC_WIRE_RAW || f[i].is_null)
+	if (w == TC_WIRE_RAW || v->is_null)
 	{
 		/* a NULL is empty, as the text format's \N gives (a key is never NULL) */
-		*len = f[i].len;
-		return f[i].data;
+		*len = v->len;
+		return v->data;
 	}
 	buf_reset(scratch);
-	if (!buf_grow(scratch, (size_t) copybin_text_bound(wire[i], f[i].data, f[i].len)))
+	if (!buf_grow(scratch, (size_t) copybin_text_bound(w, v->data, v->len)))
 		abort();
-	n = copybin_render(wire[i], f[i].data, f[i].len, scratch->data);
+	n = copybin_render(w, v->data, v->len, scratch->data);
 	*len = n < 0 ? 0 : (size_t) n;	/* split_row checked the value: it renders */
 	return scratch->data;
+}
+
+static const char *
+field_text(reader *r, const tc_wire *wire, const copy_field *f, int i, size_t *len)
+{
+	return value_text(r, wire ? wire[i] : TC_WIRE_RAW, &f[i], len);
 }
 
 /* Replace *cursor with the key fields of a parsed row. */
@@ -436,17 +441,81 @@ static bool spool_row(reader *r, wm_chunk *ch, const char *row, size_t len, cons
 					  buf_t *key);
 
 /*
+ * A Standard read's checkpoints. Rows come in cursor order: once a row's cursor value differs
+ * from the row's before it, every row up to that value has been emitted, and a state saying so
+ * (the value, and how many rows had it) is emitted when one is due.
+ */
+typedef struct cursor_ckpt
+{
+	int			pos;			/* the cursor's field in the row */
+	buf_t		value;			/* the previous row's cursor field, as received */
+	long long	group;			/* the rows with it, in a row */
+	bool		stopped;		/* stopped by a signal, at a state */
+} cursor_ckpt;
+
+static json_t *
+cursor_state(const sp_column *cc, const char *value, long long count)
+{
+	return json_pack("{s:[s],s:o,s:I,s:s}", "cursor_field", cc->name, "cursor",
+					 value ? json_string(value) : json_null(), "cursor_record_count",
+					 (json_int_t) count, "cursor_type", cc->type_name);
+}
+
+/*
+ * Before emitting a row of a Standard read: a state for the rows before it, when its cursor
+ * value starts a new group and a state is due (or a stop was requested). False when stopped.
+ */
+static bool
+cursor_ckpt_row(reader *r, rd_stream *s, cursor_ckpt *ck, const tc_wire *wire, const copy_field *f)
+{
+	const copy_field *c = &f[ck->pos];
+
+	if (ck->group > 0 && (c->len != ck->value.len || memcmp(c->data, ck->value.data, c->len) != 0))
+	{
+		if (sp_stop_requested || r->records_since_state >= r->cfg->checkpoint_records ||
+			ab_mono_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
+		{
+			copy_field	prev = {ck->value.data, ck->value.len, false};
+			size_t		len;
+			const char *t = value_text(r, wire ? wire[ck->pos] : TC_WIRE_RAW, &prev, &len);
+			char	   *v = strndup(t, len);
+
+			if (v == NULL)
+				abort();
+			reader_emit_stream_state(r, s, cursor_state(&s->table->cols[s->cursor_col], v,
+														ck->group));
+			free(v);
+			if (sp_stop_requested)
+			{
+				ck->stopped = true;
+				return false;
+			}
+		}
+		ck->group = 0;
+	}
+	if (ck->group++ == 0)
+	{
+		buf_reset(&ck->value);
+		buf_append(&ck->value, c->data, c->len);
+	}
+	return true;
+}
+
+/*
  * Run sql (a COPY ... TO STDOUT, of the selected columns and then the nfields - nsel table
  * columns at extra) and emit its rows, or spool them into the watermark chunk into when it is
  * given. With binary (copy_begin's answer) the COPY is made in binary format (the option is
  * appended to sql). When keypos is given, the nkeys fields it names are taken
  * from the last row into the cursor (the stream's, or the chunk's). *nrows counts the rows.
  * limit is the most rows the COPY can return (its LIMIT; 0 when unknown): near it, reads stop
- * batching, so the last rows are not left waiting for a batch that will never fill.
+ * batching, so the last rows are not left waiting for a batch that will never fill. With ck (a
+ * Standard read), states are emitted between rows as they fall due; stopped by a signal at one,
+ * the copy ends there and copy_rows returns true with ck->stopped.
  */
 static bool
 copy_rows(reader *r, rd_stream *s, buf_t *sql, bool binary, const int *extra, long long limit,
-		  int nfields, const int *keypos, int nkeys, long long *nrows, bool cdc_meta, wm_chunk *into)
+		  int nfields, const int *keypos, int nkeys, long long *nrows, bool cdc_meta, wm_chunk *into,
+		  cursor_ckpt *ck)
 {
 	buf_t		key;
 	PGresult   *res;
@@ -547,6 +616,11 @@ copy_rows(reader *r, rd_stream *s, buf_t *sql, bool binary, const int *extra, lo
 			skip = 0;
 			continue;
 		}
+		if (ck && !cursor_ckpt_row(r, s, ck, wire, f))
+		{
+			PQfreemem(row);
+			goto drain;
+		}
 		if (!into)
 		{
 			if (*nrows == 0)
@@ -613,7 +687,7 @@ done:
 	if (!into)
 		free(wire);
 	buf_free(&key);
-	return ok;
+	return ok || (ck && ck->stopped);
 }
 
 /*
@@ -729,7 +803,7 @@ locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extr
 	if (into && begun == 0)
 		return true;			/* stopped: no chunk (see wm_chunk_fill) */
 	return copy_end(r, begun, copy_rows(r, s, sql, binary, extra, limit, nfields, keypos, nkeys,
-										nrows, cdc_meta, into));
+										nrows, cdc_meta, into, NULL));
 }
 
 bool
@@ -770,6 +844,19 @@ done:
 }
 
 /*
+ * An Xmin pass under way: xmin_raw_value stays the value it reads from (a reader that does not
+ * know xmin_pass reads the rows from it again, at least once), xmin_pass where it is.
+ */
+static json_t *
+xmin_pass_state(const rd_stream *s)
+{
+	return json_pack("{s:I,s:{s:I,s:I,s:I}}", "xmin_raw_value", (json_int_t) s->xmin_from,
+					 "xmin_pass", "xmin_next", (json_int_t) s->xmin_next, "ctid_block",
+					 (json_int_t) s->st.ctid_block, "relation_filenode",
+					 (json_int_t) s->st.ctid_filenode);
+}
+
+/*
  * After a chunk: mark the stream's backfill finished when it was the last, and checkpoint (the
  * state holds the new cursor). False when a stop was requested.
  */
@@ -778,7 +865,10 @@ chunk_done(reader *r, rd_stream *s, bool last)
 {
 	if (last)
 		s->st.streaming = true;
-	reader_emit_state(r);
+	if (r->cdc)
+		reader_emit_state(r);
+	else if (!last)
+		reader_emit_stream_state(r, s, xmin_pass_state(s));
 	return !sp_stop_requested;
 }
 
@@ -915,18 +1005,23 @@ ctid_restart(rd_stream *s, long long filenode, const char *when)
  * relfilenode is checked after every chunk, and the state keeps it, so a rewrite at any point,
  * within this read or between reads, starts the copy again from block 0. Rows copied before it
  * are sent again (at least once, never lost).
+ *
+ * An Xmin pass is made the same way, of the rows filter (a condition on xmin) keeps, without
+ * the CDC columns: a row that changes during it is read by the next pass, since its new
+ * version's xmin is at least the pass's xmin_next. *total counts the rows.
  */
 static bool
-backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
+copy_by_ctid(reader *r, rd_stream *s, const char *qt, const char *filter, long long *total)
 {
 	buf_t		sql;
 	long long	nblocks = 0;
 	long long	end = 0;		/* the table's blocks when its copy began: later rows are streamed */
 	long long	filenode = 0;
 	long long	step;
-	long long	total = 0;
 	bool		ok = false;
-	bool		ranges = r->server_version >= 140000 && s->table->relkind == 'r';
+	/* a table copied with its inheritance children has their blocks too: no ranges */
+	bool		ranges = r->server_version >= 140000 && s->table->relkind == 'r' &&
+		(copies_only(s) || !s->table->has_children);
 
 	buf_init(&sql, 0);
 	if (s->st.ctid_block < 0)
@@ -960,13 +1055,16 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 		buf_reset(&sql);
 		if (!copy_select_from(r, &sql, s, qt, NULL))
 			goto done;
+		buf_puts(&sql, " WHERE true");
 		if (ranges)
-			buf_printf(&sql, " WHERE ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
+			buf_printf(&sql, " AND ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
 					   s->st.ctid_block, s->st.ctid_block + step);
+		if (filter)
+			buf_printf(&sql, " AND %s", filter);
 		buf_puts(&sql, ") TO STDOUT");
-		if (!locked_copy(r, s, qt, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, true, NULL))
+		if (!locked_copy(r, s, qt, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, r->cdc, NULL))
 			goto done;
-		total += nrows;
+		*total += nrows;
 		s->st.ctid_block += step;
 		if (ranges)
 		{
@@ -982,7 +1080,6 @@ backfill_by_ctid(reader *r, rd_stream *s, const char *qt)
 		if (!chunk_done(r, s, !ranges || s->st.ctid_block >= end))
 			break;
 	}
-	log_info("stream %s.%s: backfilled %lld rows in this read", s->table->ns, s->table->name, total);
 	ok = true;
 done:
 	buf_free(&sql);
@@ -997,7 +1094,17 @@ backfill_stream(reader *r, rd_stream *s)
 
 	if (qt == NULL)
 		return false;
-	ok = s->table->nkey > 0 ? backfill_by_key(r, s, qt) : backfill_by_ctid(r, s, qt);
+	if (s->table->nkey > 0)
+		ok = backfill_by_key(r, s, qt);
+	else
+	{
+		long long	total = 0;
+
+		ok = copy_by_ctid(r, s, qt, NULL, &total);
+		if (ok)
+			log_info("stream %s.%s: backfilled %lld rows in this read", s->table->ns,
+					 s->table->name, total);
+	}
 	free(qt);
 	return ok;
 }
@@ -1044,7 +1151,9 @@ count_at(reader *r, const char *qt, const char *cq, const char *type, const char
  * The state keeps the largest value read and how many rows had it (cursor_record_count, as
  * Airbyte's connector does): when more rows have that value next time (committed later with the
  * same value), the read takes the rows at the value again as well as those past it (those
- * already sent come again). A state whose cursor is of another column is not used.
+ * already sent come again). A state whose cursor is of another column is not used. States are
+ * also emitted during the read, between rows of different values (cursor_ckpt_row): a read
+ * killed midway resumes after the last.
  */
 static bool
 incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *saved,
@@ -1068,8 +1177,10 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 	bool		binary;
 	bool		in_txn = false;
 	bool		ok = false;
+	cursor_ckpt ck = {0};
 
 	buf_init(&sql, 0);
+	buf_init(&ck.value, 0);
 	if (cq == NULL)
 		goto done;
 	if (json_is_string(prev) && json_is_string(prev_field) &&
@@ -1140,9 +1251,19 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 		PQfreemem(lit);
 	}
 	buf_printf(&sql, " ORDER BY %s) TO STDOUT", cq);
+	ck.pos = pos;
+	r->last_state_ms = ab_mono_ms();
 	if (!copy_rows(r, s, &sql, binary, &s->cursor_col, 0, pos == s->nsel ? s->nsel + 1 : s->nsel,
-				   &pos, 1, &nrows, false, NULL))
+				   &pos, 1, &nrows, false, NULL, &ck))
 		goto done;
+	if (ck.stopped)
+	{
+		log_info("stream %s.%s: stopped after %lld rows past the cursor", s->table->ns,
+				 s->table->name, nrows);
+		*new_state = NULL;
+		ok = true;
+		goto done;
+	}
 	/* the largest cursor value read (rows came in cursor order), else the previous one */
 	last = nrows > 0 ? s->st.cursor[0] : json_is_string(prev) ? json_string_value(prev) : NULL;
 	/* nothing read: the value is the saved one, counted above in the same snapshot */
@@ -1150,9 +1271,7 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 	if (at_last < 0 || !pgc_command(r->conn, "ending the incremental read", "COMMIT"))
 		goto done;
 	in_txn = false;
-	*new_state = json_pack("{s:[s],s:o,s:I,s:s}", "cursor_field", cc->name, "cursor",
-						   last ? json_string(last) : json_null(), "cursor_record_count",
-						   (json_int_t) at_last, "cursor_type", cc->type_name);
+	*new_state = cursor_state(cc, last, at_last);
 	log_info("stream %s.%s: %lld rows past the cursor", s->table->ns, s->table->name, nrows);
 	ok = true;
 done:
@@ -1160,6 +1279,7 @@ done:
 		PQclear(PQexec(r->conn, "ROLLBACK"));
 	PQfreemem(cq);
 	buf_free(&sql);
+	buf_free(&ck.value);
 	return ok;
 }
 
@@ -1167,17 +1287,25 @@ done:
  * Xmin: rows written by transactions at or after the oldest one still running when the previous
  * read started. xmin is 32 bits and wraps around: its 64-bit value is rebuilt from the current
  * epoch (an xmin above the current 32-bit counter belongs to the previous epoch).
+ *
+ * A pass reads the table in ctid block ranges where it can (copy_by_ctid), emitting a state
+ * after each (xmin_pass_state): a read stopped or killed midway resumes the pass at its next
+ * block, and the pass's state at its end is the horizon of the read that began it.
  */
 static bool
 incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved,
 					json_t **new_state)
 {
 	const json_t *prev = json_object_get(saved, "xmin_raw_value");
+	const json_t *pass = json_object_get(saved, "xmin_pass");
+	const json_t *next = json_object_get(pass, "xmin_next");
+	const json_t *block = json_object_get(pass, "ctid_block");
+	const json_t *filenode = json_object_get(pass, "relation_filenode");
 	PGresult   *res;
 	unsigned long long cur;
 	unsigned long long top;
-	buf_t		sql;
-	long long	nrows;
+	buf_t		filter;
+	long long	nrows = 0;
 	bool		ok = false;
 
 	res = pgc_query(r->conn, "reading the transaction horizon",
@@ -1188,29 +1316,47 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 	cur = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	top = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
-	buf_init(&sql, 0);
-	if (!copy_select_from(r, &sql, s, qt, NULL))
-		goto done;
+	buf_init(&filter, 0);
+	s->xmin_from = json_is_integer(prev) && json_integer_value(prev) > 0 ?
+		(unsigned long long) json_integer_value(prev) : 0;
+	s->st.streaming = false;
+	if (json_is_integer(next) && json_integer_value(next) >= 0 && json_is_integer(block) &&
+		json_integer_value(block) >= 0 && json_is_integer(filenode) &&
+		json_integer_value(filenode) >= 0)
+	{
+		/* a pass under way: on from its next block, reading what it was reading */
+		s->xmin_next = (unsigned long long) json_integer_value(next);
+		s->st.ctid_block = json_integer_value(block);
+		s->st.ctid_filenode = json_integer_value(filenode);
+		log_info("stream %s.%s: resuming the Xmin pass at block %lld", s->table->ns,
+				 s->table->name, s->st.ctid_block);
+	}
+	else
+	{
+		s->xmin_next = cur;
+		s->st.ctid_block = 0;
+		s->st.ctid_filenode = 0;
+	}
 	/*
 	 * A row's 32-bit xmin is below the snapshot's xmax: below xmax's low half it is of xmax's
 	 * epoch, at or above it of the one before. (Split at xmin instead, every transaction
 	 * committed since the oldest one still running would count as an epoch older.) The state
 	 * keeps the snapshot's xmin, so rows of transactions running now are read next time.
 	 */
-	if (json_is_integer(prev))
-		buf_printf(&sql, " WHERE (CASE WHEN xmin::text::int8 < %llu THEN %llu ELSE %llu END) "
-				   "* 4294967296 + xmin::text::int8 >= %lld",
+	if (s->xmin_from > 0)
+		buf_printf(&filter, "(CASE WHEN xmin::text::int8 < %llu THEN %llu ELSE %llu END) "
+				   "* 4294967296 + xmin::text::int8 >= %llu",
 				   top & 0xFFFFFFFFULL, top >> 32, (top >> 32) ? (top >> 32) - 1 : 0,
-				   (long long) json_integer_value(prev));
-	buf_puts(&sql, ") TO STDOUT");
-	if (!locked_copy(r, s, qt, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL))
+				   s->xmin_from);
+	if (!copy_by_ctid(r, s, qt, filter.len > 0 ? filter.data : NULL, &nrows))
 		goto done;
-	*new_state = json_pack("{s:I}", "xmin_raw_value", (json_int_t) cur);
-	log_info("stream %s.%s: %lld rows changed since the last read (xmin)", s->table->ns,
-			 s->table->name, nrows);
+	*new_state = s->st.streaming ? json_pack("{s:I}", "xmin_raw_value", (json_int_t) s->xmin_next)
+		: NULL;
+	log_info("stream %s.%s: %lld rows changed since the last read (xmin)%s", s->table->ns,
+			 s->table->name, nrows, s->st.streaming ? "" : ", stopped before the end of the table");
 	ok = true;
 done:
-	buf_free(&sql);
+	buf_free(&filter);
 	return ok;
 }
 

@@ -208,6 +208,17 @@ reader_emit_state(reader *r)
 		r->ack_lsn = lsn;
 }
 
+void
+reader_emit_stream_state(reader *r, const rd_stream *s, json_t *ss)
+{
+	ab_state(json_pack("{s:s,s:{s:{s:s,s:s},s:o},s:{s:I}}", "type", "STREAM", "stream",
+					   "stream_descriptor", "name", s->table->name, "namespace", s->table->ns,
+					   "stream_state", ss, "sourceStats", "recordCount",
+					   (json_int_t) r->records_since_state));
+	r->records_since_state = 0;
+	r->last_state_ms = ab_mono_ms();
+}
+
 /*
  * The key a backfill cursor is of, as text: each key column's quoted name and declared type
  * ("id" bigint, "line" integer). NULL for a keyless table.
@@ -1219,15 +1230,14 @@ cmd_read(const cli_args *args)
 			{
 				if (!incremental_stream(&r, s, state_per_stream(&state, s->table->ns, s->table->name), &ss))
 					goto done;
+				if (ss == NULL)
+					break;		/* stopped by a signal, at a state */
 				ab_stream_status(s->table->ns, s->table->name, "COMPLETE");
 				s->complete = true;
 			}
 			else
 				ss = json_object();	/* a full refresh stream's state is empty */
-			ab_state(json_pack("{s:s,s:{s:{s:s,s:s},s:o},s:{s:I}}", "type", "STREAM", "stream",
-							   "stream_descriptor", "name", s->table->name,
-							   "namespace", s->table->ns, "stream_state", ss,
-							   "sourceStats", "recordCount", (json_int_t) s->records));
+			reader_emit_stream_state(&r, s, ss);
 		}
 	}
 	ok = !ab_broken();

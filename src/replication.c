@@ -518,7 +518,6 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 	append_meta(c, out, false);
 	ab_record_end(r->nulled, r->nnulled);
 	PQclear(refetched);
-	s->records++;
 	r->records_since_state++;
 	return true;
 }
@@ -548,7 +547,6 @@ emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char 
 	}
 	append_meta(c, out, true);
 	ab_record_end(r->nulled, r->nnulled);
-	s->records++;
 	r->records_since_state++;
 }
 

@@ -1448,6 +1448,79 @@ class NonCdcIncrementalTest(ReadBase):
         self.assertIn("rows with no value in the cursor column maybe", err["message"])
         cluster.psql("ALTER TABLE inc DROP COLUMN maybe;")
 
+    def big_cursor_table(self):
+        """inc_big: 25,000 rows, cursor grp in groups of 7 rows (6 at 0); its configured
+        catalog (Standard, cursor grp) and config"""
+        cluster.psql("DROP TABLE IF EXISTS inc_big; CREATE TABLE inc_big (id int PRIMARY KEY, grp int NOT NULL);"
+                     "ALTER TABLE inc_big OWNER TO capture;"
+                     "INSERT INTO inc_big SELECT g, g / 7 FROM generate_series(1, 25000) g;")
+        cfg = cluster.config(cdc=False)
+        cat = configured_catalog(self.discover(cfg), streams=["inc_big"])
+        cat["streams"][0]["cursor_field"] = ["grp"]
+        return cat, cfg
+
+    def test_standard_checkpoints_during_the_read(self):
+        """A Standard read emits STATE as it goes (every 10,000 rows by default), each between
+        two cursor values: every row up to its cursor is before it, none after. A read resumed
+        from one reads exactly the rest; a row committed since at its value reads that value's
+        rows again too (at least once, as at the end of a read)."""
+        cat, cfg = self.big_cursor_table()
+        r = self.read(cat, cfg=cfg)
+        seen, states = [], []
+        for m in r.messages:
+            if m["type"] == "RECORD":
+                seen.append(m["record"]["data"])
+            elif m["type"] == "STATE":
+                states.append((len(seen), m["state"]))
+        self.assertEqual(len(seen), 25000)
+        self.assertGreaterEqual(len(states), 3, "two states during the read, one at its end")
+        total = 0
+        for n, st in states:
+            self.assertEqual(st["type"], "STREAM")
+            total += st["sourceStats"]["recordCount"]
+            self.assertEqual(total, n, "recordCount counts the records since the last state")
+            ss = st["stream"]["stream_state"]
+            v = int(ss["cursor"])
+            self.assertTrue(all(x["grp"] <= v for x in seen[:n]))
+            self.assertTrue(all(x["grp"] > v for x in seen[n:]))
+            self.assertEqual(ss["cursor_record_count"], sum(1 for x in seen[:n] if x["grp"] == v))
+        self.assertGreater(states[0][0], 0)
+        self.assertLess(states[0][0], 25000)
+        n, st = states[1]
+        rest = self.read(cat, state=st, cfg=cfg)
+        self.assertEqual(sorted(x["data"]["id"] for x in rest.records()), sorted(x["id"] for x in seen[n:]))
+        v = int(st["stream"]["stream_state"]["cursor"])
+        cluster.psql("INSERT INTO inc_big VALUES (100000, %d);" % v)
+        again = self.read(cat, state=st, cfg=cfg)
+        group = [x["id"] for x in seen if x["grp"] == v] + [100000]
+        self.assertEqual(sorted(x["data"]["id"] for x in again.records()),
+                         sorted(group + [x["id"] for x in seen[n:]]))
+
+    def test_standard_read_stopped_by_sigterm_ends_at_a_state(self):
+        """SIGTERM during a Standard read: it ends at the next state, exits 0 with the stream
+        INCOMPLETE, and a read resumed from that state reads the rest"""
+        cat, cfg = self.big_cursor_table()
+        p = subprocess.Popen(self.read_argv(cat, cfg=cfg), stdout=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        first = p.stdout.readline()
+        while b'"RECORD"' not in first:
+            first = p.stdout.readline()
+        p.send_signal(signal.SIGTERM)
+        out = first + p.stdout.read()
+        p.stdout.close()
+        self.assertEqual(p.wait(timeout=30), 0)
+        msgs = [json.loads(l) for l in out.decode().splitlines()]
+        seen = [m["record"]["data"] for m in msgs if m["type"] == "RECORD"]
+        self.assertLess(len(seen), 25000, "stopped before the end (stdout was not read meanwhile)")
+        last_state = max(i for i, m in enumerate(msgs) if m["type"] == "STATE")
+        self.assertFalse([m for m in msgs[last_state:] if m["type"] == "RECORD"], "no record after the last state")
+        statuses = [m["trace"]["stream_status"]["status"] for m in msgs
+                    if m["type"] == "TRACE" and m["trace"]["type"] == "STREAM_STATUS"]
+        self.assertEqual(statuses[-1], "INCOMPLETE")
+        rest = self.read(cat, state=msgs[last_state]["state"], cfg=cfg)
+        self.assertEqual(sorted([x["id"] for x in seen] + [x["data"]["id"] for x in rest.records()]),
+                         list(range(1, 25001)))
+
     def test_inheritance_children_are_read(self):
         cluster.psql("DROP TABLE IF EXISTS par CASCADE; CREATE TABLE par (id int PRIMARY KEY, v text);"
                      "CREATE TABLE par_child () INHERITS (par); ALTER TABLE par OWNER TO capture;"
@@ -1521,6 +1594,66 @@ class NonCdcIncrementalTest(ReadBase):
         r = self.read(cat, state=self.stream_state(r), cfg=cfg)
         self.assertEqual(r.records(), [])
 
+
+    def big_xmin_table(self):
+        """xmin_big: 9,000 rows one to a block (fillfactor 10, 700-byte rows), so an Xmin pass
+        takes three ctid chunks of 4,001 blocks; its configured catalog and config"""
+        cluster.psql("DROP TABLE IF EXISTS xmin_big; CREATE TABLE xmin_big (id int PRIMARY KEY, pad text)"
+                     " WITH (fillfactor = 10); ALTER TABLE xmin_big OWNER TO capture;"
+                     "INSERT INTO xmin_big SELECT g, repeat('x', 700) FROM generate_series(1, 9000) g;")
+        cfg = cluster.config(cdc=False, replication_method={"method": "Xmin"})
+        cat = configured_catalog(self.discover(cfg), streams=["xmin_big"])
+        cat["streams"][0].pop("cursor_field", None)
+        return cat, cfg
+
+    def test_xmin_pass_checkpoints_and_resumes(self):
+        """An Xmin pass emits a state after each ctid chunk; a read resumed from one reads
+        exactly the blocks left, ends with the horizon of the read that began the pass, and
+        the next read has the rows changed meanwhile (in blocks already read, too)"""
+        cat, cfg = self.big_xmin_table()
+        r = self.read(cat, cfg=cfg)
+        seen, states = [], []
+        for m in r.messages:
+            if m["type"] == "RECORD":
+                seen.append(m["record"]["data"]["id"])
+            elif m["type"] == "STATE":
+                states.append((len(seen), m["state"]))
+        self.assertEqual(sorted(seen), list(range(1, 9001)))
+        self.assertEqual(len(states), 3, [s for _, s in states])
+        total = 0
+        for n, st in states:
+            total += st["sourceStats"]["recordCount"]
+            self.assertEqual(total, n)
+        mid = states[0][1]["stream"]["stream_state"]
+        self.assertEqual(mid["xmin_pass"]["ctid_block"], 4001)
+        self.assertEqual(states[-1][1]["stream"]["stream_state"], {"xmin_raw_value": mid["xmin_pass"]["xmin_next"]})
+        cluster.psql("UPDATE xmin_big SET pad = 'changed' WHERE id = 1;")
+        rest = self.read(cat, state=states[0][1], cfg=cfg)
+        self.assertEqual(sorted(x["data"]["id"] for x in rest.records()), sorted(seen[states[0][0]:]))
+        end = self.stream_state(rest)["stream"]["stream_state"]
+        self.assertEqual(end, {"xmin_raw_value": mid["xmin_pass"]["xmin_next"]})
+        after = self.read(cat, state=self.stream_state(rest), cfg=cfg)
+        self.assertEqual([x["data"]["id"] for x in after.records()], [1])
+
+    def test_xmin_pass_stopped_by_sigterm_ends_at_a_state(self):
+        cat, cfg = self.big_xmin_table()
+        p = subprocess.Popen(self.read_argv(cat, cfg=cfg), stdout=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        line = p.stdout.readline()
+        while b'"RECORD"' not in line:
+            line = p.stdout.readline()
+        p.send_signal(signal.SIGTERM)
+        out = line + p.stdout.read()
+        p.stdout.close()
+        self.assertEqual(p.wait(timeout=30), 0)
+        msgs = [json.loads(l) for l in out.decode().splitlines()]
+        seen = [m["record"]["data"]["id"] for m in msgs if m["type"] == "RECORD"]
+        self.assertEqual(len(seen), 4001, "stopped after the first chunk (stdout was not read meanwhile)")
+        last_state = max(i for i, m in enumerate(msgs) if m["type"] == "STATE")
+        self.assertFalse([m for m in msgs[last_state:] if m["type"] == "RECORD"], "no record after the last state")
+        self.assertEqual(msgs[-1]["trace"]["stream_status"]["status"], "INCOMPLETE")
+        rest = self.read(cat, state=msgs[last_state]["state"], cfg=cfg)
+        self.assertEqual(sorted(seen + [x["data"]["id"] for x in rest.records()]), list(range(1, 9001)))
 
 class PartitionTest(ReadBase):
     slot = "sp_slot_part"
