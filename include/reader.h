@@ -79,6 +79,7 @@ struct rd_stream
 	bool		cannot_lock;	/* its copies run without the lock (see backfill.c copy_begin) */
 	bool		lock_by_select; /* its copies lock it with SELECT, not LOCK TABLE (same) */
 	bool		complete;		/* STREAM_STATUS COMPLETE emitted */
+	bool		no_snapshot;	/* not copied in the slot's snapshot (it was rewritten since) */
 };
 
 /* The name of a stream's column k: a selected column, or (k >= nsel) one it no longer has. */
@@ -105,6 +106,14 @@ typedef struct reader
 	pg_lsn		state_lsn;		/* the last state's position (the start's before any) */
 	pg_lsn		target_lsn;		/* batch end: the WAL insert position at read start */
 	char		end_marker[64]; /* content of our end-of-batch logical message ("" if none) */
+
+	/*
+	 * A slot created by this read with keyless tables to copy: the replication connection that
+	 * created it, kept idle so that its exported snapshot (of the slot's consistent point) can
+	 * be imported by their copies, which then hold exactly what the stream does not
+	 */
+	PGconn	   *snap_conn;
+	char		snapshot[64];
 
 	long long	records_since_state;
 	int64_t		last_state_ms;
@@ -147,6 +156,8 @@ void		reader_mark_running(reader *r, rd_stream *s);
  * commit of the first delivered transaction that new snapshots cannot see yet (reader_delivered).
  */
 void		reader_emit_state(reader *r);
+/* Close the connection holding the slot's exported snapshot, if open. */
+void		reader_drop_snapshot(reader *r);
 /*
  * Emit s's STREAM state (Xmin and Standard), stream_state ss (reference taken), counting the
  * records since the last state.

@@ -42,8 +42,14 @@ bool		slot_foreign(const slot_info *s, const char *name, const char *database, c
  */
 bool		slot_wait_released(PGconn *conn, const char *name, int max_ms, slot_info *out);
 
-/* CREATE_REPLICATION_SLOT ... LOGICAL pgoutput over a replication connection. */
-bool		slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point);
+/*
+ * CREATE_REPLICATION_SLOT ... LOGICAL pgoutput over a replication connection. With snapshot, the
+ * slot's snapshot (of exactly its consistent point) is exported and its name written there (at
+ * most snapshot_len bytes): other sessions can import it (SET TRANSACTION SNAPSHOT) until the
+ * next command on repl, or until repl is closed.
+ */
+bool		slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point, char *snapshot,
+						size_t snapshot_len);
 
 /* pg_drop_replication_slot(name); *dropped says whether it existed. */
 bool		slot_drop(PGconn *conn, const char *name, bool *dropped);

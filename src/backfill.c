@@ -237,10 +237,57 @@ copy_wires(const rd_stream *s, int nfields, const int *extra)
  * Returns 1 in the transaction, holding the lock; 0 when there is no lock to take (nothing is
  * open: the copy runs as before); -1 (error recorded) on failure, nothing open.
  */
+/*
+ * Relations the transaction has locked that its snapshot does not know (created since: a table
+ * swapped in under the name) or whose file is not the one its snapshot sees (a rewrite or
+ * TRUNCATE committed since): pg_relation_filenode reads the current catalog, a SELECT of
+ * pg_class the snapshot's.
+ */
+#define CHANGED_SINCE_SNAPSHOT_SQL \
+	"SELECT count(*) FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_class c ON c.oid = " \
+	"l.relation WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND " \
+	"(c.oid IS NULL OR (c.relkind IN ('r', 'm') AND c.relfilenode <> 0 AND " \
+	"pg_catalog.pg_relation_filenode(c.oid) IS DISTINCT FROM c.relfilenode))"
+
+/* Whether s's copies import the slot's exported snapshot (see reader.h snap_conn). */
+static bool
+in_slot_snapshot(const reader *r, const rd_stream *s)
+{
+	return r->snap_conn != NULL && s->incremental && s->table->nkey == 0 && !s->no_snapshot;
+}
+
+/*
+ * In a copy's transaction that imported the slot's snapshot, holding its lock: whether the table
+ * is as the snapshot sees it. Rewritten or truncated since, the snapshot cannot see its rows
+ * (MVCC-unsafe operations): its copies then take snapshots of their own (at least once: a row
+ * changed after the slot's start can be both copied and streamed). -1 if the server cannot be
+ * asked (error recorded).
+ */
+static int
+slot_snapshot_holds(reader *r, rd_stream *s)
+{
+	PGresult   *res = pgc_query(r->conn, "checking the table against the slot's snapshot",
+								CHANGED_SINCE_SNAPSHOT_SQL, 0, NULL);
+	int			holds;
+
+	if (res == NULL)
+		return -1;
+	holds = strcmp(PQgetvalue(res, 0, 0), "0") == 0;
+	PQclear(res);
+	if (!holds)
+	{
+		log_warn("stream %s.%s: the table was rewritten or truncated since the replication slot "
+				 "was created, so its rows cannot be read as of the slot's start: copying it as "
+				 "it is now (a row changed since then may come twice)", s->table->ns,
+				 s->table->name);
+		s->no_snapshot = true;
+	}
+	return holds;
+}
+
 static int
 copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binary)
 {
-	const char *begin_sql = repeatable ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN";
 	const char *only = copies_only(s) ? "ONLY " : "";
 	char		kind = s->table->relkind;
 	char		state[6];
@@ -261,15 +308,19 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 	buf_init(&sql, 0);
 	for (int rewrites = 0, waits = 0;;)
 	{
+		bool		snap = in_slot_snapshot(r, s);
+
 		buf_reset(&sql);
+		buf_puts(&sql, repeatable || snap ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN");
+		/* first in the transaction, before anything takes a snapshot (the name is the server's) */
+		if (snap)
+			buf_printf(&sql, "; SET TRANSACTION SNAPSHOT '%s'", r->snapshot);
 		/*
 		 * While the change stream is open (a chunk), the lock is waited for a second at a time,
 		 * keeping the stream alive in between, up to the session's lock_timeout (pgconn.c)
 		 */
 		if (r->keepalive)
-			buf_printf(&sql, "%s; SET LOCAL lock_timeout = %d", begin_sql, LOCK_POLL_MS);
-		else
-			buf_puts(&sql, begin_sql);
+			buf_printf(&sql, "; SET LOCAL lock_timeout = %d", LOCK_POLL_MS);
 		if (!s->lock_by_select)
 		{
 			buf_printf(&sql, "; LOCK TABLE %s%s IN ACCESS SHARE MODE", only, qt);
@@ -281,18 +332,22 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 		else
 		{
 			buf_printf(&sql, "; SELECT FROM %s%s LIMIT 0", only, qt);
-			/* a relation the snapshot does not know at all: created since (a table swapped in) */
-			if (repeatable)
-				buf_puts(&sql, "; SELECT count(*) FROM pg_catalog.pg_locks l LEFT JOIN "
-						 "pg_catalog.pg_class c ON c.oid = l.relation WHERE l.pid = "
-						 "pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND (c.oid IS NULL "
-						 "OR (c.relkind IN ('r', 'm') AND c.relfilenode <> 0 AND "
-						 "pg_catalog.pg_relation_filenode(c.oid) IS DISTINCT FROM c.relfilenode))");
+			if (repeatable && !snap)
+				buf_puts(&sql, "; " CHANGED_SINCE_SNAPSHOT_SQL);
 		}
 		res = pgc_try(r->conn, sql.data, 0, NULL, state, msg, sizeof(msg));
 		if (res == NULL)
 		{
 			PQclear(PQexec(r->conn, "ROLLBACK"));
+			/* the snapshot cannot be imported (its connection was lost, say): copy without */
+			if (snap && (strcmp(state, "22023") == 0 || strcmp(state, "55000") == 0))
+			{
+				log_warn("stream %s.%s: the replication slot's snapshot could not be imported "
+						 "(%s): copying the table as it is now (a row changed since the slot's "
+						 "start may come twice)", s->table->ns, s->table->name, msg);
+				s->no_snapshot = true;
+				continue;
+			}
 			if (strcmp(state, "55P03") == 0 && r->keepalive &&
 				++waits < PGC_LOCK_TIMEOUT_MS / LOCK_POLL_MS)
 			{
@@ -326,6 +381,25 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 					NULL, "locking %s.%s for its copy failed: %s (SQLSTATE %s)", s->table->ns,
 					s->table->name, msg, state);
 			break;
+		}
+		if (snap)
+		{
+			int			holds = slot_snapshot_holds(r, s);
+
+			if (holds != 0)
+			{
+				if (holds < 0)
+				{
+					PQclear(res);
+					res = NULL;
+					PQclear(PQexec(r->conn, "ROLLBACK"));
+				}
+				break;
+			}
+			PQclear(res);
+			res = NULL;
+			PQclear(PQexec(r->conn, "ROLLBACK"));
+			continue;			/* again, without the snapshot */
 		}
 		if (!s->lock_by_select || !repeatable || strcmp(PQgetvalue(res, 0, 0), "0") == 0)
 			break;

@@ -857,13 +857,24 @@ prepare_cdc(reader *r, const sp_state *state)
 	{
 		PGconn	   *repl = pgc_connect(cfg, true);
 		pg_lsn		cp = 0;
+		bool		keyless = false;
 
-		if (repl == NULL || !slot_create(repl, cfg->replication_slot, &cp))
+		/*
+		 * Keyless tables cannot be reconciled by key: copied in the slot's own snapshot, a
+		 * table's copy holds exactly the changes the stream does not (see reader.h snap_conn)
+		 */
+		for (int i = 0; i < r->nstreams; i++)
+			keyless |= r->streams[i].incremental && r->streams[i].table->nkey == 0;
+		if (repl == NULL || !slot_create(repl, cfg->replication_slot, &cp,
+										 keyless ? r->snapshot : NULL, sizeof(r->snapshot)))
 		{
 			PQfinish(repl);
 			goto done;
 		}
-		PQfinish(repl);
+		if (r->snapshot[0] != '\0')
+			r->snap_conn = repl;
+		else
+			PQfinish(repl);
 		r->lsn = cp;
 		created = true;
 	}
@@ -1087,9 +1098,18 @@ done:
 	return ok;
 }
 
+void
+reader_drop_snapshot(reader *r)
+{
+	PQfinish(r->snap_conn);
+	r->snap_conn = NULL;
+	r->snapshot[0] = '\0';
+}
+
 static void
 reader_free(reader *r)
 {
+	reader_drop_snapshot(r);
 	for (int i = 0; i < r->nstreams; i++)
 	{
 		rd_stream  *s = &r->streams[i];
@@ -1193,19 +1213,24 @@ cmd_read(const cli_args *args)
 		 */
 		for (int i = 0; i < r.nstreams; i++)
 			others_streaming |= r.streams[i].incremental && r.streams[i].st.streaming;
-		for (int i = 0; i < r.nstreams && !sp_stop_requested; i++)
+		/* keyless tables first, while the slot's snapshot is held for them (then let go) */
+		for (int keyed = 0; keyed < 2; keyed++)
 		{
-			rd_stream  *s = &r.streams[i];
-
-			if (!s->incremental || s->st.streaming)
-				continue;
-			if (others_streaming && r.server_version >= 140000 && s->table->nkey > 0)
+			for (int i = 0; i < r.nstreams && !sp_stop_requested; i++)
 			{
-				s->interleaved = true;
-				continue;
+				rd_stream  *s = &r.streams[i];
+
+				if (!s->incremental || s->st.streaming || (s->table->nkey > 0) != keyed)
+					continue;
+				if (others_streaming && r.server_version >= 140000 && s->table->nkey > 0)
+				{
+					s->interleaved = true;
+					continue;
+				}
+				if (!backfill_stream(&r, s))
+					goto done;
 			}
-			if (!backfill_stream(&r, s))
-				goto done;
+			reader_drop_snapshot(&r);
 		}
 		if (!replication_run(&r))
 			goto done;

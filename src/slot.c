@@ -83,7 +83,8 @@ slot_wait_released(PGconn *conn, const char *name, int max_ms, slot_info *out)
 }
 
 bool
-slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point)
+slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point, char *snapshot,
+			size_t snapshot_len)
 {
 	char	   *q = pgc_ident(repl, name);
 	char		sql[256];
@@ -91,14 +92,20 @@ slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point)
 
 	if (q == NULL)
 		return false;
-	/* NOEXPORT_SNAPSHOT: backfills read in their own short transactions, not in this snapshot */
-	snprintf(sql, sizeof(sql), "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput NOEXPORT_SNAPSHOT", q);
+	snprintf(sql, sizeof(sql), "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", q,
+			 snapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT");
 	PQfreemem(q);
 	res = pgc_query(repl, "creating the replication slot", sql, 0, NULL);
 	if (res == NULL)
 		return false;
 	if (consistent_point && PQntuples(res) == 1)
 		pgo_lsn_parse(PQgetvalue(res, 0, 1), consistent_point);
+	if (snapshot)
+	{
+		snapshot[0] = '\0';
+		if (PQntuples(res) == 1 && PQnfields(res) > 2 && !PQgetisnull(res, 0, 2))
+			snprintf(snapshot, snapshot_len, "%s", PQgetvalue(res, 0, 2));
+	}
 	PQclear(res);
 	log_info("created replication slot \"%s\"", name);
 	return true;

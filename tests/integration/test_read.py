@@ -845,6 +845,68 @@ class KeylessRewriteTest(ReadBase):
         self.assertEqual(dest.table("kl"), self.full_refresh(["kl"])["kl"])
 
 
+    def first_read_with_a_change_before_the_copy(self, sql):
+        """A first read of kl (100 rows) held up after the slot is made, before kl's copy (by a
+        full refresh of a view that waits for an advisory lock), while sql commits; then a read
+        from its state. Returns the messages of both."""
+        cat = self.make_table(100)
+        cluster.psql("DROP VIEW IF EXISTS kl_gate; CREATE VIEW kl_gate AS SELECT 1 AS x FROM "
+                     "(SELECT pg_advisory_xact_lock_shared(4242)) AS s; ALTER VIEW kl_gate OWNER TO capture;")
+        self.addCleanup(lambda: cluster.psql("DROP VIEW IF EXISTS kl_gate;"))
+        gate = configured_catalog(self.discover(), streams=["kl_gate"])["streams"]
+        self.assertEqual(gate[0]["sync_mode"], "full_refresh")
+        session = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", cluster.sockdir,
+                                    "-p", str(cluster.port), "-U", "postgres"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: session.poll() is None and (session.kill(), session.wait()))
+
+        def say(q):
+            session.stdin.write(q + "\nSELECT 'done';\n")
+            session.stdin.flush()
+            self.assertEqual(session.stdout.readline().strip(), "done")
+        say("DO $$ BEGIN PERFORM pg_advisory_lock(4242); END $$;")
+        out = os.path.join(self.tmp, "out.jsonl")
+        p = self.start(self.read_argv({"streams": gate + cat["streams"]}), out)
+        deadline = time.monotonic() + 60
+        while not cluster.query("SELECT 1 FROM pg_stat_activity WHERE application_name = "
+                                "'source-postgres' AND wait_event = 'advisory'"):
+            self.assertIsNone(p.poll(), "the read ended without waiting for the lock")
+            self.assertLess(time.monotonic(), deadline, "the read never waited for the lock")
+            time.sleep(0.005)
+        self.assertEqual(cluster.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot), [["1"]])
+        say("BEGIN; " + sql + " COMMIT; DO $$ BEGIN PERFORM pg_advisory_unlock(4242); END $$;")
+        session.stdin.close()
+        session.wait()
+        session.stdout.close()
+        self.assertEqual(p.wait(timeout=120), 0)
+        msgs = self.messages(out)
+        return msgs + self.read(cat, state=[m for m in msgs if m["type"] == "STATE"][-1]["state"]).messages
+
+    def test_first_read_copies_in_the_slots_snapshot(self):
+        """On a first read a keyless table is copied as of the slot's start: a row inserted or
+        updated after the slot was made, before the copy, is streamed and not also copied (no
+        key could tell the two apart in the destination)"""
+        msgs = self.first_read_with_a_change_before_the_copy(
+            "INSERT INTO kl VALUES (1000, 'new'); UPDATE kl SET pad = 'changed' WHERE a = 1;")
+        recs = [(m["record"]["data"]["a"], m["record"]["data"]["pad"], m["record"]["data"]["_ab_cdc_deleted_at"] is not None)
+                for m in msgs if m["type"] == "RECORD" and m["record"]["stream"] == "kl"]
+        self.assertEqual(len(recs), len(set(recs)), "a record twice")
+        # the copy as of the slot's start, then the update (the old row's delete, the new row)
+        # and the insert
+        self.assertEqual(sorted(recs), sorted([(a, "x" * 100, False) for a in range(1, 101)] +
+                                              [(1, "x" * 100, True), (1, "changed", False), (1000, "new", False)]))
+
+    def test_first_read_table_rewritten_after_the_slot_is_copied_as_it_is(self):
+        """Rewritten after the slot was made (ADD COLUMN with a volatile default), the table's
+        rows are the rewriting transaction's, which the slot's snapshot cannot see: the copy
+        reads it as it is, warning, rather than copy nothing"""
+        msgs = self.first_read_with_a_change_before_the_copy(
+            "ALTER TABLE kl ADD COLUMN extra float8 DEFAULT random(); INSERT INTO kl (a, pad) VALUES (1000, 'new');")
+        logs = [m["log"]["message"] for m in msgs if m["type"] == "LOG"]
+        self.assertTrue(any("rewritten or truncated since the replication slot" in l for l in logs), logs)
+        got = {m["record"]["data"]["a"] for m in msgs if m["type"] == "RECORD" and m["record"]["stream"] == "kl"}
+        self.assertEqual(got, set(range(1, 101)) | {1000})
+
 class ChangedTableTest(ReadBase):
     """A saved position is only used for the table, and the key, it was saved for."""
     slot = "sp_slot_ct"
