@@ -745,6 +745,19 @@ class KeylessRewriteTest(ReadBase):
                     return i
         self.fail("no STATE part-way through the backfill")
 
+    def session(self):
+        """A psql session of its own: say(sql) runs sql in it and waits for it; and the process"""
+        session = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", cluster.sockdir,
+                                    "-p", str(cluster.port), "-U", "postgres"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: session.poll() is None and (session.kill(), session.wait()))
+
+        def say(sql):
+            session.stdin.write(sql + "\nSELECT 'done';\n")
+            session.stdin.flush()
+            self.assertEqual(session.stdout.readline().strip(), "done")
+        return say, session
+
     def test_rewrite_between_reads_copies_again(self):
         cat = self.make_table(3000)
         cfg = self.cfg(backfill_chunk_size=100)
@@ -804,15 +817,7 @@ class KeylessRewriteTest(ReadBase):
         # it waits in a chunk's COPY instead, let it go and try again), then delete most rows and
         # rewrite the table in the same transaction: the survivors land in the first 20 blocks,
         # below the saved block.
-        session = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", cluster.sockdir,
-                                    "-p", str(cluster.port), "-U", "postgres"],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: session.poll() is None and (session.kill(), session.wait()))
-
-        def say(sql):
-            session.stdin.write(sql + "\nSELECT 'done';\n")
-            session.stdin.flush()
-            self.assertEqual(session.stdout.readline().strip(), "done")
+        say, session = self.session()
         deadline = time.monotonic() + 60
         while True:
             self.assertIsNone(p.poll(), "the backfill ended before the connector waited in its check")
@@ -855,15 +860,7 @@ class KeylessRewriteTest(ReadBase):
         self.addCleanup(lambda: cluster.psql("DROP VIEW IF EXISTS kl_gate;"))
         gate = configured_catalog(self.discover(), streams=["kl_gate"])["streams"]
         self.assertEqual(gate[0]["sync_mode"], "full_refresh")
-        session = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", cluster.sockdir,
-                                    "-p", str(cluster.port), "-U", "postgres"],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: session.poll() is None and (session.kill(), session.wait()))
-
-        def say(q):
-            session.stdin.write(q + "\nSELECT 'done';\n")
-            session.stdin.flush()
-            self.assertEqual(session.stdout.readline().strip(), "done")
+        say, session = self.session()
         say("DO $$ BEGIN PERFORM pg_advisory_lock(4242); END $$;")
         out = os.path.join(self.tmp, "out.jsonl")
         p = self.start(self.read_argv({"streams": gate + cat["streams"]}), out)
@@ -1558,28 +1555,34 @@ class NonCdcIncrementalTest(ReadBase):
         self.assertEqual(sorted(x["data"]["id"] for x in again.records()),
                          sorted(group + [x["id"] for x in seen[n:]]))
 
-    def test_standard_read_stopped_by_sigterm_ends_at_a_state(self):
-        """SIGTERM during a Standard read: it ends at the next state, exits 0 with the stream
-        INCOMPLETE, and a read resumed from that state reads the rest"""
-        cat, cfg = self.big_cursor_table()
+    def sigterm_after_first_record(self, cat, cfg):
+        """A read of cat stopped by SIGTERM once its first record is out, its stdout not read
+        meanwhile: it exits 0, with no record after its last state and its stream INCOMPLETE.
+        Returns the records' data and that state."""
         p = subprocess.Popen(self.read_argv(cat, cfg=cfg), stdout=subprocess.PIPE)
         self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
-        first = p.stdout.readline()
-        while b'"RECORD"' not in first:
-            first = p.stdout.readline()
+        line = p.stdout.readline()
+        while b'"RECORD"' not in line:
+            line = p.stdout.readline()
         p.send_signal(signal.SIGTERM)
-        out = first + p.stdout.read()
+        out = line + p.stdout.read()
         p.stdout.close()
         self.assertEqual(p.wait(timeout=30), 0)
         msgs = [json.loads(l) for l in out.decode().splitlines()]
-        seen = [m["record"]["data"] for m in msgs if m["type"] == "RECORD"]
-        self.assertLess(len(seen), 25000, "stopped before the end (stdout was not read meanwhile)")
         last_state = max(i for i, m in enumerate(msgs) if m["type"] == "STATE")
         self.assertFalse([m for m in msgs[last_state:] if m["type"] == "RECORD"], "no record after the last state")
         statuses = [m["trace"]["stream_status"]["status"] for m in msgs
                     if m["type"] == "TRACE" and m["trace"]["type"] == "STREAM_STATUS"]
         self.assertEqual(statuses[-1], "INCOMPLETE")
-        rest = self.read(cat, state=msgs[last_state]["state"], cfg=cfg)
+        return [m["record"]["data"] for m in msgs if m["type"] == "RECORD"], msgs[last_state]["state"]
+
+    def test_standard_read_stopped_by_sigterm_ends_at_a_state(self):
+        """SIGTERM during a Standard read: it ends at the next state, exits 0 with the stream
+        INCOMPLETE, and a read resumed from that state reads the rest"""
+        cat, cfg = self.big_cursor_table()
+        seen, state = self.sigterm_after_first_record(cat, cfg)
+        self.assertLess(len(seen), 25000, "stopped before the end (stdout was not read meanwhile)")
+        rest = self.read(cat, state=state, cfg=cfg)
         self.assertEqual(sorted([x["id"] for x in seen] + [x["data"]["id"] for x in rest.records()]),
                          list(range(1, 25001)))
 
@@ -1699,23 +1702,11 @@ class NonCdcIncrementalTest(ReadBase):
 
     def test_xmin_pass_stopped_by_sigterm_ends_at_a_state(self):
         cat, cfg = self.big_xmin_table()
-        p = subprocess.Popen(self.read_argv(cat, cfg=cfg), stdout=subprocess.PIPE)
-        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
-        line = p.stdout.readline()
-        while b'"RECORD"' not in line:
-            line = p.stdout.readline()
-        p.send_signal(signal.SIGTERM)
-        out = line + p.stdout.read()
-        p.stdout.close()
-        self.assertEqual(p.wait(timeout=30), 0)
-        msgs = [json.loads(l) for l in out.decode().splitlines()]
-        seen = [m["record"]["data"]["id"] for m in msgs if m["type"] == "RECORD"]
+        seen, state = self.sigterm_after_first_record(cat, cfg)
         self.assertEqual(len(seen), 4001, "stopped after the first chunk (stdout was not read meanwhile)")
-        last_state = max(i for i, m in enumerate(msgs) if m["type"] == "STATE")
-        self.assertFalse([m for m in msgs[last_state:] if m["type"] == "RECORD"], "no record after the last state")
-        self.assertEqual(msgs[-1]["trace"]["stream_status"]["status"], "INCOMPLETE")
-        rest = self.read(cat, state=msgs[last_state]["state"], cfg=cfg)
-        self.assertEqual(sorted(seen + [x["data"]["id"] for x in rest.records()]), list(range(1, 9001)))
+        rest = self.read(cat, state=state, cfg=cfg)
+        self.assertEqual(sorted([x["id"] for x in seen] + [x["data"]["id"] for x in rest.records()]),
+                         list(range(1, 9001)))
 
 class PartitionTest(ReadBase):
     slot = "sp_slot_part"
