@@ -80,6 +80,7 @@ struct rd_stream
 	bool		lock_by_select; /* its copies lock it with SELECT, not LOCK TABLE (same) */
 	bool		complete;		/* STREAM_STATUS COMPLETE emitted */
 	bool		no_snapshot;	/* not copied in the slot's snapshot (it was rewritten since) */
+	long long	records;		/* emitted since its last STREAM state (Xmin, Standard) */
 };
 
 /* The name of a stream's column k: a selected column, or (k >= nsel) one it no longer has. */
@@ -159,10 +160,10 @@ void		reader_emit_state(reader *r);
 /* Close the connection holding the slot's exported snapshot, if open. */
 void		reader_drop_snapshot(reader *r);
 /*
- * Emit s's STREAM state (Xmin and Standard), stream_state ss (reference taken), counting the
- * records since the last state.
+ * Emit s's STREAM state (Xmin, Standard, and their full refresh streams), stream_state ss
+ * (reference taken), counting the stream's records since its last state.
  */
-void		reader_emit_stream_state(reader *r, const rd_stream *s, json_t *ss);
+void		reader_emit_stream_state(reader *r, rd_stream *s, json_t *ss);
 
 /*
  * The stream delivered transaction xid, whose commit record is at commit. Until new snapshots see

@@ -148,6 +148,7 @@ emit_row(reader *r, rd_stream *s, const tc_wire *wire, const copy_field *f, cons
 		buf_append(out, "\",\"_ab_cdc_deleted_at\":null", 27);
 	}
 	ab_record_end(r->nulled, r->nnulled);
+	s->records++;
 	r->records_since_state++;
 }
 
@@ -546,7 +547,7 @@ cursor_ckpt_row(reader *r, rd_stream *s, cursor_ckpt *ck, const tc_wire *wire, c
 
 	if (ck->group > 0 && (c->len != ck->value.len || memcmp(c->data, ck->value.data, c->len) != 0))
 	{
-		if (sp_stop_requested || r->records_since_state >= r->cfg->checkpoint_records ||
+		if (sp_stop_requested || s->records >= r->cfg->checkpoint_records ||
 			ab_mono_ms() - r->last_state_ms >= (int64_t) r->cfg->checkpoint_interval_seconds * 1000)
 		{
 			copy_field	prev = {ck->value.data, ck->value.len, false};

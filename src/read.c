@@ -209,13 +209,12 @@ reader_emit_state(reader *r)
 }
 
 void
-reader_emit_stream_state(reader *r, const rd_stream *s, json_t *ss)
+reader_emit_stream_state(reader *r, rd_stream *s, json_t *ss)
 {
 	ab_state(json_pack("{s:s,s:{s:{s:s,s:s},s:o},s:{s:I}}", "type", "STREAM", "stream",
 					   "stream_descriptor", "name", s->table->name, "namespace", s->table->ns,
-					   "stream_state", ss, "sourceStats", "recordCount",
-					   (json_int_t) r->records_since_state));
-	r->records_since_state = 0;
+					   "stream_state", ss, "sourceStats", "recordCount", (json_int_t) s->records));
+	s->records = 0;
 	r->last_state_ms = ab_mono_ms();
 }
 

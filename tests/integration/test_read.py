@@ -1576,6 +1576,22 @@ class NonCdcIncrementalTest(ReadBase):
         self.assertEqual(statuses[-1], "INCOMPLETE")
         return [m["record"]["data"] for m in msgs if m["type"] == "RECORD"], msgs[last_state]["state"]
 
+    def test_stream_state_counts_its_own_records(self):
+        """Each STREAM state's recordCount is its stream's records since its last state: full
+        refresh streams are read before the incremental ones, but each counts its own"""
+        cat, cfg = self.big_cursor_table()
+        fr = configured_catalog(self.discover(cfg), streams=["inc"], sync_mode="full_refresh")
+        r = self.read({"streams": fr["streams"] + cat["streams"]}, cfg=cfg)
+        since = {"inc": 0, "inc_big": 0}
+        for m in r.messages:
+            if m["type"] == "RECORD":
+                since[m["record"]["stream"]] += 1
+            elif m["type"] == "STATE":
+                name = m["state"]["stream"]["stream_descriptor"]["name"]
+                self.assertEqual(m["state"]["sourceStats"]["recordCount"], since[name], name)
+                since[name] = 0
+        self.assertEqual(since, {"inc": 0, "inc_big": 0})
+
     def test_standard_read_stopped_by_sigterm_ends_at_a_state(self):
         """SIGTERM during a Standard read: it ends at the next state, exits 0 with the stream
         INCOMPLETE, and a read resumed from that state reads the rest"""
