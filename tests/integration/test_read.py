@@ -1577,11 +1577,11 @@ class NonCdcIncrementalTest(ReadBase):
         return [m["record"]["data"] for m in msgs if m["type"] == "RECORD"], msgs[last_state]["state"]
 
     def test_stream_state_counts_its_own_records(self):
-        """Each STREAM state's recordCount is its stream's records since its last state: full
-        refresh streams are read before the incremental ones, but each counts its own"""
+        """Each STREAM state's recordCount is its stream's records since its last state: every
+        full refresh stream is read before the first state, but each counts its own"""
         cat, cfg = self.big_cursor_table()
-        fr = configured_catalog(self.discover(cfg), streams=["inc"], sync_mode="full_refresh")
-        r = self.read({"streams": fr["streams"] + cat["streams"]}, cfg=cfg)
+        fr = configured_catalog(self.discover(cfg), streams=["inc", "inc_big"], sync_mode="full_refresh")
+        r = self.read(fr, cfg=cfg)
         since = {"inc": 0, "inc_big": 0}
         for m in r.messages:
             if m["type"] == "RECORD":
