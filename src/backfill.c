@@ -267,10 +267,19 @@ in_slot_snapshot(const reader *r, const rd_stream *s)
 static int
 slot_snapshot_holds(reader *r, rd_stream *s)
 {
-	PGresult   *res = pgc_query(r->conn, "checking the table against the slot's snapshot",
-								CHANGED_SINCE_SNAPSHOT_SQL, 0, NULL);
+	char		oid[16];
+	const char *p[1] = {oid};
+	PGresult   *res;
 	int			holds;
 
+	/* the table and its partitions (not its indexes: one made since changes no row) */
+	snprintf(oid, sizeof(oid), "%u", s->table->oid);
+	res = pgc_query(r->conn, "checking the table against the slot's snapshot",
+					"SELECT count(*) FROM (SELECT $1::oid AS relid UNION SELECT relid FROM "
+					"pg_catalog.pg_partition_tree($1::oid::regclass)) AS t LEFT JOIN "
+					"pg_catalog.pg_class c ON c.oid = t.relid WHERE c.oid IS NULL OR (c.relkind "
+					"IN ('r', 'm') AND c.relfilenode <> 0 AND pg_catalog.pg_relation_filenode(t.relid) "
+					"IS DISTINCT FROM c.relfilenode)", 1, p);
 	if (res == NULL)
 		return -1;
 	holds = strcmp(PQgetvalue(res, 0, 0), "0") == 0;
@@ -340,8 +349,12 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 		if (res == NULL)
 		{
 			PQclear(PQexec(r->conn, "ROLLBACK"));
-			/* the snapshot cannot be imported (its connection was lost, say): copy without */
-			if (snap && (strcmp(state, "22023") == 0 || strcmp(state, "55000") == 0))
+			/*
+			 * the snapshot cannot be imported (its connection was lost, say), or is too old
+			 * (old_snapshot_threshold): copy without
+			 */
+			if (snap && (strcmp(state, "22023") == 0 || strcmp(state, "55000") == 0 ||
+						 strcmp(state, "72000") == 0))
 			{
 				log_warn("stream %s.%s: the replication slot's snapshot could not be imported "
 						 "(%s): copying the table as it is now (a row changed since the slot's "
@@ -516,9 +529,10 @@ static bool spool_row(reader *r, wm_chunk *ch, const char *row, size_t len, cons
 					  buf_t *key);
 
 /*
- * A Standard read's checkpoints. Rows come in cursor order: once a row's cursor value differs
- * from the row's before it, every row up to that value has been emitted, and a state saying so
- * (the value, and how many rows had it) is emitted when one is due.
+ * A Standard read's checkpoints. Rows come in cursor order: once a row's cursor value is sent
+ * differently from the row's before it, every row below that value has been emitted, and a state
+ * saying so is emitted when one is due: the value, and how many rows had it when those are all
+ * the rows equal to it (equal_means_same_bytes), else no count (rows at the value come again).
  */
 typedef struct cursor_ckpt
 {
@@ -528,12 +542,39 @@ typedef struct cursor_ckpt
 	bool		stopped;		/* stopped by a signal, at a state */
 } cursor_ckpt;
 
+/* A Standard stream's state; without cursor_record_count when count < 0. */
 static json_t *
 cursor_state(const sp_column *cc, const char *value, long long count)
 {
-	return json_pack("{s:[s],s:o,s:I,s:s}", "cursor_field", cc->name, "cursor",
-					 value ? json_string(value) : json_null(), "cursor_record_count",
-					 (json_int_t) count, "cursor_type", cc->type_name);
+	json_t	   *st = json_pack("{s:[s],s:o,s:s}", "cursor_field", cc->name, "cursor",
+							   value ? json_string(value) : json_null(), "cursor_type",
+							   cc->type_name);
+
+	if (count >= 0)
+		json_object_set_new(st, "cursor_record_count", json_integer((json_int_t) count));
+	return st;
+}
+
+/*
+ * Whether two values of cc's type are equal exactly when they are sent the same (so a run of
+ * rows with the same bytes is every row equal to them). Not so for numeric (1.0 = 1.00), float
+ * (0 = -0), interval ('1 day' = '24 hours'), text under a nondeterministic collation, citext.
+ */
+static bool
+equal_means_same_bytes(const sp_column *cc)
+{
+	switch (cc->type.kind)
+	{
+		case TC_INTEGER:
+		case TC_BOOLEAN:
+		case TC_DATE:
+		case TC_TIME:
+		case TC_TIMESTAMP:
+		case TC_TIMESTAMPTZ:
+			return true;
+		default:
+			return cc->type.wire == TC_WIRE_UUID;
+	}
 }
 
 /*
@@ -544,6 +585,7 @@ static bool
 cursor_ckpt_row(reader *r, rd_stream *s, cursor_ckpt *ck, const tc_wire *wire, const copy_field *f)
 {
 	const copy_field *c = &f[ck->pos];
+	const sp_column *cc = &s->table->cols[s->cursor_col];
 
 	if (ck->group > 0 && (c->len != ck->value.len || memcmp(c->data, ck->value.data, c->len) != 0))
 	{
@@ -557,8 +599,12 @@ cursor_ckpt_row(reader *r, rd_stream *s, cursor_ckpt *ck, const tc_wire *wire, c
 
 			if (v == NULL)
 				abort();
-			reader_emit_stream_state(r, s, cursor_state(&s->table->cols[s->cursor_col], v,
-														ck->group));
+			/*
+			 * Rows equal to the value may come after this run of the same bytes: without a
+			 * count, a read resumed here reads the rows at the value again (rows >= it)
+			 */
+			reader_emit_stream_state(r, s, cursor_state(cc, v, equal_means_same_bytes(cc) ?
+														ck->group : -1));
 			free(v);
 			if (sp_stop_requested)
 			{

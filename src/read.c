@@ -1190,7 +1190,16 @@ cmd_read(const cli_args *args)
 		ab_stream_status(t->ns, t->name, "STARTED");
 		ab_estimate(t->ns, t->name, (int64_t) t->reltuples, t->relbytes);
 	}
-	for (int i = 0; i < r.nstreams; i++)
+	/* keyless tables first, while the slot's snapshot is held for them (then let go) */
+	for (int i = 0; i < r.nstreams && !sp_stop_requested; i++)
+	{
+		rd_stream  *s = &r.streams[i];
+
+		if (s->incremental && !s->st.streaming && s->table->nkey == 0 && !backfill_stream(&r, s))
+			goto done;
+	}
+	reader_drop_snapshot(&r);
+	for (int i = 0; i < r.nstreams && !sp_stop_requested; i++)
 	{
 		rd_stream  *s = &r.streams[i];
 
@@ -1212,24 +1221,19 @@ cmd_read(const cli_args *args)
 		 */
 		for (int i = 0; i < r.nstreams; i++)
 			others_streaming |= r.streams[i].incremental && r.streams[i].st.streaming;
-		/* keyless tables first, while the slot's snapshot is held for them (then let go) */
-		for (int keyed = 0; keyed < 2; keyed++)
+		for (int i = 0; i < r.nstreams && !sp_stop_requested; i++)
 		{
-			for (int i = 0; i < r.nstreams && !sp_stop_requested; i++)
-			{
-				rd_stream  *s = &r.streams[i];
+			rd_stream  *s = &r.streams[i];
 
-				if (!s->incremental || s->st.streaming || (s->table->nkey > 0) != keyed)
-					continue;
-				if (others_streaming && r.server_version >= 140000 && s->table->nkey > 0)
-				{
-					s->interleaved = true;
-					continue;
-				}
-				if (!backfill_stream(&r, s))
-					goto done;
+			if (!s->incremental || s->st.streaming)
+				continue;
+			if (others_streaming && r.server_version >= 140000 && s->table->nkey > 0)
+			{
+				s->interleaved = true;
+				continue;
 			}
-			reader_drop_snapshot(&r);
+			if (!backfill_stream(&r, s))
+				goto done;
 		}
 		if (!replication_run(&r))
 			goto done;
@@ -1245,7 +1249,7 @@ cmd_read(const cli_args *args)
 	else
 	{
 		/* Xmin and Standard: one STREAM state per stream, as Airbyte's sources do */
-		for (int i = 0; i < r.nstreams; i++)
+		for (int i = 0; i < r.nstreams && !sp_stop_requested; i++)
 		{
 			rd_stream  *s = &r.streams[i];
 			json_t	   *ss = NULL;
