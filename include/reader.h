@@ -79,7 +79,7 @@ struct rd_stream
 	bool		cannot_lock;	/* its copies run without the lock (see backfill.c copy_begin) */
 	bool		lock_by_select; /* its copies lock it with SELECT, not LOCK TABLE (same) */
 	bool		complete;		/* STREAM_STATUS COMPLETE emitted */
-	bool		no_snapshot;	/* not copied in the slot's snapshot (it was rewritten since) */
+	bool		in_snapshot;	/* its copies import the reader's snapshot (see snap_conn) */
 	long long	records;		/* emitted since its last STREAM state (Xmin, Standard) */
 };
 
@@ -109,9 +109,10 @@ typedef struct reader
 	char		end_marker[64]; /* content of our end-of-batch logical message ("" if none) */
 
 	/*
-	 * A slot created by this read with keyless tables to copy: the replication connection that
-	 * created it, kept idle so that its exported snapshot (of the slot's consistent point) can
-	 * be imported by their copies, which then hold exactly what the stream does not
+	 * Keyless tables to copy: a connection kept idle so that the snapshot it exported can be
+	 * imported by their copies, which then hold exactly what the stream does not. The
+	 * replication connection that created the slot (its consistent point's snapshot), or
+	 * (export_copy_snapshot) one whose transaction exported one for tables that join.
 	 */
 	PGconn	   *snap_conn;
 	char		snapshot[64];

@@ -35,6 +35,12 @@ typedef struct stream_state
 	uint32_t	table_oid;		/* the table this state is of (0: unknown) */
 	pg_lsn		changes_from;	/* a table backfilled again: its changes committed before this
 								 * are in the copy, and older ones were partly never decoded */
+	/*
+	 * A keyless table backfilled again: the snapshot its copy began in ("xmin:xmax:xip,...").
+	 * Until the stream passes changes_from, its changes are those of the transactions that
+	 * snapshot does not see (the others are in the copy). NULL: changes_from alone.
+	 */
+	char	   *copy_snapshot;
 } stream_state;
 
 typedef struct sp_state

@@ -250,22 +250,22 @@ copy_wires(const rd_stream *s, int nfields, const int *extra)
 	"(c.oid IS NULL OR (c.relkind IN ('r', 'm') AND c.relfilenode <> 0 AND " \
 	"pg_catalog.pg_relation_filenode(c.oid) IS DISTINCT FROM c.relfilenode))"
 
-/* Whether s's copies import the slot's exported snapshot (see reader.h snap_conn). */
+/* Whether s's copies import the reader's exported snapshot (see reader.h snap_conn). */
 static bool
-in_slot_snapshot(const reader *r, const rd_stream *s)
+in_copy_snapshot(const reader *r, const rd_stream *s)
 {
-	return r->snap_conn != NULL && s->incremental && s->table->nkey == 0 && !s->no_snapshot;
+	return r->snap_conn != NULL && s->in_snapshot;
 }
 
 /*
- * In a copy's transaction that imported the slot's snapshot, holding its lock: whether the table
- * is as the snapshot sees it. Rewritten or truncated since, the snapshot cannot see its rows
- * (MVCC-unsafe operations): its copies then take snapshots of their own (at least once: a row
- * changed after the slot's start can be both copied and streamed). -1 if the server cannot be
- * asked (error recorded).
+ * In a copy's transaction that imported the exported snapshot (the slot's, or one taken as the
+ * table joined), holding its lock: whether the table is as the snapshot sees it. Rewritten or
+ * truncated since, the snapshot cannot see its rows (MVCC-unsafe operations): its copies then
+ * take snapshots of their own (at least once: a row changed since the snapshot can be both copied
+ * and streamed). -1 if the server cannot be asked (error recorded).
  */
 static int
-slot_snapshot_holds(reader *r, rd_stream *s)
+copy_snapshot_holds(reader *r, rd_stream *s)
 {
 	char		oid[16];
 	const char *p[1] = {oid};
@@ -274,7 +274,7 @@ slot_snapshot_holds(reader *r, rd_stream *s)
 
 	/* the table and its partitions (not its indexes: one made since changes no row) */
 	snprintf(oid, sizeof(oid), "%u", s->table->oid);
-	res = pgc_query(r->conn, "checking the table against the slot's snapshot",
+	res = pgc_query(r->conn, "checking the table against the copy's snapshot",
 					"SELECT count(*) FROM (SELECT $1::oid AS relid UNION SELECT relid FROM "
 					"pg_catalog.pg_partition_tree($1::oid::regclass)) AS t LEFT JOIN "
 					"pg_catalog.pg_class c ON c.oid = t.relid WHERE c.oid IS NULL OR (c.relkind "
@@ -286,11 +286,11 @@ slot_snapshot_holds(reader *r, rd_stream *s)
 	PQclear(res);
 	if (!holds)
 	{
-		log_warn("stream %s.%s: the table was rewritten or truncated since the replication slot "
-				 "was created, so its rows cannot be read as of the slot's start: copying it as "
-				 "it is now (a row changed since then may come twice)", s->table->ns,
-				 s->table->name);
-		s->no_snapshot = true;
+		log_warn("stream %s.%s: the table was rewritten or truncated since the snapshot its copy "
+				 "reads in was taken (as the replication slot was made, or as the table joined), "
+				 "so its rows cannot be read in it: copying it as it is now (a row changed since "
+				 "may come twice)", s->table->ns, s->table->name);
+		s->in_snapshot = false;
 	}
 	return holds;
 }
@@ -318,7 +318,7 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 	buf_init(&sql, 0);
 	for (int rewrites = 0, waits = 0;;)
 	{
-		bool		snap = in_slot_snapshot(r, s);
+		bool		snap = in_copy_snapshot(r, s);
 
 		buf_reset(&sql);
 		buf_puts(&sql, repeatable || snap ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN");
@@ -356,10 +356,10 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 			if (snap && (strcmp(state, "22023") == 0 || strcmp(state, "55000") == 0 ||
 						 strcmp(state, "72000") == 0))
 			{
-				log_warn("stream %s.%s: the replication slot's snapshot could not be imported "
-						 "(%s): copying the table as it is now (a row changed since the slot's "
-						 "start may come twice)", s->table->ns, s->table->name, msg);
-				s->no_snapshot = true;
+				log_warn("stream %s.%s: the snapshot its copy reads in could not be imported "
+						 "(%s): copying the table as it is now (a row changed since it was taken "
+						 "may come twice)", s->table->ns, s->table->name, msg);
+				s->in_snapshot = false;
 				continue;
 			}
 			if (strcmp(state, "55P03") == 0 && r->keepalive &&
@@ -398,7 +398,7 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 		}
 		if (snap)
 		{
-			int			holds = slot_snapshot_holds(r, s);
+			int			holds = copy_snapshot_holds(r, s);
 
 			if (holds != 0)
 			{

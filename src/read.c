@@ -197,7 +197,11 @@ reader_emit_state(reader *r)
 		if (r->streams[i].incremental)
 		{
 			if (r->streams[i].st.changes_from <= lsn)
+			{
 				r->streams[i].st.changes_from = 0;
+				free(r->streams[i].st.copy_snapshot);
+				r->streams[i].st.copy_snapshot = NULL;
+			}
 			json_array_append_new(streams, state_stream_json(&r->streams[i].st));
 		}
 	ab_state(state_global_json(lsn, r->cfg->replication_slot, r->cfg->publication, streams,
@@ -504,6 +508,8 @@ restore_stream(rd_stream *s, const stream_state *saved)
 {
 	s->st.streaming = saved->streaming;
 	s->st.changes_from = saved->changes_from;
+	if (saved->copy_snapshot && (s->st.copy_snapshot = strdup(saved->copy_snapshot)) == NULL)
+		abort();
 	if (s->table->nkey == 0)
 	{
 		s->st.ctid_block = saved->ctid_block;
@@ -702,6 +708,74 @@ publication_fits(reader *r, sp_table **tables, int ntables)
 }
 
 /*
+ * Keyless tables backfilled again (joining a read that resumes, say), or all of them on a fresh
+ * start with a slot that exists, once the writers on them have ended: a snapshot taken now, exported from a transaction kept open on a connection of its
+ * own (reader.h snap_conn) for their copies to import. Each such table's changes are then those
+ * of the transactions that snapshot does not see (stream_state copy_snapshot), until the stream
+ * passes the WAL position read with it (every transaction it sees committed before that). A
+ * snapshot that cannot be exported (a standby before 16, say) leaves them copied as before.
+ * False only on a failure that ends the read (error recorded).
+ */
+static bool
+copies_in_export(const rd_stream *s, bool fresh)
+{
+	return s->incremental && s->table->nkey == 0 && !s->st.streaming &&
+		(s->backfill_again || fresh);
+}
+
+static bool
+export_copy_snapshot(reader *r, bool fresh)
+{
+	PGconn	   *conn;
+	PGresult   *res;
+	char		code[6];
+	char		msg[512];
+	buf_t		sql;
+	pg_lsn		at = 0;
+	bool		any = false;
+
+	for (int i = 0; i < r->nstreams; i++)
+		any |= copies_in_export(&r->streams[i], fresh);
+	if (!any || r->snap_conn != NULL)
+		return true;
+	if ((conn = pgc_connect(r->cfg, false)) == NULL)
+		return false;
+	buf_init(&sql, 0);
+	buf_printf(&sql, "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_catalog.pg_export_snapshot(), "
+			   "%s::text, (%s)::text", r->server_version >= 130000 ?
+			   "pg_catalog.pg_current_snapshot()" : "pg_catalog.txid_current_snapshot()",
+			   WAL_POSITION_SQL);
+	res = pgc_try(conn, sql.data, 0, NULL, code, msg, sizeof(msg));
+	buf_free(&sql);
+	if (res == NULL || PQgetisnull(res, 0, 2) || !pgo_lsn_parse(PQgetvalue(res, 0, 2), &at) ||
+		strlen(PQgetvalue(res, 0, 0)) >= sizeof(r->snapshot))
+	{
+		log_warn("could not export a snapshot for the copies of keyless tables (%s): a row "
+				 "changed while they are copied may come twice", res ? "no WAL position" : msg);
+		PQclear(res);
+		PQfinish(conn);
+		return true;
+	}
+	snprintf(r->snapshot, sizeof(r->snapshot), "%s", PQgetvalue(res, 0, 0));
+	for (int i = 0; i < r->nstreams; i++)
+	{
+		rd_stream  *s = &r->streams[i];
+
+		if (!copies_in_export(s, fresh))
+			continue;
+		s->in_snapshot = true;
+		free(s->st.copy_snapshot);
+		if ((s->st.copy_snapshot = strdup(PQgetvalue(res, 0, 1))) == NULL)
+			abort();
+		if (s->st.changes_from < at)
+			s->st.changes_from = at;
+	}
+	PQclear(res);
+	r->snap_conn = conn;
+	return true;
+}
+
+/*
  * Prepare CDC: publication, slot, start position (from the state or the slot), lost-position
  * handling, and the end-of-batch position.
  */
@@ -871,7 +945,12 @@ prepare_cdc(reader *r, const sp_state *state)
 			goto done;
 		}
 		if (r->snapshot[0] != '\0')
+		{
 			r->snap_conn = repl;
+			for (int i = 0; i < r->nstreams; i++)
+				r->streams[i].in_snapshot = r->streams[i].incremental &&
+					r->streams[i].table->nkey == 0;
+		}
 		else
 			PQfinish(repl);
 		r->lsn = cp;
@@ -1036,6 +1115,8 @@ prepare_cdc(reader *r, const sp_state *state)
 			ok = true;
 			goto done;
 		}
+		if (!export_copy_snapshot(r, fresh))
+			goto done;
 	}
 
 	/*
@@ -1126,6 +1207,7 @@ reader_free(reader *r)
 			free(s->st.cursor[k]);
 		free(s->st.cursor);
 		free(s->st.cursor_key);
+		free(s->st.copy_snapshot);
 	}
 	free(r->streams);
 	free(r->dl_xid);

@@ -435,7 +435,8 @@ append_meta(repl_ctx *c, buf_t *out, bool deleted)
 /*
  * The stream a change of relation m makes a record of (RUNNING once it does), or NULL: none
  * captured, or a table backfilled again, whose changes committed before changes_from are in its
- * copy (see prepare_cdc). A change of a table still to be chunked marks the transaction even when
+ * copy (see prepare_cdc), or for a keyless one, those of transactions its copy's snapshot sees
+ * (see export_copy_snapshot). A change of a table still to be chunked marks the transaction even when
  * not emitted: the copy's rows hold it, once their snapshot sees it (wm_chunk_fill).
  */
 static rd_stream *
@@ -446,7 +447,8 @@ change_stream(repl_ctx *c, const rel_map *m)
 	if (s == NULL)
 		return NULL;
 	c->txn_touched_wm |= s->interleaved && !s->st.streaming;
-	if (c->txn_commit < s->st.changes_from)
+	if (s->st.copy_snapshot ? pgo_snapshot_sees(s->st.copy_snapshot, c->txn_xid) :
+		c->txn_commit < s->st.changes_from)
 		return NULL;
 	reader_mark_running(c->r, s);
 	return s;

@@ -41,6 +41,7 @@ parse_stream(const json_t *entry, stream_state *ss)
 	const json_t *key = json_object_get(s, "cursor_key");
 	const json_t *oid = json_object_get(s, "table_oid");
 	const json_t *from = json_object_get(s, "changes_from");
+	const json_t *snap = json_object_get(s, "copy_snapshot");
 
 	memset(ss, 0, sizeof(*ss));
 	ss->ctid_block = -1;
@@ -83,6 +84,15 @@ parse_stream(const json_t *entry, stream_state *ss)
 		ss->table_oid = (uint32_t) json_integer_value(oid);
 	if (from != NULL && (!json_is_string(from) || !pgo_lsn_parse(json_string_value(from), &ss->changes_from)))
 		return bad_state("a stream_state's changes_from is not an LSN");
+	if (snap != NULL)
+	{
+		/* xmin:xmax:xip,... as pg_current_snapshot() gives it */
+		const char *v = json_is_string(snap) ? json_string_value(snap) : "";
+
+		if (strspn(v, "0123456789:,") != strlen(v) || strchr(v, ':') == NULL || ss->changes_from == 0)
+			return bad_state("a stream_state's copy_snapshot is not a snapshot (or has no changes_from)");
+		ss->copy_snapshot = dupstr(v);
+	}
 	return true;
 }
 
@@ -207,6 +217,7 @@ state_free(sp_state *st)
 			free(ss->cursor[k]);
 		free(ss->cursor);
 		free(ss->cursor_key);
+		free(ss->copy_snapshot);
 		free(ss->ns);
 		free(ss->name);
 	}
@@ -277,6 +288,8 @@ state_stream_json(const stream_state *ss)
 
 		pgo_lsn_format(ss->changes_from, from);
 		json_object_set_new(s, "changes_from", json_string(from));
+		if (ss->copy_snapshot)
+			json_object_set_new(s, "copy_snapshot", json_string(ss->copy_snapshot));
 	}
 	return json_pack("{s:{s:s,s:s},s:o}", "stream_descriptor", "name", ss->name, "namespace",
 					 ss->ns, "stream_state", s);

@@ -34,7 +34,8 @@ test_round_trip(void **state)
 	stream_state b = {.ns = "s p", .name = "Tablé", .ncursor = 2, .cursor = cur,
 	.cursor_key = "\"a\" bigint, \"b\" text", .ctid_block = -1, .table_oid = 4000000000u};
 	stream_state c = {.ns = "public", .name = "done", .streaming = true, .ctid_block = -1};
-	stream_state d = {.ns = "public", .name = "keyless", .ctid_block = 12, .ctid_filenode = 16384};
+	stream_state d = {.ns = "public", .name = "keyless", .ctid_block = 12, .ctid_filenode = 16384,
+	.changes_from = 0x1000, .copy_snapshot = "740:745:740,743"};
 	json_t	   *arr = json_array();
 	json_t	   *g;
 	char	   *text;
@@ -64,6 +65,9 @@ test_round_trip(void **state)
 	assert_int_equal(state_find(&st, "public", "users")->ctid_block, -1);
 	assert_int_equal(state_find(&st, "public", "keyless")->ctid_block, 12);
 	assert_int_equal(state_find(&st, "public", "keyless")->ctid_filenode, 16384);
+	assert_int_equal(state_find(&st, "public", "keyless")->changes_from, 0x1000);
+	assert_string_equal(state_find(&st, "public", "keyless")->copy_snapshot, "740:745:740,743");
+	assert_null(state_find(&st, "public", "done")->copy_snapshot);
 	assert_int_equal(state_find(&st, "s p", "Tablé")->ctid_filenode, 0);
 	assert_string_equal(got->cursor_key, "\"a\" bigint, \"b\" text");
 	assert_int_equal(got->table_oid, 4000000000u);
@@ -142,6 +146,13 @@ test_rejected_shapes(void **state)
 		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"weird\"}}]}}",
 		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":"
 		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"backfill\",\"cursor\":[1]}}]}}",
+		/* a copy snapshot that is not one, or without the position that ends it */
+		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":"
+		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"backfill\","
+		"\"changes_from\":\"0/2\",\"copy_snapshot\":\"x:y:\"}}]}}",
+		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":"
+		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"backfill\","
+		"\"copy_snapshot\":\"740:745:\"}}]}}",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
