@@ -67,21 +67,33 @@ xcalloc(size_t n, size_t sz)
 	return p;
 }
 
+/*
+ * Nothing here may take a lock on a table: a table locked by another session (ALTER TABLE,
+ * VACUUM FULL, a long LOCK TABLE), anywhere in the schemas, would hold up discover, check and
+ * every read until lock_timeout. pg_relation_size and pg_partition_tree lock the tables they
+ * look at, so sizes come from relpages (as of the last VACUUM or ANALYZE, like reltuples) and a
+ * partitioned table's leaves from a walk of pg_inherits.
+ */
+#define LEAVES_OF_C \
+	"(WITH RECURSIVE tree(relid) AS (SELECT c.oid UNION ALL SELECT i.inhrelid FROM pg_inherits i " \
+	"JOIN tree ON i.inhparent = tree.relid) SELECT l.oid FROM tree JOIN pg_class l ON l.oid = " \
+	"tree.relid WHERE l.relkind <> 'p')"
+
 static const char tables_sql[] =
 	"SELECT c.oid, n.nspname, c.relname, c.relkind, c.relreplident, "
 	"  CASE WHEN c.relkind = 'p' THEN "
-	"    (SELECT coalesce(sum(greatest(pc.reltuples, 0)), 0) FROM pg_partition_tree(c.oid) pt "
-	"       JOIN pg_class pc ON pc.oid = pt.relid WHERE pt.isleaf) "
+	"    (SELECT coalesce(sum(greatest(pc.reltuples, 0)), 0) FROM pg_class pc WHERE pc.oid IN "
+	LEAVES_OF_C ") "
 	"  ELSE greatest(c.reltuples, 0) END::float8, "
-	"  CASE WHEN c.relkind = 'p' THEN "
-	"    (SELECT coalesce(sum(pg_relation_size(pt.relid)), 0) FROM pg_partition_tree(c.oid) pt WHERE pt.isleaf) "
-	"  WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) ELSE 0 END::int8, "
+	"  (CASE WHEN c.relkind = 'p' THEN "
+	"    (SELECT coalesce(sum(pc.relpages), 0) FROM pg_class pc WHERE pc.oid IN " LEAVES_OF_C ") "
+	"  WHEN c.relkind IN ('r', 'm') THEN c.relpages ELSE 0 END::int8 "
+	"  * current_setting('block_size')::int8), "
 	/* a partition whose UPDATEs and DELETEs would fail once the root is published */
 	"  CASE WHEN c.relkind = 'p' THEN "
 	"    (SELECT string_agg(format('%I.%I', ln.nspname, l.relname), ', ' ORDER BY ln.nspname, l.relname) "
-	"     FROM pg_partition_tree(c.oid) pt "
-	"       JOIN pg_class l ON l.oid = pt.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace "
-	"     WHERE pt.isleaf AND l.relkind = 'r' AND l.relreplident <> 'f' AND NOT EXISTS ("
+	"     FROM pg_class l JOIN pg_namespace ln ON ln.oid = l.relnamespace "
+	"     WHERE l.oid IN " LEAVES_OF_C " AND l.relkind = 'r' AND l.relreplident <> 'f' AND NOT EXISTS ("
 	"       SELECT 1 FROM pg_index i WHERE i.indrelid = l.oid AND i.indisvalid AND CASE l.relreplident "
 	"         WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END)) END, "
 	"  c.relhassubclass, "
@@ -89,9 +101,8 @@ static const char tables_sql[] =
 	"  CASE WHEN c.relpersistence = 'u' THEN format('%I.%I', n.nspname, c.relname) "
 	"  WHEN c.relkind = 'p' THEN "
 	"    (SELECT string_agg(format('%I.%I', ln.nspname, l.relname), ', ' ORDER BY ln.nspname, l.relname) "
-	"     FROM pg_partition_tree(c.oid) pt "
-	"       JOIN pg_class l ON l.oid = pt.relid JOIN pg_namespace ln ON ln.oid = l.relnamespace "
-	"     WHERE pt.isleaf AND l.relpersistence = 'u') END "
+	"     FROM pg_class l JOIN pg_namespace ln ON ln.oid = l.relnamespace "
+	"     WHERE l.oid IN " LEAVES_OF_C " AND l.relpersistence = 'u') END "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE (n.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND "
 	"       n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%')) "

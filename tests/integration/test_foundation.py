@@ -251,6 +251,25 @@ class DiscoverTest(Base):
         self.assertNotIn("source_defined_primary_key", s["nokey"])
         self.assertEqual(s["parted"]["source_defined_primary_key"], [["id"], ["d"]])
 
+    def test_a_locked_table_holds_up_nothing(self):
+        """A table another session holds under ACCESS EXCLUSIVE (a migration, VACUUM FULL), and
+        a locked partition, do not hold up discover or check: listing tables takes no lock"""
+        holder = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", cluster.sockdir,
+                                   "-p", str(cluster.port), "-U", "postgres"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, text=True)
+        self.addCleanup(lambda: (holder.kill(), holder.wait(), holder.stdin.close()))
+        holder.stdin.write('BEGIN; LOCK TABLE "Odd Schema".nokey, "Odd Schema".parted_2024 IN ACCESS EXCLUSIVE MODE;\n')
+        holder.stdin.flush()
+        deadline = time.monotonic() + 30
+        while cluster.query("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND locktype = 'relation' "
+                            "AND relation IN ('\"Odd Schema\".nokey'::regclass, '\"Odd Schema\".parted_2024'::regclass)") != [["2"]]:
+            self.assertLess(time.monotonic(), deadline, "the locks were never taken")
+            time.sleep(0.05)
+        self.assertIn("nokey", self.discover())
+        for cdc in (False, True):
+            st = self.status(self.run_cmd(["check"], config=cluster.config(schemas=["Odd Schema"], cdc=cdc)))
+            self.assertEqual(st["status"], "SUCCEEDED", st)
+
     def test_schema_without_usage_is_left_out(self):
         """SELECT on a table is not enough to read it without USAGE on its schema: discover must
         not offer it (a read would fail on it)."""
