@@ -64,6 +64,16 @@ bool		publication_exists(PGconn *conn, const char *name, bool *exists, bool *all
 bool		publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int n,
 							   int server_version);
 
+/*
+ * Whether an existing publication (someone may have made it) publishes every change of these
+ * tables: not so for a partitioned table's without publish_via_partition_root (they come under
+ * its partitions' names), for actions it does not publish (publish = 'insert'), or for rows or
+ * columns a row filter or a column list (15+) leaves out. False (config error naming the fix) if
+ * not; a publication without TRUNCATE is only warned about.
+ */
+bool		publication_fits(PGconn *conn, int server_version, const char *pub,
+							 sp_table *const *tables, int ntables);
+
 /* DROP PUBLICATION IF EXISTS; *dropped says whether it existed. */
 bool		publication_drop(PGconn *conn, const char *name, bool *dropped);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "airbyte.h"
+#include "buf.h"
 #include "catalog.h"
 #include "commands.h"
 #include "config.h"
@@ -151,32 +152,104 @@ check_slot(PGconn *conn, const config_t *cfg)
 	return r;
 }
 
+/*
+ * The publication a read would use or make. Missing, the read creates it FOR TABLE the tables it
+ * captures, which needs the CREATE privilege and ownership of them: a role that owns none of the
+ * tables it could capture would fail every read. Existing, it must publish every change of the
+ * tables in it that a read would capture (publication_fits, as a read checks), and a role that
+ * does not own it cannot add tables to it: one that holds none of them would fail every read.
+ */
 static const char *
 check_publication(PGconn *conn, const config_t *cfg)
 {
 	bool		exists;
 	bool		all;
-	PGresult   *res;
+	PGresult   *res = NULL;
 	const char *r = NULL;
+	char	   *q = NULL;
+	sp_catalog	cat;
+	sp_table  **tables;			/* the tables a read could capture */
+	int			n = 0;
+	int			inpub = 0;		/* of those, in the publication */
+	buf_t		oids;
 
 	if (!publication_exists(conn, cfg->publication, &exists, &all))
 		return fail_from_err();
+	if (!catalog_load(conn, cfg, &cat))
+		return fail_from_err();
+	tables = calloc((size_t) cat.ntables + 1, sizeof(sp_table *));
+	if (tables == NULL)
+		abort();
+	buf_init(&oids, 0);
+	buf_putc(&oids, '{');
+	for (int i = 0; i < cat.ntables; i++)
+		if (table_cdc_capable(&cat.tables[i]))
+		{
+			buf_printf(&oids, "%s%u", n ? "," : "", cat.tables[i].oid);
+			tables[n++] = &cat.tables[i];
+			inpub += cat.tables[i].in_publication;
+		}
+	buf_putc(&oids, '}');
+	q = pgc_ident(conn, cfg->publication);
 	if (exists)
-		return NULL;
+	{
+		/* as a read capturing them all would check it */
+		if (!publication_fits(conn, PQserverVersion(conn), cfg->publication, tables, n))
+		{
+			r = fail_from_err();
+			goto done;
+		}
+		if (all || inpub > 0 || n == 0)
+			goto done;
+		res = pgc_query(conn, "reading the publication's owner",
+						"SELECT pg_catalog.pg_has_role(pubowner, 'USAGE') FROM "
+						"pg_catalog.pg_publication WHERE pubname = $1", 1,
+						(const char *const[]) {cfg->publication});
+		if (res == NULL)
+			r = fail_from_err();
+		else if (PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] != 't')
+			r = failf("publication \"%s\" holds none of the %d table(s) the role could capture, "
+					  "and the role does not own it, so it cannot add them: as its owner, "
+					  "ALTER PUBLICATION %s ADD TABLE <the tables to sync>", cfg->publication, n,
+					  q ? q : cfg->publication);
+		goto done;
+	}
 	res = pgc_query(conn, "checking the CREATE privilege",
 					"SELECT has_database_privilege(current_database(), 'CREATE')", 0, NULL);
 	if (res == NULL)
-		return fail_from_err();
+	{
+		r = fail_from_err();
+		goto done;
+	}
 	if (PQgetvalue(res, 0, 0)[0] != 't')
 	{
-		char	   *q = pgc_ident(conn, cfg->publication);
-
 		r = failf("publication \"%s\" does not exist and the role may not create it; create it "
 				  "as the tables' owner: CREATE PUBLICATION %s FOR TABLE <the tables to sync>",
 				  cfg->publication, q ? q : cfg->publication);
-		PQfreemem(q);
+		goto done;
 	}
 	PQclear(res);
+	res = NULL;
+	if (n == 0)
+		goto done;				/* check_tables says what is wrong */
+	res = pgc_query(conn, "checking the ownership of the tables",
+					"SELECT count(*) FROM pg_catalog.pg_class WHERE oid = ANY($1::pg_catalog.oid[]) "
+					"AND pg_catalog.pg_has_role(relowner, 'USAGE')", 1,
+					(const char *const[]) {oids.data});
+	if (res == NULL)
+		r = fail_from_err();
+	else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+		r = failf("publication \"%s\" does not exist, and the role may not create it: CREATE "
+				  "PUBLICATION needs ownership of the tables, and the role owns none of the %d "
+				  "it could capture; as their owner, CREATE PUBLICATION %s FOR TABLE <the tables "
+				  "to sync> WITH (publish_via_partition_root = true)", cfg->publication, n,
+				  q ? q : cfg->publication);
+done:
+	PQclear(res);
+	PQfreemem(q);
+	buf_free(&oids);
+	free(tables);
+	catalog_free(&cat);
 	return r;
 }
 

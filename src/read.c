@@ -634,83 +634,10 @@ reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *wha
 }
 
 /*
- * An existing publication (someone may have made it) that would leave changes of the tables read
- * out: a partitioned table's without publish_via_partition_root (they come under its partitions'
- * names), or those of actions it does not publish (publish = 'insert'), or of rows or columns a
- * row filter or a column list (15+) leaves out. False (config error naming the fix) if so.
- */
-static bool
-publication_fits(reader *r, sp_table **tables, int ntables)
-{
-	const char *pub = r->cfg->publication;
-	const char *p[2] = {pub, NULL};
-	PGresult   *res = pgc_query(r->conn, "reading the publication", r->server_version >= 130000 ?
-								"SELECT pubinsert AND pubupdate AND pubdelete, pubtruncate, "
-								"pubviaroot FROM pg_catalog.pg_publication WHERE pubname = $1" :
-								"SELECT pubinsert AND pubupdate AND pubdelete, pubtruncate, true "
-								"FROM pg_catalog.pg_publication WHERE pubname = $1", 1, p);
-	bool		ok = true;
-	buf_t		oids;
-
-	if (res == NULL)
-		return false;
-	for (int i = 0; i < ntables && ok && PQntuples(res) == 1; i++)
-		if (tables[i]->relkind == 'p' && PQgetvalue(res, 0, 2)[0] != 't')
-		{
-			char	   *q = pgc_ident(r->conn, pub);
-
-			err_set(ERR_CONFIG, NULL, "publication \"%s\" does not publish partitioned table "
-					"%s.%s through its root, so its changes would be missed: ALTER PUBLICATION "
-					"%s SET (publish_via_partition_root = true)", pub, tables[i]->ns,
-					tables[i]->name, q ? q : pub);
-			PQfreemem(q);
-			ok = false;
-		}
-	if (ok && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] != 't')
-	{
-		err_set(ERR_CONFIG, NULL, "publication \"%s\" does not publish every INSERT, UPDATE and "
-				"DELETE, so changes would be missed: ALTER PUBLICATION ... SET (publish = "
-				"'insert, update, delete, truncate')", pub);
-		ok = false;
-	}
-	else if (ok && PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] != 't')
-		log_warn("publication \"%s\" does not publish TRUNCATE: rows a TRUNCATE removes stay in "
-				 "the destination; ALTER PUBLICATION ... SET (publish = 'insert, update, delete, "
-				 "truncate') to capture it", pub);
-	PQclear(res);
-	if (!ok || r->server_version < 150000 || ntables == 0)
-		return ok;
-	buf_init(&oids, 0);
-	buf_putc(&oids, '{');
-	for (int i = 0; i < ntables; i++)
-		buf_printf(&oids, "%s%u", i ? "," : "", tables[i]->oid);
-	buf_putc(&oids, '}');
-	p[1] = oids.data;
-	res = pgc_query(r->conn, "reading the publication's tables",
-					"SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), pr.prqual IS NOT NULL "
-					"FROM pg_catalog.pg_publication_rel pr "
-					"JOIN pg_catalog.pg_publication pb ON pb.oid = pr.prpubid "
-					"JOIN pg_catalog.pg_class c ON c.oid = pr.prrelid "
-					"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-					"WHERE pb.pubname = $1 AND pr.prrelid = ANY($2::pg_catalog.oid[]) "
-					"AND (pr.prqual IS NOT NULL OR pr.prattrs IS NOT NULL) ORDER BY 1 LIMIT 1", 2, p);
-	buf_free(&oids);
-	if (res == NULL)
-		return false;
-	ok = PQntuples(res) == 0;
-	if (!ok)
-		err_set(ERR_CONFIG, NULL, "publication \"%s\" publishes %s with a %s, so changes to the "
-				"rest would be missed: ALTER PUBLICATION ... SET TABLE it without one, or let the "
-				"connector create its own publication", pub, PQgetvalue(res, 0, 0),
-				PQgetvalue(res, 0, 1)[0] == 't' ? "row filter (WHERE)" : "column list");
-	PQclear(res);
-	return ok;
-}
-
-/*
  * Keyless tables backfilled again (joining a read that resumes, say), or all of them on a fresh
- * start with a slot that exists, once the writers on them have ended: a snapshot taken now, exported from a transaction kept open on a connection of its
- * own (reader.h snap_conn) for their copies to import. Each such table's changes are then those
+ * start with a slot that exists, once the writers on them have ended: a snapshot taken now,
+ * exported from a transaction kept open on a connection of its own (reader.h snap_conn) for
+ * their copies to import. Each such table's changes are then those
  * of the transactions that snapshot does not see (stream_state copy_snapshot), until the stream
  * passes the WAL position read with it (every transaction it sees committed before that). A
  * snapshot that cannot be exported (a standby before 16, say) leaves them copied as before.
@@ -804,7 +731,7 @@ prepare_cdc(reader *r, const sp_state *state)
 	/* the publication must exist before the slot: pgoutput reads it with historic snapshots */
 	if (!publication_exists(r->conn, cfg->publication, &pub_existed, &all))
 		goto done;
-	if (pub_existed && !publication_fits(r, tables, ntables))
+	if (pub_existed && !publication_fits(r->conn, r->server_version, r->cfg->publication, tables, ntables))
 		goto done;
 	if (!slot_get(r->conn, cfg->replication_slot, &slot))
 		goto done;

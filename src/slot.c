@@ -239,3 +239,71 @@ publication_drop(PGconn *conn, const char *name, bool *dropped)
 	*dropped = ok;
 	return ok;
 }
+
+bool
+publication_fits(PGconn *conn, int server_version, const char *pub, sp_table *const *tables,
+				 int ntables)
+{
+	const char *p[2] = {pub, NULL};
+	PGresult   *res = pgc_query(conn, "reading the publication", server_version >= 130000 ?
+								"SELECT pubinsert AND pubupdate AND pubdelete, pubtruncate, "
+								"pubviaroot FROM pg_catalog.pg_publication WHERE pubname = $1" :
+								"SELECT pubinsert AND pubupdate AND pubdelete, pubtruncate, true "
+								"FROM pg_catalog.pg_publication WHERE pubname = $1", 1, p);
+	bool		ok = true;
+	buf_t		oids;
+
+	if (res == NULL)
+		return false;
+	for (int i = 0; i < ntables && ok && PQntuples(res) == 1; i++)
+		if (tables[i]->relkind == 'p' && PQgetvalue(res, 0, 2)[0] != 't')
+		{
+			char	   *q = pgc_ident(conn, pub);
+
+			err_set(ERR_CONFIG, NULL, "publication \"%s\" does not publish partitioned table "
+					"%s.%s through its root, so its changes would be missed: ALTER PUBLICATION "
+					"%s SET (publish_via_partition_root = true)", pub, tables[i]->ns,
+					tables[i]->name, q ? q : pub);
+			PQfreemem(q);
+			ok = false;
+		}
+	if (ok && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] != 't')
+	{
+		err_set(ERR_CONFIG, NULL, "publication \"%s\" does not publish every INSERT, UPDATE and "
+				"DELETE, so changes would be missed: ALTER PUBLICATION ... SET (publish = "
+				"'insert, update, delete, truncate')", pub);
+		ok = false;
+	}
+	else if (ok && PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] != 't')
+		log_warn("publication \"%s\" does not publish TRUNCATE: rows a TRUNCATE removes stay in "
+				 "the destination; ALTER PUBLICATION ... SET (publish = 'insert, update, delete, "
+				 "truncate') to capture it", pub);
+	PQclear(res);
+	if (!ok || server_version < 150000 || ntables == 0)
+		return ok;
+	buf_init(&oids, 0);
+	buf_putc(&oids, '{');
+	for (int i = 0; i < ntables; i++)
+		buf_printf(&oids, "%s%u", i ? "," : "", tables[i]->oid);
+	buf_putc(&oids, '}');
+	p[1] = oids.data;
+	res = pgc_query(conn, "reading the publication's tables",
+					"SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), pr.prqual IS NOT NULL "
+					"FROM pg_catalog.pg_publication_rel pr "
+					"JOIN pg_catalog.pg_publication pb ON pb.oid = pr.prpubid "
+					"JOIN pg_catalog.pg_class c ON c.oid = pr.prrelid "
+					"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+					"WHERE pb.pubname = $1 AND pr.prrelid = ANY($2::pg_catalog.oid[]) "
+					"AND (pr.prqual IS NOT NULL OR pr.prattrs IS NOT NULL) ORDER BY 1 LIMIT 1", 2, p);
+	buf_free(&oids);
+	if (res == NULL)
+		return false;
+	ok = PQntuples(res) == 0;
+	if (!ok)
+		err_set(ERR_CONFIG, NULL, "publication \"%s\" publishes %s with a %s, so changes to the "
+				"rest would be missed: ALTER PUBLICATION ... SET TABLE it without one, or let the "
+				"connector create its own publication", pub, PQgetvalue(res, 0, 0),
+				PQgetvalue(res, 0, 1)[0] == 't' ? "row filter (WHERE)" : "column list");
+	PQclear(res);
+	return ok;
+}

@@ -206,6 +206,32 @@ class CheckTest(Base):
         self.assertIn("jdbc_url_params", st["message"])
         self.assertNotIn("network", st["message"])
 
+    def test_publication_a_read_could_not_use(self):
+        """check fails, as every read would, on a publication the role could not make (it owns
+        none of the tables), or one made by hand that leaves changes out"""
+        cluster.psql("CREATE SCHEMA pubchk; GRANT USAGE ON SCHEMA pubchk TO capture;"
+                     "CREATE TABLE pubchk.notmine (id int PRIMARY KEY); GRANT SELECT ON pubchk.notmine TO capture;"
+                     "CREATE TABLE pubchk.pt (id int, d date, PRIMARY KEY (id, d)) PARTITION BY RANGE (d);"
+                     "CREATE TABLE pubchk.pt1 PARTITION OF pubchk.pt FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');"
+                     "GRANT SELECT ON pubchk.pt, pubchk.pt1 TO capture;")
+        self.addCleanup(cluster.psql, "DROP SCHEMA pubchk CASCADE; DROP PUBLICATION IF EXISTS chk_pub;")
+        cfg = cluster.config(schemas=["pubchk"])
+        cfg["replication_method"]["publication"] = "chk_pub"
+
+        def check(expect):
+            st = self.status(self.run_cmd(["check"], config=cfg))
+            self.assertEqual(st["status"], "FAILED", st)
+            self.assertIn(expect, st["message"])
+        check("owns none of the 2")
+        cluster.psql("CREATE PUBLICATION chk_pub FOR TABLE pubchk.pt;")
+        check("publish_via_partition_root")
+        cluster.psql("DROP PUBLICATION chk_pub; CREATE PUBLICATION chk_pub FOR TABLE pubchk.notmine WITH (publish = 'insert', publish_via_partition_root = true);")
+        check("does not publish every INSERT, UPDATE and DELETE")
+        cluster.psql("DROP PUBLICATION chk_pub; CREATE PUBLICATION chk_pub WITH (publish_via_partition_root = true);")
+        check("holds none of the 2 table(s)")
+        cluster.psql("ALTER PUBLICATION chk_pub ADD TABLE pubchk.notmine;")
+        self.assertEqual(self.status(self.run_cmd(["check"], config=cfg))["status"], "SUCCEEDED")
+
     def test_no_readable_tables(self):
         cfg = cluster.config(schemas=["nothing_here"])
         st = self.status(self.run_cmd(["check"], config=cfg))
