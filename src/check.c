@@ -259,6 +259,42 @@ check_tables(PGconn *conn, const config_t *cfg)
 	sp_catalog	cat;
 	const char *r = NULL;
 
+	if (cfg->n_schemas > 0)
+	{
+		/* a schema named wrong (the names are case-sensitive) would silently give no tables */
+		buf_t		names;
+		PGresult   *res;
+
+		buf_init(&names, 0);
+		buf_putc(&names, '{');
+		for (size_t i = 0; i < cfg->n_schemas; i++)
+		{
+			buf_puts(&names, i ? ",\"" : "\"");
+			for (const char *c = cfg->schemas[i]; *c; c++)
+			{
+				if (*c == '"' || *c == '\\')
+					buf_putc(&names, '\\');
+				buf_putc(&names, *c);
+			}
+			buf_putc(&names, '"');
+		}
+		buf_putc(&names, '}');
+		res = pgc_query(conn, "looking for the schemas",
+						"SELECT string_agg(pg_catalog.quote_ident(s), ', ' ORDER BY s) FROM "
+						"unnest($1::text[]) AS s WHERE NOT EXISTS (SELECT 1 FROM "
+						"pg_catalog.pg_namespace WHERE nspname = s)", 1,
+						(const char *const[]) {names.data});
+		buf_free(&names);
+		if (res == NULL)
+			return fail_from_err();
+		if (!PQgetisnull(res, 0, 0))
+			r = failf("schemas lists %s, which database \"%s\" does not have: correct the name "
+					  "(names are case-sensitive) or remove it from schemas", PQgetvalue(res, 0, 0),
+					  cfg->database);
+		PQclear(res);
+		if (r)
+			return r;
+	}
 	if (!catalog_load(conn, cfg, &cat))
 		return fail_from_err();
 	if (cat.ntables == 0)

@@ -1319,6 +1319,13 @@ config_parse(const json_t *root, config_t *cfg)
 		parse_tunnel(root) &&
 		get_int(root, NULL, "connect_timeout_seconds", 1, 300, 10, false,
 				&cfg->connect_timeout_seconds);
+	/* an IPv6 address in brackets, as a JDBC URL writes it ("[::1]"): libpq takes it bare */
+	if (ok && cfg->host[0] == '[' && strlen(cfg->host) > 2 && cfg->host[strlen(cfg->host) - 1] == ']' &&
+		strchr(cfg->host, ':') != NULL)
+	{
+		memmove(cfg->host, cfg->host + 1, strlen(cfg->host) - 2);
+		cfg->host[strlen(cfg->host) - 2] = '\0';
+	}
 
 	/* outside CDC these keep their defaults */
 	if (ok && cfg->method != REPL_CDC)

@@ -59,9 +59,56 @@ first_line(const char *in, char *out, size_t outsz)
 	out[n] = '\0';
 }
 
+/*
+ * The line of a libpq message (one per attempt: each address of a host, each of sslmode allow's
+ * and prefer's tries) that says why it failed: the first holding any of pats (NULL-terminated),
+ * else the last. Without its newline; "" when there is none.
+ */
+static void
+pick_line(const char *in, const char *const *pats, char *out, size_t outsz)
+{
+	const char *best = NULL;
+	size_t		bestlen = 0;
+
+	for (const char *line = in; line && *line;)
+	{
+		const char *end = strchr(line, '\n');
+		size_t		len = end ? (size_t) (end - line) : strlen(line);
+		bool		match = false;
+
+		for (int i = 0; pats && pats[i] && !match; i++)
+		{
+			const char *hit = strstr(line, pats[i]);
+
+			match = hit != NULL && hit + strlen(pats[i]) <= line + len;
+		}
+		if (match)
+		{
+			best = line;
+			bestlen = len;
+			break;
+		}
+		if (len > 0)
+		{
+			best = line;
+			bestlen = len;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	if (bestlen >= outsz)
+		bestlen = outsz - 1;
+	memcpy(out, best ? best : "", bestlen);
+	out[bestlen] = '\0';
+}
+
 PGconn *
 pgc_connect(const config_t *cfg, bool replication)
 {
+	static const char *const informative[] = {
+		"authentication failed", "no password supplied", "does not exist", "replication",
+		"max_wal_senders", "configuration parameter", "invalid value for parameter",
+		"private key", "sslpassword", "certificate", NULL
+	};
 	const char *keys[48];
 	const char *vals[48];
 	int			n = 0;
@@ -127,7 +174,8 @@ pgc_connect(const config_t *cfg, bool replication)
 		return conn;
 	}
 
-	first_line(conn ? PQerrorMessage(conn) : "out of memory", msg, sizeof(msg));
+	/* the line of the attempt that got furthest: its failure is the one to fix */
+	pick_line(conn ? PQerrorMessage(conn) : "out of memory", informative, msg, sizeof(msg));
 	if (strstr(msg, "password authentication failed") || strstr(msg, "no password supplied") ||
 		strstr(msg, "authentication failed"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
@@ -158,6 +206,20 @@ pgc_connect(const config_t *cfg, bool replication)
 				 "could not connect to %s:%d within %s seconds: %s; check the host, the port "
 				 "and that the network allows the connection",
 				 cfg->host, cfg->port, timeout, msg);
+	else if (strstr(msg, "pg_hba.conf") && strstr(msg, "no encryption"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "the server at %s:%d accepts only encrypted connections from here: %s; set "
+				 "ssl_mode to require (or verify-ca, verify-full)", cfg->host, cfg->port, msg);
+	else if (strstr(msg, "pg_hba.conf"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "the server at %s:%d does not let \"%s\" connect from here: %s; a pg_hba.conf "
+				 "entry must allow this host, user and database%s", cfg->host, cfg->port,
+				 cfg->username, msg, replication ? " (replication=database connections match "
+				 "the database's entries)" : "");
+	else if (strstr(msg, "private key") || strstr(msg, "sslpassword") || strstr(msg, "bad decrypt"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "could not use the client key to connect to %s:%d: %s; check client_key and "
+				 "client_key_password (the key's passphrase)", cfg->host, cfg->port, msg);
 	else if (strstr(msg, "SSL") || strstr(msg, "certificate"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
 				 "TLS failure connecting to %s:%d with ssl_mode %s: %s; check ssl_mode and the "

@@ -233,10 +233,19 @@ class CheckTest(Base):
         self.assertEqual(self.status(self.run_cmd(["check"], config=cfg))["status"], "SUCCEEDED")
 
     def test_no_readable_tables(self):
+        cluster.psql("CREATE SCHEMA IF NOT EXISTS nothing_here; CREATE TABLE IF NOT EXISTS nothing_here.t (id int);")
         cfg = cluster.config(schemas=["nothing_here"])
         st = self.status(self.run_cmd(["check"], config=cfg))
         self.assertEqual(st["status"], "FAILED")
         self.assertIn("GRANT", st["message"])
+
+    def test_schema_that_does_not_exist(self):
+        """A schema named wrong fails check, by name, even beside one that exists (its tables
+        would silently never be read)"""
+        for schemas, named in ((["Public"], '"Public",'), (["public", "typo", 'odd"one'], '"odd""one", typo,')):
+            st = self.status(self.run_cmd(["check"], config=cluster.config(schemas=schemas)))
+            self.assertEqual(st["status"], "FAILED", st)
+            self.assertIn("schemas lists %s which database \"postgres\" does not have" % named, st["message"])
 
 
 class DiscoverTest(Base):

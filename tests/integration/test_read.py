@@ -10,7 +10,7 @@ import time
 import unittest
 
 from destination import Destination, source_rows
-from harness import BINARY, Cluster, configured_catalog, run_connector
+from harness import BINARY, PASSWORD, Cluster, configured_catalog, run_connector
 
 cluster = None
 
@@ -1828,6 +1828,33 @@ class TlsTest(ReadBase):
         if cdc:
             c["replication_method"].update({"replication_slot": "tls_slot", "publication": "tls_pub"}, **kw)
         return c
+
+    def test_connection_errors_name_the_fix(self):
+        """A refused connection is explained by the attempt that got furthest (libpq reports one
+        line per attempt), and names what to change"""
+        def failed(cfg, expect):
+            r = run_connector(["check"], self.tmp, config=cfg)
+            st = r.of_type("CONNECTION_STATUS")[0]["connectionStatus"]
+            self.assertEqual(st["status"], "FAILED")
+            self.assertIn(expect, st["message"])
+            self.assertNotIn(PASSWORD, r.raw)
+            return st["message"]
+        # plaintext refused by pg_hba.conf (hostssl only)
+        failed(self.tls_cfg("disable", cdc=False), "set ssl_mode to require")
+        # allow: refused in plaintext, then the password is wrong over TLS
+        cfg = self.tls_cfg("allow", cdc=False)
+        cfg["password"] = "wrong"
+        self.assertNotIn("no encryption", failed(cfg, "check the username and password"))
+        # an encrypted client key with the wrong passphrase
+        key, crt, ekey = (os.path.join(self.tmp, n) for n in ("k.pem", "c.pem", "ek.pem"))
+        subprocess.run(["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=capture",
+                        "-keyout", key, "-out", crt], check=True, capture_output=True)
+        subprocess.run(["openssl", "pkcs8", "-topk8", "-in", key, "-out", ekey, "-passout", "pass:right"],
+                       check=True, capture_output=True)
+        cfg = self.tls_cfg("require", cdc=False)
+        with open(crt) as c, open(ekey) as k:
+            cfg["ssl_mode"].update(client_certificate=c.read(), client_key=k.read(), client_key_password="wrong")
+        failed(cfg, "client_key_password")
 
     def test_reads_over_tls(self):
         # plaintext is refused, so every read below went over TLS

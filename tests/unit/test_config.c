@@ -361,6 +361,20 @@ test_empty_schemas_means_all(void **state)
 	config_free(&cfg);
 }
 
+/* An IPv6 address in brackets, as JDBC URLs write it, is given to libpq bare. */
+static void
+test_bracketed_ipv6_host(void **state)
+{
+	config_t	cfg;
+
+	assert_true(parse_sq("{'host': '[::1]', 'port': 5432, 'database': 'd', 'username': 'u'}", &cfg));
+	assert_string_equal(cfg.host, "::1");
+	config_free(&cfg);
+	assert_true(parse_sq("{'host': '[db]', 'port': 5432, 'database': 'd', 'username': 'u'}", &cfg));
+	assert_string_equal(cfg.host, "[db]");
+	config_free(&cfg);
+}
+
 /* Only the required fields: every default checked. */
 static void
 test_minimal_defaults(void **state)
@@ -1007,6 +1021,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_full_cdc_config, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_minimal_defaults, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_empty_schemas_means_all, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_bracketed_ipv6_host, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_cdc_defaults, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_xmin_and_standard, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_ssl_forms, setup_each, teardown_each),
