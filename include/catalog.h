@@ -37,6 +37,7 @@ typedef struct sp_table
 	char	   *partition_without_identity; /* partitions with no replica identity, or NULL */
 	char	   *unlogged;		/* it, or its partitions, if UNLOGGED (not in the WAL), or NULL */
 	bool		has_children;	/* inheritance children (or partitions): their rows are its own */
+	char	   *partitions;		/* a partitioned table: md5 of its leaf partitions' OIDs */
 	bool		has_generated;	/* a stored generated column among cols (COPY by name refuses it) */
 	int			ncols;
 	sp_column  *cols;

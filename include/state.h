@@ -41,6 +41,7 @@ typedef struct stream_state
 	 * snapshot does not see (the others are in the copy). NULL: changes_from alone.
 	 */
 	char	   *copy_snapshot;
+	char	   *partitions;		/* a partitioned table: its leaves' fingerprint (see catalog.h) */
 } stream_state;
 
 typedef struct sp_state

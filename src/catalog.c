@@ -102,7 +102,9 @@ static const char tables_sql[] =
 	"  WHEN c.relkind = 'p' THEN "
 	"    (SELECT string_agg(format('%I.%I', ln.nspname, l.relname), ', ' ORDER BY ln.nspname, l.relname) "
 	"     FROM pg_class l JOIN pg_namespace ln ON ln.oid = l.relnamespace "
-	"     WHERE l.oid IN " LEAVES_OF_C " AND l.relpersistence = 'u') END "
+	"     WHERE l.oid IN " LEAVES_OF_C " AND l.relpersistence = 'u') END, "
+	"  CASE WHEN c.relkind = 'p' THEN md5((SELECT coalesce(string_agg(l.oid::text, ',' ORDER BY l.oid), '') "
+	"     FROM pg_class l WHERE l.oid IN " LEAVES_OF_C ")) END "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE (n.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND "
 	"       n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%')) "
@@ -190,6 +192,8 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 		t->has_children = PQgetvalue(res, i, 8)[0] == 't';
 		if (!PQgetisnull(res, i, 9))
 			t->unlogged = xstrdup(PQgetvalue(res, i, 9));
+		if (!PQgetisnull(res, i, 10))
+			t->partitions = xstrdup(PQgetvalue(res, i, 10));
 		if (i)
 			buf_putc(&oids, ',');
 		buf_puts(&oids, PQgetvalue(res, i, 0));
@@ -354,6 +358,7 @@ catalog_free(sp_catalog *cat)
 		free(t->name);
 		free(t->partition_without_identity);
 		free(t->unlogged);
+		free(t->partitions);
 	}
 	free(cat->tables);
 	cat->tables = NULL;

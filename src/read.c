@@ -347,6 +347,7 @@ add_stream(reader *r, const json_t *cs)
 	s->st.name = t->name;
 	s->st.ctid_block = -1;
 	s->st.table_oid = t->oid;
+	s->st.partitions = t->partitions;	/* borrowed from the catalog */
 	s->st.cursor_key = key_signature(t);
 	if (strcmp(json_string_value(mode), "incremental") == 0 && r->cfg->method != REPL_CDC)
 	{
@@ -956,6 +957,16 @@ prepare_cdc(reader *r, const sp_state *state)
 					 "to its name) since the state was saved: backfilling it again; rows the old "
 					 "table had and the new one lacks stay in the destination until the stream is "
 					 "refreshed", s->table->ns, s->table->name);
+			s->backfill_again = true;
+		}
+		else if (saved->partitions && s->table->partitions &&
+				 strcmp(saved->partitions, s->table->partitions) != 0)
+		{
+			/* ATTACH and DETACH PARTITION are not changes pgoutput sends */
+			log_warn("stream %s.%s: partitions were attached to or detached from the table since "
+					 "the state was saved, which the change stream does not carry: backfilling it "
+					 "again; rows of a detached partition stay in the destination until the stream "
+					 "is refreshed", s->table->ns, s->table->name);
 			s->backfill_again = true;
 		}
 		else if (!s->table->in_publication)

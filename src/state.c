@@ -42,6 +42,7 @@ parse_stream(const json_t *entry, stream_state *ss)
 	const json_t *oid = json_object_get(s, "table_oid");
 	const json_t *from = json_object_get(s, "changes_from");
 	const json_t *snap = json_object_get(s, "copy_snapshot");
+	const json_t *parts = json_object_get(s, "partitions");
 
 	memset(ss, 0, sizeof(*ss));
 	ss->ctid_block = -1;
@@ -93,6 +94,8 @@ parse_stream(const json_t *entry, stream_state *ss)
 			return bad_state("a stream_state's copy_snapshot is not a snapshot (or has no changes_from)");
 		ss->copy_snapshot = dupstr(v);
 	}
+	if (json_is_string(parts))
+		ss->partitions = dupstr(json_string_value(parts));
 	return true;
 }
 
@@ -218,6 +221,7 @@ state_free(sp_state *st)
 		free(ss->cursor);
 		free(ss->cursor_key);
 		free(ss->copy_snapshot);
+		free(ss->partitions);
 		free(ss->ns);
 		free(ss->name);
 	}
@@ -282,6 +286,8 @@ state_stream_json(const stream_state *ss)
 	}
 	if (ss->table_oid > 0)
 		json_object_set_new(s, "table_oid", json_integer(ss->table_oid));
+	if (ss->partitions)
+		json_object_set_new(s, "partitions", json_string(ss->partitions));
 	if (ss->changes_from > 0)
 	{
 		char		from[18];

@@ -1806,6 +1806,33 @@ class PartitionTest(ReadBase):
         self.assertIn("publish_via_partition_root", r.trace_errors()[0]["message"])
 
 
+    def test_partition_attached_or_detached_between_reads(self):
+        """ATTACH and DETACH PARTITION are not changes pgoutput sends: a read finding the
+        partitions changed since its state backfills the table again, so rows of a table
+        attached (the usual way to load a partition) reach the destination"""
+        self.drop_slot()
+        cluster.psql("""
+            DROP TABLE IF EXISTS pr, pr3;
+            CREATE TABLE pr (id int PRIMARY KEY, v int) PARTITION BY RANGE (id);
+            CREATE TABLE pr1 PARTITION OF pr FOR VALUES FROM (0) TO (10);
+            CREATE TABLE pr2 PARTITION OF pr FOR VALUES FROM (10) TO (20);
+            ALTER TABLE pr OWNER TO capture; ALTER TABLE pr1 OWNER TO capture; ALTER TABLE pr2 OWNER TO capture;
+            INSERT INTO pr VALUES (1, 1), (11, 2);
+        """)
+        cat = configured_catalog(self.discover(), streams=["pr"])
+        r = self.read(cat)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records()), [1, 11])
+        state = r.states()[-1]
+        r = self.read(cat, state=state)
+        self.assertFalse(any("partitions were attached" in l for l in r.logs()), r.logs())
+        cluster.psql("CREATE TABLE pr3 (id int PRIMARY KEY, v int); ALTER TABLE pr3 OWNER TO capture;"
+                     "INSERT INTO pr3 VALUES (21, 3); ALTER TABLE pr ATTACH PARTITION pr3 FOR VALUES FROM (20) TO (30);"
+                     "INSERT INTO pr VALUES (2, 4);")
+        r = self.read(cat, state=r.states()[-1])
+        self.assertTrue(any("partitions were attached" in l for l in r.logs()), r.logs())
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records()), [1, 2, 11, 21])
+        self.drop_slot()
+
 class TlsTest(ReadBase):
     """Backfill, streaming and full refresh over TLS (the server rejects plaintext TCP). Reads over
     TLS take libpq's one-record-at-a-time path, which the batched socket reads must not stall."""
