@@ -109,8 +109,16 @@ static const char tables_sql[] =
 	"WHERE (n.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND "
 	"       n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%')) "
 	"  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
-	"  AND NOT c.relispartition AND has_schema_privilege(n.oid, 'USAGE') "
-	"  AND has_any_column_privilege(c.oid, 'SELECT') "
+	"  AND has_schema_privilege(n.oid, 'USAGE') AND has_any_column_privilege(c.oid, 'SELECT') "
+	/*
+	 * A partition is read through an ancestor that is listed too; one whose ancestors are all
+	 * out of the schemas, or unreadable, is listed itself
+	 */
+	"  AND NOT (c.relispartition AND EXISTS (SELECT 1 FROM pg_partition_ancestors(c.oid) a "
+	"    JOIN pg_class ac ON ac.oid = a.relid JOIN pg_namespace an ON an.oid = ac.relnamespace "
+	"    WHERE a.relid <> c.oid AND (an.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 "
+	"      AND an.nspname NOT IN ('pg_catalog', 'information_schema') AND an.nspname NOT LIKE 'pg\\_%')) "
+	"      AND has_schema_privilege(an.oid, 'USAGE') AND has_any_column_privilege(ac.oid, 'SELECT'))) "
 	"ORDER BY n.nspname, c.relname";
 
 static const char columns_sql[] =

@@ -301,9 +301,33 @@ class DiscoverTest(Base):
             self.assertLess(time.monotonic(), deadline, "the locks were never taken")
             time.sleep(0.05)
         self.assertIn("nokey", self.discover())
+        cluster.psql('CREATE PUBLICATION lock_pub FOR TABLE "Odd Schema".composite WITH (publish_via_partition_root = true);')
+        self.addCleanup(cluster.psql, "DROP PUBLICATION lock_pub;")
         for cdc in (False, True):
-            st = self.status(self.run_cmd(["check"], config=cluster.config(schemas=["Odd Schema"], cdc=cdc)))
+            cfg = cluster.config(schemas=["Odd Schema"], cdc=cdc)
+            if cdc:
+                cfg["replication_method"]["publication"] = "lock_pub"
+            st = self.status(self.run_cmd(["check"], config=cfg))
             self.assertEqual(st["status"], "SUCCEEDED", st)
+
+    def test_partition_whose_root_is_not_listed(self):
+        """A partition is read through its root when the root is listed; when the root is out of
+        the schemas, or the role may not read it, the partition is a stream of its own"""
+        cluster.psql("CREATE SCHEMA proot; CREATE SCHEMA pleaf; GRANT USAGE ON SCHEMA proot, pleaf TO capture;"
+                     "CREATE TABLE proot.r (id int PRIMARY KEY) PARTITION BY RANGE (id);"
+                     "CREATE TABLE pleaf.l PARTITION OF proot.r FOR VALUES FROM (0) TO (10);"
+                     "GRANT SELECT ON pleaf.l TO capture;")
+        self.addCleanup(cluster.psql, "DROP SCHEMA proot, pleaf CASCADE;")
+
+        def names(schemas):
+            r = self.run_cmd(["discover"], config=cluster.config(schemas=schemas))
+            self.assertEqual(r.rc, 0, r.raw + r.stderr)
+            return sorted((s["namespace"], s["name"]) for s in r.of_type("CATALOG")[0]["catalog"]["streams"])
+        self.assertEqual(names(["pleaf"]), [("pleaf", "l")])
+        self.assertEqual(names(["proot", "pleaf"]), [("pleaf", "l")])
+        cluster.psql("GRANT SELECT ON proot.r TO capture;")
+        self.assertEqual(names(["proot", "pleaf"]), [("proot", "r")])
+        self.assertEqual(names(["pleaf"]), [("pleaf", "l")])
 
     def test_schema_without_usage_is_left_out(self):
         """SELECT on a table is not enough to read it without USAGE on its schema: discover must
