@@ -35,7 +35,7 @@ typedef struct sp_table
 	bool		in_publication;
 	bool		added_to_publication;	/* by this read: its earlier changes were not decoded */
 	char	   *partition_without_identity; /* partitions with no replica identity, or NULL */
-	char	   *unlogged;		/* it, or its partitions, if UNLOGGED (not in the WAL), or NULL */
+	char	   *unlogged;		/* it, or its partitions, if UNLOGGED or foreign (not in the WAL) */
 	bool		has_children;	/* inheritance children (or partitions): their rows are its own */
 	char	   *partitions;		/* a partitioned table: md5 of its leaf partitions' OIDs */
 	bool		has_generated;	/* a stored generated column among cols (COPY by name refuses it) */

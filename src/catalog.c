@@ -97,12 +97,15 @@ static const char tables_sql[] =
 	"       SELECT 1 FROM pg_index i WHERE i.indrelid = l.oid AND i.indisvalid AND CASE l.relreplident "
 	"         WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END)) END, "
 	"  c.relhassubclass, "
-	/* unlogged: its changes are not in the WAL, so not decoded (a partitioned table's partitions) */
+	/*
+	 * unlogged, or a foreign table: its changes are not in the WAL, so not decoded (a partitioned
+	 * table's partitions)
+	 */
 	"  CASE WHEN c.relpersistence = 'u' THEN format('%I.%I', n.nspname, c.relname) "
 	"  WHEN c.relkind = 'p' THEN "
 	"    (SELECT string_agg(format('%I.%I', ln.nspname, l.relname), ', ' ORDER BY ln.nspname, l.relname) "
 	"     FROM pg_class l JOIN pg_namespace ln ON ln.oid = l.relnamespace "
-	"     WHERE l.oid IN " LEAVES_OF_C " AND l.relpersistence = 'u') END, "
+	"     WHERE l.oid IN " LEAVES_OF_C " AND (l.relpersistence = 'u' OR l.relkind = 'f')) END, "
 	"  CASE WHEN c.relkind = 'p' THEN md5((SELECT coalesce(string_agg(l.oid::text, ',' ORDER BY l.oid), '') "
 	"     FROM pg_class l WHERE l.oid IN " LEAVES_OF_C ")) END "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

@@ -373,9 +373,10 @@ add_stream(reader *r, const json_t *cs)
 	{
 		if (t->unlogged)
 		{
-			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: %s is UNLOGGED, so "
-					"its changes are not written to the WAL that logical replication decodes; run "
-					"ALTER TABLE ... SET LOGGED, or sync it as full refresh", t->ns, t->name,
+			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: %s is UNLOGGED (or a "
+					"foreign table), so its changes are not written to the WAL that logical "
+					"replication decodes; run ALTER TABLE ... SET LOGGED (a foreign partition's "
+					"changes cannot be captured), or sync it as full refresh", t->ns, t->name,
 					t->unlogged);
 			return false;
 		}

@@ -339,6 +339,17 @@ class CdcTest(ReadBase):
         self.assertEqual(err["failure_type"], "config_error")
         self.assertIn("UNLOGGED", err["message"])
         self.assertIn("SET LOGGED", err["message"])
+        # a foreign partition's changes are not in this server's WAL either
+        cluster.psql("CREATE EXTENSION IF NOT EXISTS file_fdw; DROP SERVER IF EXISTS files CASCADE;"
+                     "CREATE SERVER files FOREIGN DATA WRAPPER file_fdw; DROP TABLE IF EXISTS fp;"
+                     "CREATE TABLE fp (id int, v text) PARTITION BY RANGE (id); ALTER TABLE fp REPLICA IDENTITY FULL;"
+                     "CREATE TABLE fp1 PARTITION OF fp FOR VALUES FROM (0) TO (10); ALTER TABLE fp1 REPLICA IDENTITY FULL;"
+                     "CREATE FOREIGN TABLE fp2 PARTITION OF fp FOR VALUES FROM (10) TO (20) SERVER files "
+                     "OPTIONS (filename '/dev/null');"
+                     "ALTER TABLE fp OWNER TO capture; ALTER TABLE fp1 OWNER TO capture; ALTER TABLE fp2 OWNER TO capture;")
+        self.addCleanup(cluster.psql, "DROP TABLE IF EXISTS fp; DROP SERVER IF EXISTS files CASCADE;")
+        disc = self.discover()
+        self.assertEqual({s["name"]: s for s in disc["catalog"]["streams"]}["fp"]["supported_sync_modes"], ["full_refresh"])
         r = self.read(configured_catalog(disc, streams=["meta", "nd"]), cfg=self.cfg(backfill_chunk_size=1))
         self.assertTrue(any("has the name of a CDC metadata field" in l for l in r.logs()), r.logs())
         for line in r.raw.splitlines():
