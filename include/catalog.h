@@ -38,6 +38,7 @@ typedef struct sp_table
 	char	   *unlogged;		/* it, or its partitions, if UNLOGGED or foreign (not in the WAL) */
 	bool		has_children;	/* inheritance children (or partitions): their rows are its own */
 	char	   *partitions;		/* a partitioned table: md5 of its leaf partitions' OIDs */
+	bool		is_partition;	/* a partition listed itself (no ancestor is): full refresh only */
 	bool		has_generated;	/* a stored generated column among cols (COPY by name refuses it) */
 	int			ncols;
 	sp_column  *cols;

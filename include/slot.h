@@ -69,10 +69,10 @@ bool		publication_ensure(PGconn *conn, const char *name, sp_table *const *tables
  * tables: not so for a partitioned table's without publish_via_partition_root (they come under
  * its partitions' names), for actions it does not publish (publish = 'insert'), or for rows or
  * columns a row filter or a column list (15+) leaves out. False (config error naming the fix) if
- * not; a publication without TRUNCATE is only warned about.
+ * not; a publication without TRUNCATE is only warned about (with warn_truncate).
  */
 bool		publication_fits(PGconn *conn, int server_version, const char *pub,
-							 sp_table *const *tables, int ntables);
+							 sp_table *const *tables, int ntables, bool warn_truncate);
 
 /* DROP PUBLICATION IF EXISTS; *dropped says whether it existed. */
 bool		publication_drop(PGconn *conn, const char *name, bool *dropped);

@@ -107,7 +107,8 @@ static const char tables_sql[] =
 	"     FROM pg_class l JOIN pg_namespace ln ON ln.oid = l.relnamespace "
 	"     WHERE l.oid IN " LEAVES_OF_C " AND (l.relpersistence = 'u' OR l.relkind = 'f')) END, "
 	"  CASE WHEN c.relkind = 'p' THEN md5((SELECT coalesce(string_agg(l.oid::text, ',' ORDER BY l.oid), '') "
-	"     FROM pg_class l WHERE l.oid IN " LEAVES_OF_C ")) END "
+	"     FROM pg_class l WHERE l.oid IN " LEAVES_OF_C ")) END, "
+	"  c.relispartition "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE (n.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND "
 	"       n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%')) "
@@ -205,6 +206,7 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 			t->unlogged = xstrdup(PQgetvalue(res, i, 9));
 		if (!PQgetisnull(res, i, 10))
 			t->partitions = xstrdup(PQgetvalue(res, i, 10));
+		t->is_partition = PQgetvalue(res, i, 11)[0] == 't';
 		if (i)
 			buf_putc(&oids, ',');
 		buf_puts(&oids, PQgetvalue(res, i, 0));
@@ -398,6 +400,12 @@ bool
 table_cdc_capable(const sp_table *t)
 {
 	if (t->relkind != 'r' && t->relkind != 'p')
+		return false;
+	/*
+	 * A partition listed itself: a publication that holds an ancestor of it (FOR ALL TABLES,
+	 * say) with publish_via_partition_root sends its changes under the ancestor's name
+	 */
+	if (t->is_partition)
 		return false;
 	/* a partition's identity is its own: the root's does not reach it */
 	if (t->partition_without_identity || t->unlogged)

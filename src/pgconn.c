@@ -208,8 +208,10 @@ pgc_connect(const config_t *cfg, bool replication)
 				 cfg->host, cfg->port, timeout, msg);
 	else if (strstr(msg, "pg_hba.conf") && strstr(msg, "no encryption"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "the server at %s:%d accepts only encrypted connections from here: %s; set "
-				 "ssl_mode to require (or verify-ca, verify-full)", cfg->host, cfg->port, msg);
+				 "the server at %s:%d refused an unencrypted connection: %s; if it takes only "
+				 "encrypted ones from here (hostssl), set ssl_mode to require (or verify-ca, "
+				 "verify-full), else a pg_hba.conf entry must allow this host, user and database",
+				 cfg->host, cfg->port, msg);
 	else if (strstr(msg, "pg_hba.conf"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
 				 "the server at %s:%d does not let \"%s\" connect from here: %s; a pg_hba.conf "

@@ -390,6 +390,14 @@ add_stream(reader *r, const json_t *cs)
 					t->partition_without_identity, t->ns, t->name);
 			return false;
 		}
+		if (t->is_partition)
+		{
+			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: it is a partition, "
+					"whose changes a publication holding its partitioned table sends under that "
+					"table's name; capture the partitioned table (list its schema, GRANT SELECT on "
+					"it), or sync the partition as full refresh", t->ns, t->name);
+			return false;
+		}
 		if (!table_cdc_capable(t))
 		{
 			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: it has neither a "
@@ -642,7 +650,8 @@ reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *wha
  * their copies to import. Each such table's changes are then those
  * of the transactions that snapshot does not see (stream_state copy_snapshot), until the stream
  * passes the WAL position read with it (every transaction it sees committed before that). A
- * snapshot that cannot be exported (a standby before 16, say) leaves them copied as before.
+ * snapshot that cannot be exported leaves them copied as before (at least once), and so does a
+ * standby (see the caller).
  * False only on a failure that ends the read (error recorded).
  */
 static bool
@@ -733,7 +742,8 @@ prepare_cdc(reader *r, const sp_state *state)
 	/* the publication must exist before the slot: pgoutput reads it with historic snapshots */
 	if (!publication_exists(r->conn, cfg->publication, &pub_existed, &all))
 		goto done;
-	if (pub_existed && !publication_fits(r->conn, r->server_version, r->cfg->publication, tables, ntables))
+	if (pub_existed && !publication_fits(r->conn, r->server_version, r->cfg->publication, tables, ntables,
+									  true))
 		goto done;
 	if (!slot_get(r->conn, cfg->replication_slot, &slot))
 		goto done;
@@ -1010,6 +1020,7 @@ prepare_cdc(reader *r, const sp_state *state)
 		pg_lsn		now;
 		PGresult   *res;
 		buf_t		oids;
+		bool		standby;
 
 		if (!lsn_query(r->conn, "reading the WAL position", WAL_POSITION_SQL, &now))
 			goto done;
@@ -1035,8 +1046,9 @@ prepare_cdc(reader *r, const sp_state *state)
 		buf_free(&oids);
 		if (res == NULL)
 			goto done;
+		standby = PQgetvalue(res, 0, 1)[0] == 't';
 		/* a standby makes a commit visible as it replays it: nothing to wait for there */
-		if (PQgetvalue(res, 0, 1)[0] != 't' &&
+		if (!standby &&
 			!reader_wait_xids(r, PQgetvalue(res, 0, 0), false, "that hold a lock for writing on a "
 							  "table about to be copied to end, as creating a replication slot "
 							  "waits for those running: a change made before the copy by a "
@@ -1054,7 +1066,11 @@ prepare_cdc(reader *r, const sp_state *state)
 			ok = true;
 			goto done;
 		}
-		if (!export_copy_snapshot(r, fresh))
+		/*
+		 * Not on a standby: a standby's snapshot lists the transactions running as it was taken
+		 * among subtransactions, and prints none of them, so it would seem to see them all
+		 */
+		if (!standby && !export_copy_snapshot(r, fresh))
 			goto done;
 	}
 

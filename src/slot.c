@@ -242,7 +242,7 @@ publication_drop(PGconn *conn, const char *name, bool *dropped)
 
 bool
 publication_fits(PGconn *conn, int server_version, const char *pub, sp_table *const *tables,
-				 int ntables)
+				 int ntables, bool warn_truncate)
 {
 	const char *p[2] = {pub, NULL};
 	PGresult   *res = pgc_query(conn, "reading the publication", server_version >= 130000 ?
@@ -274,7 +274,7 @@ publication_fits(PGconn *conn, int server_version, const char *pub, sp_table *co
 				"'insert, update, delete, truncate')", pub);
 		ok = false;
 	}
-	else if (ok && PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] != 't')
+	else if (ok && warn_truncate && PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] != 't')
 		log_warn("publication \"%s\" does not publish TRUNCATE: rows a TRUNCATE removes stay in "
 				 "the destination; ALTER PUBLICATION ... SET (publish = 'insert, update, delete, "
 				 "truncate') to capture it", pub);
