@@ -37,7 +37,11 @@ typedef struct sp_table
 	char	   *partition_without_identity; /* partitions with no replica identity, or NULL */
 	char	   *unlogged;		/* it, or its partitions, if UNLOGGED or foreign (not in the WAL) */
 	bool		has_children;	/* inheritance children (or partitions): their rows are its own */
-	char	   *partitions;		/* a partitioned table: md5 of its leaf partitions' OIDs */
+	/*
+	 * A partitioned table: its leaf partitions, "oid/xid,..." by OID, each with the newest xmin
+	 * of the pg_inherits rows from it up to the table (the CREATE or ATTACH that made it one)
+	 */
+	char	   *partitions;
 	bool		is_partition;	/* a partition listed itself (no ancestor is): full refresh only */
 	bool		has_generated;	/* a stored generated column among cols (COPY by name refuses it) */
 	int			ncols;

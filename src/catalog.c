@@ -106,8 +106,15 @@ static const char tables_sql[] =
 	"    (SELECT string_agg(format('%I.%I', ln.nspname, l.relname), ', ' ORDER BY ln.nspname, l.relname) "
 	"     FROM pg_class l JOIN pg_namespace ln ON ln.oid = l.relnamespace "
 	"     WHERE l.oid IN " LEAVES_OF_C " AND (l.relpersistence = 'u' OR l.relkind = 'f')) END, "
-	"  CASE WHEN c.relkind = 'p' THEN md5((SELECT coalesce(string_agg(l.oid::text, ',' ORDER BY l.oid), '') "
-	"     FROM pg_class l WHERE l.oid IN " LEAVES_OF_C ")) END, "
+	/*
+	 * a partitioned table's leaves, each with the newest xmin of the pg_inherits rows on its way
+	 * to the table (the transaction that made it, or an ancestor, a partition): "oid/xid,..."
+	 */
+	"  CASE WHEN c.relkind = 'p' THEN (WITH RECURSIVE tree(relid, inhx) AS (SELECT c.oid, NULL::xid "
+	"    UNION ALL SELECT i.inhrelid, CASE WHEN tree.inhx IS NULL OR age(i.xmin) < age(tree.inhx) "
+	"    THEN i.xmin ELSE tree.inhx END FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid) "
+	"    SELECT coalesce(string_agg(tree.relid::text || '/' || tree.inhx::text, ',' ORDER BY tree.relid), '') "
+	"    FROM tree JOIN pg_class l ON l.oid = tree.relid WHERE l.relkind <> 'p' AND tree.inhx IS NOT NULL) END, "
 	"  c.relispartition "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE (n.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND "

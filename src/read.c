@@ -644,6 +644,95 @@ reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *wha
 }
 
 /*
+ * Whether a partitioned table must be backfilled again because partitions joined it since the
+ * state was saved (saved->partitions, see catalog.h): ATTACH PARTITION is not a change pgoutput
+ * sends, so the rows an attached table had are in neither the copy nor the stream. A partition
+ * that joined empty (CREATE TABLE ... PARTITION OF, say, made ahead by pg_partman) has only rows
+ * written since, which the stream carries under the table's name: those older than, or as old
+ * as, the transaction that made it a partition are what is missing. Partitions gone (DETACH,
+ * DROP) are warned about: their rows stay in the destination. 1 to backfill again, 0 not, -1 on
+ * failure (error recorded).
+ */
+static int
+partitions_changed(reader *r, rd_stream *s, const stream_state *saved)
+{
+	const char *now = s->table->partitions;
+	const char *was = saved->partitions;
+	int			again = 0;
+	int			gone = 0;
+
+	if (now == NULL || was == NULL || strcmp(now, was) == 0)
+		return 0;
+	/* the lists are "oid/xid" items: one now and not then joined (or joined again) since */
+	for (const char *p = now; *p && again == 0;)
+	{
+		size_t		len = strcspn(p, ",");
+		char		item[48];
+		char		oid[16];
+		const char *slash;
+		buf_t		sql;
+		PGresult   *res;
+		char		code[6];
+		char		msg[256];
+		bool		listed = false;
+
+		snprintf(item, sizeof(item), "%.*s", (int) (len < 47 ? len : 47), p);
+		p += len + (p[len] == ',');
+		for (const char *q = was; *q && !listed;)
+		{
+			size_t		l = strcspn(q, ",");
+
+			listed = l == strlen(item) && strncmp(q, item, l) == 0;
+			q += l + (q[l] == ',');
+		}
+		if (listed || (slash = strchr(item, '/')) == NULL ||
+			strspn(slash + 1, "0123456789") != strlen(slash + 1))
+			continue;
+		snprintf(oid, sizeof(oid), "%.*s", (int) (slash - item < 15 ? slash - item : 15), item);
+		res = pgc_query(r->conn, "naming a partition", "SELECT $1::oid::regclass::text", 1,
+						(const char *const[]) {oid});
+		if (res == NULL)
+			return -1;
+		/* its rows as old as the transaction that made it a partition, or older */
+		buf_init(&sql, 0);
+		buf_printf(&sql, "SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE age(xmin) >= age('%s'::xid) "
+				   "OR age(xmin) < 0)", PQgetvalue(res, 0, 0), slash + 1);
+		PQclear(res);
+		res = pgc_try(r->conn, sql.data, 0, NULL, code, msg, sizeof(msg));
+		buf_free(&sql);
+		/* a partition the role may not read by itself (SELECT on the table only): assume rows */
+		again = res == NULL || PQgetvalue(res, 0, 0)[0] == 't';
+		PQclear(res);
+	}
+	for (const char *q = was; *q;)
+	{
+		size_t		l = strcspn(q, ",");
+		size_t		ol = strcspn(q, "/,");
+		bool		here = false;
+
+		for (const char *p = now; *p && !here;)
+		{
+			size_t		pl = strcspn(p, "/,");
+
+			here = pl == ol && strncmp(p, q, ol) == 0;
+			p += strcspn(p, ",");
+			p += *p == ',';
+		}
+		gone += !here;
+		q += l + (q[l] == ',');
+	}
+	if (gone > 0)
+		log_warn("stream %s.%s: %d partition(s) were detached or dropped since the state was saved "
+				 "(not changes the stream carries): their rows stay in the destination until the "
+				 "stream is refreshed", s->table->ns, s->table->name, gone);
+	if (again)
+		log_warn("stream %s.%s: a table with rows of its own was attached as a partition since "
+				 "the state was saved (ATTACH PARTITION is not a change the stream carries): "
+				 "backfilling it again", s->table->ns, s->table->name);
+	return again;
+}
+
+/*
  * Keyless tables backfilled again (joining a read that resumes, say), or all of them on a fresh
  * start with a slot that exists, once the writers on them have ended: a snapshot taken now,
  * exported from a transaction kept open on a connection of its own (reader.h snap_conn) for
@@ -948,6 +1037,7 @@ prepare_cdc(reader *r, const sp_state *state)
 	{
 		rd_stream  *s = &r->streams[i];
 		const stream_state *saved = state_find(state, s->table->ns, s->table->name);
+		int			pc = 0;
 
 		if (!s->incremental)
 			continue;
@@ -970,14 +1060,10 @@ prepare_cdc(reader *r, const sp_state *state)
 					 "refreshed", s->table->ns, s->table->name);
 			s->backfill_again = true;
 		}
-		else if (saved->partitions && s->table->partitions &&
-				 strcmp(saved->partitions, s->table->partitions) != 0)
+		else if ((pc = partitions_changed(r, s, saved)) != 0)
 		{
-			/* ATTACH and DETACH PARTITION are not changes pgoutput sends */
-			log_warn("stream %s.%s: partitions were attached to or detached from the table since "
-					 "the state was saved, which the change stream does not carry: backfilling it "
-					 "again; rows of a detached partition stay in the destination until the stream "
-					 "is refreshed", s->table->ns, s->table->name);
+			if (pc < 0)
+				goto done;
 			s->backfill_again = true;
 		}
 		else if (!s->table->in_publication)

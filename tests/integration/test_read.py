@@ -1818,12 +1818,14 @@ class PartitionTest(ReadBase):
 
 
     def test_partition_attached_or_detached_between_reads(self):
-        """ATTACH and DETACH PARTITION are not changes pgoutput sends: a read finding the
-        partitions changed since its state backfills the table again, so rows of a table
-        attached (the usual way to load a partition) reach the destination"""
+        """ATTACH and DETACH PARTITION are not changes pgoutput sends. A read finding that a table
+        with rows of its own was attached (the usual way to load a partition), or attached again
+        after a detach, backfills the partitioned table again, so those rows reach the
+        destination; a partition made empty (and filled through the stream since) does not
+        cause a backfill, and one detached is warned about"""
         self.drop_slot()
         cluster.psql("""
-            DROP TABLE IF EXISTS pr, pr3;
+            DROP TABLE IF EXISTS pr, pr3, pr4;
             CREATE TABLE pr (id int PRIMARY KEY, v int) PARTITION BY RANGE (id);
             CREATE TABLE pr1 PARTITION OF pr FOR VALUES FROM (0) TO (10);
             CREATE TABLE pr2 PARTITION OF pr FOR VALUES FROM (10) TO (20);
@@ -1833,15 +1835,27 @@ class PartitionTest(ReadBase):
         cat = configured_catalog(self.discover(), streams=["pr"])
         r = self.read(cat)
         self.assertEqual(sorted(x["data"]["id"] for x in r.records()), [1, 11])
-        state = r.states()[-1]
-        r = self.read(cat, state=state)
-        self.assertFalse(any("partitions were attached" in l for l in r.logs()), r.logs())
-        cluster.psql("CREATE TABLE pr3 (id int PRIMARY KEY, v int); ALTER TABLE pr3 OWNER TO capture;"
-                     "INSERT INTO pr3 VALUES (21, 3); ALTER TABLE pr ATTACH PARTITION pr3 FOR VALUES FROM (20) TO (30);"
-                     "INSERT INTO pr VALUES (2, 4);")
-        r = self.read(cat, state=r.states()[-1])
-        self.assertTrue(any("partitions were attached" in l for l in r.logs()), r.logs())
-        self.assertEqual(sorted(x["data"]["id"] for x in r.records()), [1, 2, 11, 21])
+
+        def again(sql, expect_ids, backfilled):
+            cluster.psql(sql)
+            res = self.read(cat, state=self.state)
+            self.assertEqual(any("backfilling it again" in l for l in res.logs()), backfilled, res.logs())
+            self.assertEqual(sorted(x["data"]["id"] for x in res.records()), expect_ids)
+            self.state = res.states()[-1]
+            return res
+        self.state = r.states()[-1]
+        # made empty, then filled: the stream has its rows
+        again("CREATE TABLE pr4 PARTITION OF pr FOR VALUES FROM (30) TO (40); ALTER TABLE pr4 OWNER TO capture;"
+              "INSERT INTO pr VALUES (31, 5);", [31], False)
+        # a loaded table attached: backfilled again
+        again("CREATE TABLE pr3 (id int PRIMARY KEY, v int); ALTER TABLE pr3 OWNER TO capture;"
+              "INSERT INTO pr3 VALUES (21, 3); ALTER TABLE pr ATTACH PARTITION pr3 FOR VALUES FROM (20) TO (30);"
+              "INSERT INTO pr VALUES (2, 4);", [1, 2, 11, 21, 31], True)
+        # detached: warned about; changed while out and attached again: backfilled again
+        res = again("ALTER TABLE pr DETACH PARTITION pr3;", [], False)
+        self.assertTrue(any("detached or dropped" in l for l in res.logs()), res.logs())
+        again("UPDATE pr3 SET v = 30; ALTER TABLE pr ATTACH PARTITION pr3 FOR VALUES FROM (20) TO (30);",
+              [1, 2, 11, 21, 31], True)
         self.drop_slot()
 
 class TlsTest(ReadBase):
