@@ -159,8 +159,16 @@ static const char keys_sql[] =
 	"    WHERE k.coll <> a.attcollation AND NOT ac.collisdeterministic) "
 	"ORDER BY i.indrelid, i.indisprimary DESC, i.indisreplident DESC, i.indnkeyatts, i.indexrelid";
 
-static const char pubtables_sql[] =
-	"SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1";
+/*
+ * The tables of $2 the publication holds: FOR ALL TABLES, FOR TABLE, or (15+) FOR TABLES IN
+ * SCHEMA. Read from the catalogs, not pg_publication_tables, which on 16+ opens (locks) every
+ * table it lists. A partitioned table is held when it is named, whatever publish_via_partition_root
+ * says (publication_fits refuses the publication if that is off).
+ */
+#define PUBTABLES_SQL(in_schema) \
+	"SELECT c.oid FROM pg_publication p, pg_class c WHERE p.pubname = $1 " \
+	"AND c.oid = ANY($2::oid[]) AND (p.puballtables OR EXISTS (SELECT 1 FROM pg_publication_rel pr " \
+	"WHERE pr.prpubid = p.oid AND pr.prrelid = c.oid)" in_schema ")"
 
 static int
 find_table_by_oid(sp_catalog *cat, uint32_t oid)
@@ -330,17 +338,20 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 	/* publication membership */
 	if (cfg->method == REPL_CDC && cfg->publication)
 	{
-		const char *p[1] = {cfg->publication};
+		const char *p[2] = {cfg->publication, oids.data};
 
-		res = pgc_query(conn, "listing publication tables", pubtables_sql, 1, p);
+		res = pgc_query(conn, "listing publication tables", PQserverVersion(conn) >= 150000 ?
+						PUBTABLES_SQL(" OR EXISTS (SELECT 1 FROM pg_publication_namespace pn "
+									  "WHERE pn.pnpubid = p.oid AND pn.pnnspid = c.relnamespace)") :
+						PUBTABLES_SQL(""), 2, p);
 		if (res == NULL)
 			goto done;
 		for (int r = 0; r < PQntuples(res); r++)
 		{
-			sp_table   *t = catalog_find(out, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+			int			i = find_table_by_oid(out, (uint32_t) strtoul(PQgetvalue(res, r, 0), NULL, 10));
 
-			if (t)
-				t->in_publication = true;
+			if (i >= 0)
+				out->tables[i].in_publication = true;
 		}
 		PQclear(res);
 		res = NULL;
