@@ -1117,7 +1117,12 @@ prepare_cdc(reader *r, const sp_state *state)
 			rd_stream  *s = &r->streams[i];
 
 			if (s->backfill_again)
+			{
+				/* a filter of an earlier copy no longer says what this copy holds */
 				s->st.changes_from = now;
+				free(s->st.copy_snapshot);
+				s->st.copy_snapshot = NULL;
+			}
 			if (s->incremental && (s->backfill_again || fresh))
 				buf_printf(&oids, "%s%u", oids.len > 1 ? "," : "", s->table->oid);
 		}
