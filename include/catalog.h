@@ -43,6 +43,7 @@ typedef struct sp_table
 	 */
 	char	   *partitions;
 	bool		is_partition;	/* a partition listed itself (no ancestor is): full refresh only */
+	bool		unpublishable;	/* a partitioned table before PostgreSQL 13: not publishable */
 	bool		has_generated;	/* a stored generated column among cols (COPY by name refuses it) */
 	int			ncols;
 	sp_column  *cols;

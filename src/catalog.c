@@ -222,6 +222,8 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 		if (!PQgetisnull(res, i, 10))
 			t->partitions = xstrdup(PQgetvalue(res, i, 10));
 		t->is_partition = PQgetvalue(res, i, 11)[0] == 't';
+		/* 12 publishes a partitioned table's changes under its partitions' names only */
+		t->unpublishable = t->relkind == 'p' && PQserverVersion(conn) < 130000;
 		if (i)
 			buf_putc(&oids, ',');
 		buf_puts(&oids, PQgetvalue(res, i, 0));
@@ -423,7 +425,7 @@ table_cdc_capable(const sp_table *t)
 	 * A partition listed itself: a publication that holds an ancestor of it (FOR ALL TABLES,
 	 * say) with publish_via_partition_root sends its changes under the ancestor's name
 	 */
-	if (t->is_partition)
+	if (t->is_partition || t->unpublishable)
 		return false;
 	/* a partition's identity is its own: the root's does not reach it */
 	if (t->partition_without_identity || t->unlogged)

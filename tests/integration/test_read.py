@@ -1825,7 +1825,7 @@ class PartitionTest(ReadBase):
         cause a backfill, and one detached is warned about"""
         self.drop_slot()
         cluster.psql("""
-            DROP TABLE IF EXISTS pr, pr3, pr4;
+            DROP TABLE IF EXISTS pr, pr3, pr4, pr5;
             CREATE TABLE pr (id int PRIMARY KEY, v int) PARTITION BY RANGE (id);
             CREATE TABLE pr1 PARTITION OF pr FOR VALUES FROM (0) TO (10);
             CREATE TABLE pr2 PARTITION OF pr FOR VALUES FROM (10) TO (20);
@@ -1844,18 +1844,24 @@ class PartitionTest(ReadBase):
             self.state = res.states()[-1]
             return res
         self.state = r.states()[-1]
-        # made empty, then filled: the stream has its rows
-        again("CREATE TABLE pr4 PARTITION OF pr FOR VALUES FROM (30) TO (40); ALTER TABLE pr4 OWNER TO capture;"
-              "INSERT INTO pr VALUES (31, 5);", [31], False)
+        # made ahead of time, empty when a read first sees it, filled since: the stream has its rows
+        again("CREATE TABLE pr4 PARTITION OF pr FOR VALUES FROM (30) TO (40); ALTER TABLE pr4 OWNER TO capture;",
+              [], False)
+        again("INSERT INTO pr VALUES (31, 5);", [31], False)
+        # loaded in a subtransaction, then attached in the same transaction (its rows' xmin is
+        # newer than the attach's): backfilled again
+        again("BEGIN; CREATE TABLE pr5 (id int PRIMARY KEY, v int); ALTER TABLE pr5 OWNER TO capture; SAVEPOINT s;"
+              "INSERT INTO pr5 VALUES (41, 6); RELEASE s; ALTER TABLE pr ATTACH PARTITION pr5 FOR VALUES FROM (40) TO (50);"
+              "COMMIT;", [1, 11, 31, 41], True)
         # a loaded table attached: backfilled again
         again("CREATE TABLE pr3 (id int PRIMARY KEY, v int); ALTER TABLE pr3 OWNER TO capture;"
               "INSERT INTO pr3 VALUES (21, 3); ALTER TABLE pr ATTACH PARTITION pr3 FOR VALUES FROM (20) TO (30);"
-              "INSERT INTO pr VALUES (2, 4);", [1, 2, 11, 21, 31], True)
+              "INSERT INTO pr VALUES (2, 4);", [1, 2, 11, 21, 31, 41], True)
         # detached: warned about; changed while out and attached again: backfilled again
         res = again("ALTER TABLE pr DETACH PARTITION pr3;", [], False)
         self.assertTrue(any("detached or dropped" in l for l in res.logs()), res.logs())
         again("UPDATE pr3 SET v = 30; ALTER TABLE pr ATTACH PARTITION pr3 FOR VALUES FROM (20) TO (30);",
-              [1, 2, 11, 21, 31], True)
+              [1, 2, 11, 21, 31, 41], True)
         self.drop_slot()
 
 class TlsTest(ReadBase):
