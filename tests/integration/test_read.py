@@ -1557,9 +1557,13 @@ class NonCdcIncrementalTest(ReadBase):
         cluster.psql("DROP TABLE IF EXISTS inc_big; CREATE TABLE inc_big (id int PRIMARY KEY, grp int NOT NULL);"
                      "ALTER TABLE inc_big OWNER TO capture;"
                      "INSERT INTO inc_big SELECT g, g / 7 FROM generate_series(1, 25000) g;")
+        return self.standard_catalog("inc_big", "grp")
+
+    def standard_catalog(self, table, cursor):
+        """A catalog of table read Standard by cursor, and its config"""
         cfg = cluster.config(cdc=False)
-        cat = configured_catalog(self.discover(cfg), streams=["inc_big"])
-        cat["streams"][0]["cursor_field"] = ["grp"]
+        cat = configured_catalog(self.discover(cfg), streams=[table])
+        cat["streams"][0]["cursor_field"] = [cursor]
         return cat, cfg
 
     def test_standard_checkpoints_during_the_read(self):
@@ -1628,9 +1632,7 @@ class NonCdcIncrementalTest(ReadBase):
         cluster.psql("DROP TABLE IF EXISTS numc; CREATE TABLE numc (id int PRIMARY KEY, c numeric NOT NULL);"
                      "ALTER TABLE numc OWNER TO capture; INSERT INTO numc SELECT g, g FROM generate_series(1, 9999) g;"
                      "INSERT INTO numc VALUES (100001, 10000.0), (100002, 10000.00), (100003, 20000);")
-        cfg = cluster.config(cdc=False)
-        cat = configured_catalog(self.discover(cfg), streams=["numc"])
-        cat["streams"][0]["cursor_field"] = ["c"]
+        cat, cfg = self.standard_catalog("numc", "c")
         r = self.read(cat, cfg=cfg)
         cut = next(i for i, m in enumerate(r.messages) if m["type"] == "STATE")
         sent = [m["record"]["data"]["id"] for m in r.messages[:cut] if m["type"] == "RECORD"]
