@@ -158,6 +158,11 @@ void		reader_mark_running(reader *r, rd_stream *s);
  * commit of the first delivered transaction that new snapshots cannot see yet (reader_delivered).
  */
 void		reader_emit_state(reader *r);
+/*
+ * Whether partitions that may have brought rows of their own joined partitioned table tb since a
+ * state listing was (its "partitions"; NULL: unknown): 1 (warned about), 0, or -1 on failure.
+ */
+int			reader_partitions_joined(reader *r, const sp_table *tb, const char *was);
 /* Close the connection holding the slot's exported snapshot, if open. */
 void		reader_drop_snapshot(reader *r);
 /*

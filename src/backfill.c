@@ -542,17 +542,39 @@ typedef struct cursor_ckpt
 	bool		stopped;		/* stopped by a signal, at a state */
 } cursor_ckpt;
 
+/* A partitioned table's partitions in a Standard or Xmin state (see catalog.h). */
+static json_t *
+with_partitions(json_t *st, const sp_table *tb)
+{
+	if (tb->partitions)
+		json_object_set_new(st, "partitions", json_string(tb->partitions));
+	return st;
+}
+
+/*
+ * Whether the rows of partitions that joined tb since the state saved were must all be read
+ * (reader_partitions_joined): 1, 0, or -1 (error recorded).
+ */
+static int
+partitions_joined(reader *r, const sp_table *tb, const json_t *saved)
+{
+	const json_t *was = json_object_get(saved, "partitions");
+
+	return json_is_string(was) ? reader_partitions_joined(r, tb, json_string_value(was)) : 0;
+}
+
 /* A Standard stream's state; without cursor_record_count when count < 0. */
 static json_t *
-cursor_state(const sp_column *cc, const char *value, long long count)
+cursor_state(const rd_stream *s, const char *value, long long count)
 {
+	const sp_column *cc = &s->table->cols[s->cursor_col];
 	json_t	   *st = json_pack("{s:[s],s:o,s:s}", "cursor_field", cc->name, "cursor",
 							   value ? json_string(value) : json_null(), "cursor_type",
 							   cc->type_name);
 
 	if (count >= 0)
 		json_object_set_new(st, "cursor_record_count", json_integer((json_int_t) count));
-	return st;
+	return with_partitions(st, s->table);
 }
 
 /*
@@ -603,7 +625,7 @@ cursor_ckpt_row(reader *r, rd_stream *s, cursor_ckpt *ck, const tc_wire *wire, c
 			 * Rows equal to the value may come after this run of the same bytes: without a
 			 * count, a read resumed here reads the rows at the value again (rows >= it)
 			 */
-			reader_emit_stream_state(r, s, cursor_state(cc, v, equal_means_same_bytes(cc) ?
+			reader_emit_stream_state(r, s, cursor_state(s, v, equal_means_same_bytes(cc) ?
 														ck->group : -1));
 			free(v);
 			if (sp_stop_requested)
@@ -971,10 +993,11 @@ done:
 static json_t *
 xmin_pass_state(const rd_stream *s)
 {
-	return json_pack("{s:I,s:{s:I,s:I,s:I}}", "xmin_raw_value", (json_int_t) s->xmin_from,
-					 "xmin_pass", "xmin_next", (json_int_t) s->xmin_next, "ctid_block",
-					 (json_int_t) s->st.ctid_block, "relation_filenode",
-					 (json_int_t) s->st.ctid_filenode);
+	return with_partitions(json_pack("{s:I,s:{s:I,s:I,s:I}}", "xmin_raw_value",
+									 (json_int_t) s->xmin_from, "xmin_pass", "xmin_next",
+									 (json_int_t) s->xmin_next, "ctid_block",
+									 (json_int_t) s->st.ctid_block, "relation_filenode",
+									 (json_int_t) s->st.ctid_filenode), s->table);
 }
 
 /*
@@ -1321,6 +1344,15 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 				 cc->name, cc->type_name);
 		prev = NULL;
 	}
+	if (json_is_string(prev))
+	{
+		int			pj = partitions_joined(r, s->table, saved);
+
+		if (pj < 0)
+			goto done;
+		if (pj > 0)
+			prev = NULL;		/* rows of any cursor value joined: every row */
+	}
 	/* the lock first: every statement of the read then sees the table as it is while locked */
 	begun = copy_begin(r, s, qt, true, &binary);
 	if (begun < 0 || (begun == 0 && !pgc_command(r->conn, "starting the incremental read",
@@ -1392,7 +1424,7 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 	if (at_last < 0 || !pgc_command(r->conn, "ending the incremental read", "COMMIT"))
 		goto done;
 	in_txn = false;
-	*new_state = cursor_state(cc, last, at_last);
+	*new_state = cursor_state(s, last, at_last);
 	log_info("stream %s.%s: %lld rows past the cursor", s->table->ns, s->table->name, nrows);
 	ok = true;
 done:
@@ -1440,6 +1472,19 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 	buf_init(&filter, 0);
 	s->xmin_from = json_is_integer(prev) && json_integer_value(prev) > 0 ?
 		(unsigned long long) json_integer_value(prev) : 0;
+	if (s->xmin_from > 0)
+	{
+		int			pj = partitions_joined(r, s->table, saved);
+
+		if (pj < 0)
+			goto done;
+		if (pj > 0)
+		{
+			/* rows of any age joined: a pass over every row, begun now */
+			s->xmin_from = 0;
+			pass = next = block = filenode = NULL;
+		}
+	}
 	s->st.streaming = false;
 	if (json_is_integer(next) && json_integer_value(next) >= 0 && json_is_integer(block) &&
 		json_integer_value(block) >= 0 && json_is_integer(filenode) &&
@@ -1471,7 +1516,8 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 				   s->xmin_from);
 	if (!copy_by_ctid(r, s, qt, filter.len > 0 ? filter.data : NULL, &nrows))
 		goto done;
-	*new_state = s->st.streaming ? json_pack("{s:I}", "xmin_raw_value", (json_int_t) s->xmin_next)
+	*new_state = s->st.streaming ? with_partitions(json_pack("{s:I}", "xmin_raw_value",
+															  (json_int_t) s->xmin_next), s->table)
 		: NULL;
 	log_info("stream %s.%s: %lld rows changed since the last read (xmin)%s", s->table->ns,
 			 s->table->name, nrows, s->st.streaming ? "" : ", stopped before the end of the table");

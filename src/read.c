@@ -651,19 +651,18 @@ reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *wha
 }
 
 /*
- * Whether a partitioned table must be backfilled again because partitions joined it since the
- * state was saved (saved->partitions, see catalog.h): ATTACH PARTITION is not a change pgoutput
+ * Whether a partitioned table must be read again in full because partitions joined it since the
+ * state was saved (was: the state's partitions, see catalog.h): ATTACH PARTITION is not a change pgoutput
  * sends, so the rows an attached table had are in neither the copy nor the stream. A partition
  * that joined and has never held a row (made ahead of time by pg_partman, say) needs nothing:
  * whatever it holds later comes through the stream. Partitions gone (DETACH, DROP) are warned
  * about: their rows stay in the destination. 1 to backfill again, 0 not, -1 on failure (error
  * recorded).
  */
-static int
-partitions_changed(reader *r, rd_stream *s, const stream_state *saved)
+int
+reader_partitions_joined(reader *r, const sp_table *tb, const char *was)
 {
-	const char *now = s->table->partitions;
-	const char *was = saved->partitions;
+	const char *now = tb->partitions;
 	int			again = 0;
 	int			gone = 0;
 
@@ -730,11 +729,11 @@ partitions_changed(reader *r, rd_stream *s, const stream_state *saved)
 	if (gone > 0)
 		log_warn("stream %s.%s: %d partition(s) were detached or dropped since the state was saved "
 				 "(not changes the stream carries): their rows stay in the destination until the "
-				 "stream is refreshed", s->table->ns, s->table->name, gone);
+				 "stream is refreshed", tb->ns, tb->name, gone);
 	if (again)
 		log_warn("stream %s.%s: a partition that holds (or held) rows joined the table since the "
-				 "state was saved, and rows it had before it joined are not changes the stream "
-				 "carries: backfilling it again", s->table->ns, s->table->name);
+				 "state was saved, and the rows it had before it joined were never read: reading "
+				 "the table again in full", tb->ns, tb->name);
 	return again;
 }
 
@@ -1066,7 +1065,7 @@ prepare_cdc(reader *r, const sp_state *state)
 					 "refreshed", s->table->ns, s->table->name);
 			s->backfill_again = true;
 		}
-		else if ((pc = partitions_changed(r, s, saved)) != 0)
+		else if ((pc = reader_partitions_joined(r, s->table, saved->partitions)) != 0)
 		{
 			if (pc < 0)
 				goto done;
