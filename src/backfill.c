@@ -212,43 +212,19 @@ copy_wires(const rd_stream *s, int nfields, const int *extra)
 }
 
 /*
- * Open the transaction a copy of s runs in (REPEATABLE READ when repeatable, else READ COMMITTED),
- * taking an ACCESS SHARE lock on qt first (on ONLY qt when the copy reads the table without its
- * children).
- *
- * - A COPY takes its snapshot before it locks its table. Waiting for a table rewrite (ALTER
- *   COLUMN TYPE, for one), it would read the new file under a snapshot that cannot see the
- *   rewritten rows, and copy none of them: a backfill would end early and its rows never come.
- *   With the lock taken first, the copy's snapshot is of after any rewrite the lock waited for.
- * - Holding the lock, the column types cannot change until the copy ends. They are checked
- *   against the read's catalog, and *binary is set when the copy can be made in binary format
- *   (a binary value carries no type: one of another type would be read as garbage).
- *
- * The lock is LOCK TABLE, which takes no snapshot. A role with column privileges only may not
- * LOCK a table: its copies lock it with "SELECT FROM qt LIMIT 0" instead, which any column
- * privilege allows, and are made in text format. That statement takes a snapshot before it waits
- * for the lock: harmless in READ COMMITTED, where the COPY takes a new one, but in REPEATABLE READ
- * it is the transaction's. So there the relations locked are checked for one the snapshot does
- * not know (a table swapped in under the name since) or whose file (relfilenode) is not the one
- * the snapshot sees (a rewrite or TRUNCATE committed since); if one is found the transaction
- * starts again, with a snapshot of after it. Materialized views and foreign tables are copied
- * without a lock: LOCK does not take them, and nothing hides their rows (REFRESH writes its rows
- * frozen, visible to every snapshot).
- *
- * Returns 1 in the transaction, holding the lock; 0 when there is no lock to take (nothing is
- * open: the copy runs as before); -1 (error recorded) on failure, nothing open.
+ * A relation c (of pg_class, left-joined to rel) that the transaction's snapshot does not know
+ * (created since: a table swapped in under the name) or whose file is not the one its snapshot
+ * sees (a rewrite or TRUNCATE committed since): pg_relation_filenode reads the current catalog,
+ * a SELECT of pg_class the snapshot's. CHANGED_SINCE_SNAPSHOT_SQL counts the relations the
+ * transaction has locked that are so.
  */
-/*
- * Relations the transaction has locked that its snapshot does not know (created since: a table
- * swapped in under the name) or whose file is not the one its snapshot sees (a rewrite or
- * TRUNCATE committed since): pg_relation_filenode reads the current catalog, a SELECT of
- * pg_class the snapshot's.
- */
+#define NOT_AS_SNAPSHOT_SEES(rel) \
+	"(c.oid IS NULL OR (c.relkind IN ('r', 'm') AND c.relfilenode <> 0 AND " \
+	"pg_catalog.pg_relation_filenode(" rel ") IS DISTINCT FROM c.relfilenode))"
 #define CHANGED_SINCE_SNAPSHOT_SQL \
 	"SELECT count(*) FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_class c ON c.oid = " \
 	"l.relation WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND " \
-	"(c.oid IS NULL OR (c.relkind IN ('r', 'm') AND c.relfilenode <> 0 AND " \
-	"pg_catalog.pg_relation_filenode(c.oid) IS DISTINCT FROM c.relfilenode))"
+	NOT_AS_SNAPSHOT_SEES("l.relation")
 
 /* Whether s's copies import the reader's exported snapshot (see reader.h snap_conn). */
 static bool
@@ -277,9 +253,8 @@ copy_snapshot_holds(reader *r, rd_stream *s)
 	res = pgc_query(r->conn, "checking the table against the copy's snapshot",
 					"SELECT count(*) FROM (SELECT $1::oid AS relid UNION SELECT relid FROM "
 					"pg_catalog.pg_partition_tree($1::oid::regclass)) AS t LEFT JOIN "
-					"pg_catalog.pg_class c ON c.oid = t.relid WHERE c.oid IS NULL OR (c.relkind "
-					"IN ('r', 'm') AND c.relfilenode <> 0 AND pg_catalog.pg_relation_filenode(t.relid) "
-					"IS DISTINCT FROM c.relfilenode)", 1, p);
+					"pg_catalog.pg_class c ON c.oid = t.relid WHERE "
+					NOT_AS_SNAPSHOT_SEES("t.relid"), 1, p);
 	if (res == NULL)
 		return -1;
 	holds = strcmp(PQgetvalue(res, 0, 0), "0") == 0;
@@ -295,6 +270,37 @@ copy_snapshot_holds(reader *r, rd_stream *s)
 	return holds;
 }
 
+/*
+ * Open the transaction a copy of s runs in (REPEATABLE READ when repeatable, else READ COMMITTED),
+ * taking an ACCESS SHARE lock on qt first (on ONLY qt when the copy reads the table without its
+ * children).
+ *
+ * - A COPY takes its snapshot before it locks its table. Waiting for a table rewrite (ALTER
+ *   COLUMN TYPE, for one), it would read the new file under a snapshot that cannot see the
+ *   rewritten rows, and copy none of them: a backfill would end early and its rows never come.
+ *   With the lock taken first, the copy's snapshot is of after any rewrite the lock waited for.
+ * - Holding the lock, the column types cannot change until the copy ends. They are checked
+ *   against the read's catalog, and *binary is set when the copy can be made in binary format
+ *   (a binary value carries no type: one of another type would be read as garbage).
+ *
+ * The lock is LOCK TABLE, which takes no snapshot. A role with column privileges only may not
+ * LOCK a table: its copies lock it with "SELECT FROM qt LIMIT 0" instead, which any column
+ * privilege allows, and are made in text format. That statement takes a snapshot before it waits
+ * for the lock: harmless in READ COMMITTED, where the COPY takes a new one, but in REPEATABLE READ
+ * it is the transaction's. So there the relations locked are checked for one the snapshot does
+ * not know (a table swapped in under the name since) or whose file (relfilenode) is not the one
+ * the snapshot sees (a rewrite or TRUNCATE committed since); if one is found the transaction
+ * starts again, with a snapshot of after it. Materialized views and foreign tables are copied
+ * without a lock: LOCK does not take them, and nothing hides their rows (REFRESH writes its rows
+ * frozen, visible to every snapshot).
+ *
+ * A keyless table's copy may import the reader's exported snapshot (in_copy_snapshot) as its
+ * transaction begins; one the table no longer matches (copy_snapshot_holds), or that cannot be
+ * imported, is let go, and the transaction starts again without it.
+ *
+ * Returns 1 in the transaction, holding the lock; 0 when there is no lock to take (nothing is
+ * open: the copy runs as before); -1 (error recorded) on failure, nothing open.
+ */
 static int
 copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binary)
 {
@@ -400,19 +406,13 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 		{
 			int			holds = copy_snapshot_holds(r, s);
 
-			if (holds != 0)
-			{
-				if (holds < 0)
-				{
-					PQclear(res);
-					res = NULL;
-					PQclear(PQexec(r->conn, "ROLLBACK"));
-				}
+			if (holds > 0)
 				break;
-			}
 			PQclear(res);
 			res = NULL;
 			PQclear(PQexec(r->conn, "ROLLBACK"));
+			if (holds < 0)
+				break;			/* error recorded */
 			continue;			/* again, without the snapshot */
 		}
 		if (!s->lock_by_select || !repeatable || strcmp(PQgetvalue(res, 0, 0), "0") == 0)
@@ -1482,7 +1482,7 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 		{
 			/* rows of any age joined: a pass over every row, begun now */
 			s->xmin_from = 0;
-			pass = next = block = filenode = NULL;
+			next = NULL;		/* no pass to resume */
 		}
 	}
 	s->st.streaming = false;
