@@ -652,12 +652,12 @@ reader_wait_xids(reader *r, const char *xids, bool prepared_too, const char *wha
 
 /*
  * Whether a partitioned table must be read again in full because partitions joined it since the
- * state was saved (was: the state's partitions, see catalog.h): ATTACH PARTITION is not a change pgoutput
- * sends, so the rows an attached table had are in neither the copy nor the stream. A partition
- * that joined and has never held a row (made ahead of time by pg_partman, say) needs nothing:
- * whatever it holds later comes through the stream. Partitions gone (DETACH, DROP) are warned
- * about: their rows stay in the destination. 1 to backfill again, 0 not, -1 on failure (error
- * recorded).
+ * state was saved (was: the state's partitions, see catalog.h): ATTACH PARTITION is not a change
+ * pgoutput sends, so the rows an attached table had are in neither the copy nor the stream. A
+ * partition that joined and has never held a row (made ahead of time by pg_partman, say) needs
+ * nothing: whatever it holds later comes through the stream. Partitions gone (DETACH, DROP) are
+ * warned about: their rows stay in the destination. 1 to read it again, 0 not, -1 on failure
+ * (error recorded).
  */
 int
 reader_partitions_joined(reader *r, const sp_table *tb, const char *was)
@@ -738,15 +738,8 @@ reader_partitions_joined(reader *r, const sp_table *tb, const char *was)
 }
 
 /*
- * Keyless tables backfilled again (joining a read that resumes, say), or all of them on a fresh
- * start with a slot that exists, once the writers on them have ended: a snapshot taken now,
- * exported from a transaction kept open on a connection of its own (reader.h snap_conn) for
- * their copies to import. Each such table's changes are then those
- * of the transactions that snapshot does not see (stream_state copy_snapshot), until the stream
- * passes the WAL position read with it (every transaction it sees committed before that). A
- * snapshot that cannot be exported leaves them copied as before (at least once), and so does a
- * standby (see the caller).
- * False only on a failure that ends the read (error recorded).
+ * Whether s's copy is to read in an exported snapshot: a keyless table copied from the start
+ * (backfilled again, or all of them when fresh: the slot is new or was moved to now).
  */
 static bool
 copies_in_export(const rd_stream *s, bool fresh)
@@ -755,6 +748,16 @@ copies_in_export(const rd_stream *s, bool fresh)
 		(s->backfill_again || fresh);
 }
 
+/*
+ * Keyless tables backfilled again (joining a read that resumes, say), or all of them on a fresh
+ * start with a slot that exists, once the writers on them have ended: a snapshot taken now,
+ * exported from a transaction kept open on a connection of its own (reader.h snap_conn) for
+ * their copies to import. Each such table's changes are then those of the transactions that
+ * snapshot does not see (stream_state copy_snapshot), until the stream passes the WAL position
+ * read with it (every transaction it sees committed before that). A snapshot that cannot be
+ * exported leaves them copied as before (at least once), and so does a standby (see the caller).
+ * False only on a failure that ends the read (error recorded).
+ */
 static bool
 export_copy_snapshot(reader *r, bool fresh)
 {
@@ -773,9 +776,8 @@ export_copy_snapshot(reader *r, bool fresh)
 	if ((conn = pgc_connect(r->cfg, false)) == NULL)
 		return false;
 	buf_init(&sql, 0);
-	buf_printf(&sql, "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_catalog.pg_export_snapshot(), "
-			   "%s::text, (%s)::text", r->server_version >= 130000 ?
-			   "pg_catalog.pg_current_snapshot()" : "pg_catalog.txid_current_snapshot()",
+	buf_printf(&sql, "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT "
+			   "pg_catalog.pg_export_snapshot(), (%s), (%s)::text", RD_SNAPSHOT_SQL(r),
 			   WAL_POSITION_SQL);
 	res = pgc_try(conn, sql.data, 0, NULL, code, msg, sizeof(msg));
 	buf_free(&sql);
@@ -836,8 +838,8 @@ prepare_cdc(reader *r, const sp_state *state)
 	/* the publication must exist before the slot: pgoutput reads it with historic snapshots */
 	if (!publication_exists(r->conn, cfg->publication, &pub_existed, &all))
 		goto done;
-	if (pub_existed && !publication_fits(r->conn, r->server_version, r->cfg->publication, tables, ntables,
-									  true))
+	if (pub_existed && !publication_fits(r->conn, r->server_version, cfg->publication, tables,
+										 ntables, true))
 		goto done;
 	if (!slot_get(r->conn, cfg->replication_slot, &slot))
 		goto done;
@@ -970,7 +972,7 @@ prepare_cdc(reader *r, const sp_state *state)
 		 * table's copy holds exactly the changes the stream does not (see reader.h snap_conn)
 		 */
 		for (int i = 0; i < r->nstreams; i++)
-			keyless |= r->streams[i].incremental && r->streams[i].table->nkey == 0;
+			keyless |= copies_in_export(&r->streams[i], true);
 		if (repl == NULL || !slot_create(repl, cfg->replication_slot, &cp,
 										 keyless ? r->snapshot : NULL, sizeof(r->snapshot)))
 		{
@@ -981,8 +983,7 @@ prepare_cdc(reader *r, const sp_state *state)
 		{
 			r->snap_conn = repl;
 			for (int i = 0; i < r->nstreams; i++)
-				r->streams[i].in_snapshot = r->streams[i].incremental &&
-					r->streams[i].table->nkey == 0;
+				r->streams[i].in_snapshot = copies_in_export(&r->streams[i], true);
 		}
 		else
 			PQfinish(repl);
