@@ -160,14 +160,13 @@ check_slot(PGconn *conn, const config_t *cfg)
  * does not own it cannot add tables to it: one that holds none of them would fail every read.
  */
 static const char *
-check_publication(PGconn *conn, const config_t *cfg)
+check_publication(PGconn *conn, const config_t *cfg, sp_catalog *cat)
 {
 	bool		exists;
 	bool		all;
 	PGresult   *res = NULL;
 	const char *r = NULL;
 	char	   *q = NULL;
-	sp_catalog	cat;
 	sp_table  **tables;			/* the tables a read could capture */
 	int			n = 0;
 	int			inpub = 0;		/* of those, in the publication */
@@ -175,19 +174,17 @@ check_publication(PGconn *conn, const config_t *cfg)
 
 	if (!publication_exists(conn, cfg->publication, &exists, &all))
 		return fail_from_err();
-	if (!catalog_load(conn, cfg, &cat))
-		return fail_from_err();
-	tables = calloc((size_t) cat.ntables + 1, sizeof(sp_table *));
+	tables = calloc((size_t) cat->ntables + 1, sizeof(sp_table *));
 	if (tables == NULL)
 		abort();
 	buf_init(&oids, 0);
 	buf_putc(&oids, '{');
-	for (int i = 0; i < cat.ntables; i++)
-		if (table_cdc_capable(&cat.tables[i]))
+	for (int i = 0; i < cat->ntables; i++)
+		if (table_cdc_capable(&cat->tables[i]))
 		{
-			buf_printf(&oids, "%s%u", n ? "," : "", cat.tables[i].oid);
-			tables[n++] = &cat.tables[i];
-			inpub += cat.tables[i].in_publication;
+			buf_printf(&oids, "%s%u", n ? "," : "", cat->tables[i].oid);
+			tables[n++] = &cat->tables[i];
+			inpub += cat->tables[i].in_publication;
 		}
 	buf_putc(&oids, '}');
 	q = pgc_ident(conn, cfg->publication);
@@ -264,14 +261,12 @@ done:
 	PQfreemem(q);
 	buf_free(&oids);
 	free(tables);
-	catalog_free(&cat);
 	return r;
 }
 
 static const char *
-check_tables(PGconn *conn, const config_t *cfg)
+check_tables(PGconn *conn, const config_t *cfg, const sp_catalog *cat)
 {
-	sp_catalog	cat;
 	const char *r = NULL;
 
 	if (cfg->n_schemas > 0)
@@ -310,9 +305,7 @@ check_tables(PGconn *conn, const config_t *cfg)
 		if (r)
 			return r;
 	}
-	if (!catalog_load(conn, cfg, &cat))
-		return fail_from_err();
-	if (cat.ntables == 0)
+	if (cat->ntables == 0)
 	{
 		char	   *q = cfg->n_schemas ? pgc_ident(conn, cfg->schemas[0]) : NULL;
 		char	   *u = pgc_ident(conn, cfg->username);
@@ -324,7 +317,6 @@ check_tables(PGconn *conn, const config_t *cfg)
 		PQfreemem(q);
 		PQfreemem(u);
 	}
-	catalog_free(&cat);
 	return r;
 }
 
@@ -334,6 +326,7 @@ cmd_check(const cli_args *args)
 	config_t	cfg;
 	PGconn	   *conn = NULL;
 	const char *failure = NULL;
+	sp_catalog	cat = {0};
 
 	config_init(&cfg);
 	if (!config_load(args->config, &cfg))
@@ -351,19 +344,25 @@ cmd_check(const cli_args *args)
 	}
 	if ((failure = check_server(conn)) != NULL)
 		goto done;
+	if (!catalog_load(conn, &cfg, &cat))
+	{
+		failure = fail_from_err();
+		goto done;
+	}
 	if (cfg.method == REPL_CDC)
 	{
 		if ((failure = check_wal_level(conn)) != NULL ||
 			(failure = check_role(conn, &cfg)) != NULL ||
 			(failure = check_replication_connection(&cfg)) != NULL ||
 			(failure = check_slot(conn, &cfg)) != NULL ||
-			(failure = check_publication(conn, &cfg)) != NULL)
+			(failure = check_publication(conn, &cfg, &cat)) != NULL)
 			goto done;
 	}
-	failure = check_tables(conn, &cfg);
+	failure = check_tables(conn, &cfg, &cat);
 
 done:
 	ab_connection_status(failure == NULL, failure);
+	catalog_free(&cat);
 	PQfinish(conn);
 	config_free(&cfg);
 	return true;
