@@ -67,59 +67,55 @@ xcalloc(size_t n, size_t sz)
 	return p;
 }
 
+/* Whether schema ns (a pg_namespace row) is one of $1, or any user schema when $1 is empty. */
+#define IN_SCHEMAS(ns) \
+	"(" ns ".nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND " ns ".nspname NOT IN " \
+	"('pg_catalog', 'information_schema') AND " ns ".nspname NOT LIKE 'pg\\_%'))"
+
 /*
  * Nothing here may take a lock on a table: a table locked by another session (ALTER TABLE,
  * VACUUM FULL, a long LOCK TABLE), anywhere in the schemas, would hold up discover, check and
  * every read until lock_timeout. pg_relation_size and pg_partition_tree lock the tables they
  * look at, so sizes come from relpages (as of the last VACUUM or ANALYZE, like reltuples) and a
- * partitioned table's leaves from a walk of pg_inherits.
+ * partitioned table's leaves from one walk of pg_inherits (lv, empty for other relations), which
+ * gives what the table's leaves add up to:
+ * - their rows and pages;
+ * - those whose UPDATEs and DELETEs would fail once the root is published (no identity);
+ * - those whose changes are not in the WAL, so not decoded (UNLOGGED, or foreign tables);
+ * - each with the newest xmin of the pg_inherits rows on its way to the table (the transaction
+ *   that made it, or an ancestor, a partition): "oid/xid,...".
  */
-#define LEAVES_OF_C \
-	"(WITH RECURSIVE tree(relid) AS (SELECT c.oid UNION ALL SELECT i.inhrelid FROM pg_inherits i " \
-	"JOIN tree ON i.inhparent = tree.relid) SELECT l.oid FROM tree JOIN pg_class l ON l.oid = " \
-	"tree.relid WHERE l.relkind <> 'p')"
-
 static const char tables_sql[] =
 	"SELECT c.oid, n.nspname, c.relname, c.relkind, c.relreplident, "
-	"  CASE WHEN c.relkind = 'p' THEN "
-	"    (SELECT coalesce(sum(greatest(pc.reltuples, 0)), 0) FROM pg_class pc WHERE pc.oid IN "
-	LEAVES_OF_C ") "
+	"  CASE WHEN c.relkind = 'p' THEN coalesce(lv.tuples, 0) "
 	"  ELSE greatest(c.reltuples, 0) END::float8, "
-	"  (CASE WHEN c.relkind = 'p' THEN "
-	"    (SELECT coalesce(sum(pc.relpages), 0) FROM pg_class pc WHERE pc.oid IN " LEAVES_OF_C ") "
+	"  (CASE WHEN c.relkind = 'p' THEN coalesce(lv.pages, 0) "
 	"  WHEN c.relkind IN ('r', 'm') THEN c.relpages ELSE 0 END::int8 "
 	"  * current_setting('block_size')::int8), "
-	/* a partition whose UPDATEs and DELETEs would fail once the root is published */
-	"  CASE WHEN c.relkind = 'p' THEN "
-	"    (SELECT string_agg(format('%I.%I', ln.nspname, l.relname), ', ' ORDER BY ln.nspname, l.relname) "
-	"     FROM pg_class l JOIN pg_namespace ln ON ln.oid = l.relnamespace "
-	"     WHERE l.oid IN " LEAVES_OF_C " AND l.relkind = 'r' AND l.relreplident <> 'f' AND NOT EXISTS ("
-	"       SELECT 1 FROM pg_index i WHERE i.indrelid = l.oid AND i.indisvalid AND CASE l.relreplident "
-	"         WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END)) END, "
+	"  lv.without_identity, "
 	"  c.relhassubclass, "
-	/*
-	 * unlogged, or a foreign table: its changes are not in the WAL, so not decoded (a partitioned
-	 * table's partitions)
-	 */
 	"  CASE WHEN c.relpersistence = 'u' THEN format('%I.%I', n.nspname, c.relname) "
-	"  WHEN c.relkind = 'p' THEN "
-	"    (SELECT string_agg(format('%I.%I', ln.nspname, l.relname), ', ' ORDER BY ln.nspname, l.relname) "
-	"     FROM pg_class l JOIN pg_namespace ln ON ln.oid = l.relnamespace "
-	"     WHERE l.oid IN " LEAVES_OF_C " AND (l.relpersistence = 'u' OR l.relkind = 'f')) END, "
-	/*
-	 * a partitioned table's leaves, each with the newest xmin of the pg_inherits rows on its way
-	 * to the table (the transaction that made it, or an ancestor, a partition): "oid/xid,..."
-	 */
-	"  CASE WHEN c.relkind = 'p' THEN (WITH RECURSIVE tree(relid, inhx) AS (SELECT c.oid, NULL::xid "
-	"    UNION ALL SELECT i.inhrelid, CASE WHEN tree.inhx IS NULL OR age(i.xmin) < age(tree.inhx) "
-	"    THEN i.xmin ELSE tree.inhx END FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid) "
-	"    SELECT coalesce(string_agg(tree.relid::text || '/' || tree.inhx::text, ',' ORDER BY tree.relid), '') "
-	"    FROM tree JOIN pg_class l ON l.oid = tree.relid WHERE l.relkind <> 'p' AND tree.inhx IS NOT NULL) END, "
+	"  ELSE lv.not_in_wal END, "
+	"  CASE WHEN c.relkind = 'p' THEN coalesce(lv.leaves, '') END, "
 	"  c.relispartition "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-	"WHERE (n.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 AND "
-	"       n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%')) "
-	"  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+	"CROSS JOIN LATERAL (WITH RECURSIVE tree(relid, inhx) AS ("
+	"    SELECT c.oid, NULL::xid WHERE c.relkind = 'p' "
+	"    UNION ALL SELECT i.inhrelid, CASE WHEN tree.inhx IS NULL OR age(i.xmin) < age(tree.inhx) "
+	"    THEN i.xmin ELSE tree.inhx END FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid) "
+	"  SELECT sum(greatest(l.reltuples, 0)) AS tuples, sum(l.relpages) AS pages, "
+	"    string_agg(format('%I.%I', ln.nspname, l.relname), ', ' ORDER BY ln.nspname, l.relname) "
+	"      FILTER (WHERE l.relkind = 'r' AND l.relreplident <> 'f' AND NOT EXISTS ("
+	"        SELECT 1 FROM pg_index i WHERE i.indrelid = l.oid AND i.indisvalid AND CASE "
+	"        l.relreplident WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident "
+	"        ELSE false END)) AS without_identity, "
+	"    string_agg(format('%I.%I', ln.nspname, l.relname), ', ' ORDER BY ln.nspname, l.relname) "
+	"      FILTER (WHERE l.relpersistence = 'u' OR l.relkind = 'f') AS not_in_wal, "
+	"    string_agg(tree.relid::text || '/' || tree.inhx::text, ',' ORDER BY tree.relid) AS leaves "
+	"  FROM tree JOIN pg_class l ON l.oid = tree.relid "
+	"    JOIN pg_namespace ln ON ln.oid = l.relnamespace "
+	"  WHERE l.relkind <> 'p') AS lv "
+	"WHERE " IN_SCHEMAS("n") " AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
 	"  AND has_schema_privilege(n.oid, 'USAGE') AND has_any_column_privilege(c.oid, 'SELECT') "
 	/*
 	 * A partition is read through an ancestor that is listed too; one whose ancestors are all
@@ -127,8 +123,7 @@ static const char tables_sql[] =
 	 */
 	"  AND NOT (c.relispartition AND EXISTS (SELECT 1 FROM pg_partition_ancestors(c.oid) a "
 	"    JOIN pg_class ac ON ac.oid = a.relid JOIN pg_namespace an ON an.oid = ac.relnamespace "
-	"    WHERE a.relid <> c.oid AND (an.nspname = ANY($1::text[]) OR (cardinality($1::text[]) = 0 "
-	"      AND an.nspname NOT IN ('pg_catalog', 'information_schema') AND an.nspname NOT LIKE 'pg\\_%')) "
+	"    WHERE a.relid <> c.oid AND " IN_SCHEMAS("an")
 	"      AND has_schema_privilege(an.oid, 'USAGE') AND has_any_column_privilege(ac.oid, 'SELECT'))) "
 	"ORDER BY n.nspname, c.relname";
 
