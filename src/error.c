@@ -12,6 +12,31 @@ static err_kind cur_kind = ERR_NONE;
 static char cur_message[2048];
 static char cur_internal[4096];
 
+/*
+ * Keep a message on one line: libpq's end in a newline, and some continue on indented lines
+ * ("server closed the connection unexpectedly\n\tThis probably means..."), each break becomes
+ * one space and a trailing one goes.
+ */
+static void
+one_line(char *s)
+{
+	char	   *o = s;
+
+	for (const char *p = s; *p; p++)
+	{
+		if (*p != '\n')
+		{
+			*o++ = *p;
+			continue;
+		}
+		while (p[1] == '\t' || p[1] == ' ' || p[1] == '\n')
+			p++;
+		if (p[1] != '\0' && o > s && o[-1] != ' ')
+			*o++ = ' ';
+	}
+	*o = '\0';
+}
+
 void
 err_set(err_kind kind, const char *internal, const char *fmt,...)
 {
@@ -24,10 +49,8 @@ err_set(err_kind kind, const char *internal, const char *fmt,...)
 	vsnprintf(cur_message, sizeof(cur_message), fmt, ap);
 	va_end(ap);
 	snprintf(cur_internal, sizeof(cur_internal), "%s", internal ? internal : "");
-	/* libpq messages end in a newline; keep the text on one line */
-	for (char *p = cur_internal; *p; p++)
-		if (*p == '\n')
-			*p = (p[1] ? ' ' : '\0');
+	one_line(cur_message);
+	one_line(cur_internal);
 }
 
 bool
