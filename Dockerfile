@@ -28,12 +28,13 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSP_TESTS=OFF -DSP_FUZZ=OFF 
  && ./build/source-postgres spec >/dev/null
 
 # ---------------------------------------------------------------------------------------------
-# Stage 2: runtime. Shared libraries only; no compiler, no headers.
+# Stage 2: runtime. Shared libraries only, and the OpenSSH client for SSH tunnels (tunnel_method);
+# no compiler, no headers.
 FROM debian:bookworm-slim
 ARG CONNECTOR_VERSION
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq5 libjansson4 libuuid1 ca-certificates \
+ && apt-get install -y --no-install-recommends libpq5 libjansson4 libuuid1 ca-certificates openssh-client \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/log/apt /var/log/dpkg.log \
  && useradd --uid 1000 --user-group --home-dir /airbyte --no-create-home --shell /usr/sbin/nologin airbyte \
  && install -d -o airbyte -g airbyte -m 0755 /airbyte

@@ -38,6 +38,13 @@ typedef enum
 	INVALID_CURSOR_RESYNC		/* "Re-sync data" */
 } invalid_cursor_t;
 
+typedef enum
+{
+	TUNNEL_NONE,				/* "NO_TUNNEL" (default) */
+	TUNNEL_SSH_KEY,				/* "SSH_KEY_AUTH" */
+	TUNNEL_SSH_PASSWORD			/* "SSH_PASSWORD_AUTH" */
+} tunnel_method_t;
+
 /* One libpq connection keyword taken from jdbc_url_params. */
 typedef struct config_kv
 {
@@ -79,6 +86,15 @@ typedef struct config
 	char	   *heartbeat_action_query; /* may be NULL */
 	invalid_cursor_t invalid_cursor;
 	int			initial_load_timeout_hours; /* default 8 (4..24) */
+
+	/* tunnel_method: an SSH tunnel through a jump server (see tunnel.h) */
+	tunnel_method_t tunnel;
+	char	   *tunnel_host;
+	int			tunnel_port;	/* default 22 */
+	char	   *tunnel_user;
+	char	   *ssh_key;		/* private key text; secret */
+	char	   *tunnel_user_password;	/* secret */
+	char	   *ssh_key_file;	/* 0600 temporary file holding ssh_key */
 
 	/* additions of ours, all optional, documented in the spec */
 	int			backfill_chunk_size;	/* rows per backfill chunk; default 200000 */

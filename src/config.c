@@ -723,15 +723,20 @@ parse_replication(const json_t *root, config_t *cfg)
 	}
 }
 
-/* tunnel_method: accepted so existing configs parse, but only NO_TUNNEL works. */
+/*
+ * tunnel_method: absent or NO_TUNNEL connects directly; SSH_KEY_AUTH and SSH_PASSWORD_AUTH
+ * connect through a jump server (tunnel.c). The host may be written in brackets ("[::1]").
+ */
 static bool
-parse_tunnel(const json_t *root)
+parse_tunnel(const json_t *root, config_t *cfg)
 {
 	static const char *const methods[] = {"NO_TUNNEL", "SSH_KEY_AUTH", "SSH_PASSWORD_AUTH"};
 	json_t	   *t;
 	json_t	   *tm;
 	int			m;
+	size_t		hl;
 
+	cfg->tunnel = TUNNEL_NONE;
 	if (!get_object(root, "tunnel_method", &t))
 		return false;
 	if (t == NULL)
@@ -744,12 +749,35 @@ parse_tunnel(const json_t *root)
 	}
 	if (!get_enum(t, "tunnel_method", "tunnel_method", methods, 3, 0, &m))
 		return false;
-	if (m != 0)
+	if (m == 0)
+		return true;
+	cfg->tunnel = m == 1 ? TUNNEL_SSH_KEY : TUNNEL_SSH_PASSWORD;
+	if (!get_string(t, "tunnel_method", "tunnel_host", true, true, &cfg->tunnel_host) ||
+		!get_int(t, "tunnel_method", "tunnel_port", 1, 65535, 22, false, &cfg->tunnel_port) ||
+		!get_string(t, "tunnel_method", "tunnel_user", true, true, &cfg->tunnel_user))
+		return false;
+	if (cfg->tunnel == TUNNEL_SSH_KEY
+		? !get_string(t, "tunnel_method", "ssh_key", true, true, &cfg->ssh_key)
+		: !get_string(t, "tunnel_method", "tunnel_user_password", true, true,
+					  &cfg->tunnel_user_password))
+		return false;
+	hl = strlen(cfg->tunnel_host);
+	if (hl > 2 && cfg->tunnel_host[0] == '[' && cfg->tunnel_host[hl - 1] == ']')
 	{
-		err_set(ERR_CONFIG, NULL,
-				"config field \"tunnel_method.tunnel_method\" is \"%s\", but SSH tunnels are not "
-				"supported by this connector: use a direct connection (tunnel_method NO_TUNNEL) "
-				"to a host and port reachable from the connector", methods[m]);
+		memmove(cfg->tunnel_host, cfg->tunnel_host + 1, hl - 2);
+		cfg->tunnel_host[hl - 2] = '\0';
+	}
+	/* ssh would read a leading '-' as an option, and these end up on its command line */
+	if (cfg->tunnel_host[0] == '-' || strpbrk(cfg->tunnel_host, " \t\r\n@") != NULL)
+	{
+		err_set(ERR_CONFIG, NULL, "config field \"tunnel_method.tunnel_host\" must be a host name "
+				"or an IP address of the jump server");
+		return false;
+	}
+	if (cfg->tunnel_user[0] == '-' || strpbrk(cfg->tunnel_user, " \t\r\n") != NULL)
+	{
+		err_set(ERR_CONFIG, NULL, "config field \"tunnel_method.tunnel_user\" must be a user name "
+				"on the jump server, without spaces or a leading '-'");
 		return false;
 	}
 	return true;
@@ -1170,65 +1198,62 @@ tmp_remove(const char *path)
 }
 
 /*
- * Write pem to a new 0600 temporary file; its path goes to *out_path (malloc'd). A PEM pasted
- * with literal "\n" sequences and no real newline (a common copy-paste accident) is unfolded.
+ * Write pem (the text of config field `field`) to a new 0600 temporary file named after tag; its
+ * path goes to *out_path (malloc'd). A PEM pasted with literal "\n" sequences and no real newline
+ * (a common copy-paste accident) is unfolded, CRLF line ends become LF, and the text ends with a
+ * newline (OpenSSH refuses a key without one).
  */
 static bool
-write_pem_file(const char *what, const char *pem, char **out_path)
+write_pem_file(const char *field, const char *tag, const char *pem, char **out_path)
 {
 	const char *dir = getenv("TMPDIR");
 	char		path[PATH_MAX];
-	char	   *unfolded = NULL;
-	const char *data = pem;
-	size_t		len;
+	bool		folded = strchr(pem, '\n') == NULL && strstr(pem, "\\n") != NULL;
+	char	   *data;
+	size_t		len = 0;
 	int			fd;
 	int			n;
 
 	if (dir == NULL || dir[0] == '\0')
 		dir = "/tmp";
-	n = snprintf(path, sizeof(path), "%s/source-postgres-%s-XXXXXX", dir, what);
+	n = snprintf(path, sizeof(path), "%s/source-postgres-%s-XXXXXX", dir, tag);
 	if (n < 0 || (size_t) n >= sizeof(path))
 	{
-		err_set(ERR_SYSTEM, NULL, "could not create a temporary file for ssl_mode.%s: TMPDIR is too long",
-				what);
+		err_set(ERR_SYSTEM, NULL, "could not create a temporary file for %s: TMPDIR is too long",
+				field);
 		return false;
 	}
-	if (strchr(pem, '\n') == NULL && strstr(pem, "\\n") != NULL)
+	data = malloc(strlen(pem) + 2);
+	if (data == NULL)
+		return oom();
+	for (const char *s = pem; *s; s++)
 	{
-		size_t		o = 0;
-
-		unfolded = malloc(strlen(pem) + 1);
-		if (unfolded == NULL)
-			return oom();
-		for (const char *s = pem; *s; s++)
+		if (folded && s[0] == '\\' && s[1] == 'n')
 		{
-			if (s[0] == '\\' && s[1] == 'n')
-			{
-				unfolded[o++] = '\n';
-				s++;
-			}
-			else
-				unfolded[o++] = *s;
+			data[len++] = '\n';
+			s++;
 		}
-		unfolded[o] = '\0';
-		data = unfolded;
+		else if (!(s[0] == '\r' && s[1] == '\n'))
+			data[len++] = *s;
 	}
-	len = strlen(data);
+	if (len > 0 && data[len - 1] != '\n')
+		data[len++] = '\n';
+	data[len] = '\0';
 
 	fd = mkstemp(path);
 	if (fd < 0)
 	{
 		err_set(ERR_SYSTEM, strerror(errno),
-				"could not create a temporary file for ssl_mode.%s in \"%s\"; set TMPDIR to a "
-				"writable directory", what, dir);
-		free_secret(unfolded);
+				"could not create a temporary file for %s in \"%s\"; set TMPDIR to a "
+				"writable directory", field, dir);
+		free_secret(data);
 		return false;
 	}
 	if (!tmp_register(path))
 	{
 		close(fd);
 		unlink(path);
-		free_secret(unfolded);
+		free_secret(data);
 		return false;
 	}
 	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0)
@@ -1240,7 +1265,7 @@ write_pem_file(const char *what, const char *pem, char **out_path)
 		fd = -1;
 		goto fail;
 	}
-	free_secret(unfolded);
+	free_secret(data);
 	*out_path = strdup(path);
 	if (*out_path == NULL)
 	{
@@ -1256,9 +1281,9 @@ fail:
 		if (fd >= 0)
 			close(fd);
 		tmp_remove(path);
-		free_secret(unfolded);
+		free_secret(data);
 		err_set(ERR_SYSTEM, strerror(saved),
-				"could not write ssl_mode.%s to a temporary file in \"%s\"", what, dir);
+				"could not write %s to a temporary file in \"%s\"", field, dir);
 		return false;
 	}
 }
@@ -1269,15 +1294,20 @@ write_cert_files(config_t *cfg)
 {
 	if ((cfg->ssl_mode == SSL_VERIFY_CA || cfg->ssl_mode == SSL_VERIFY_FULL) &&
 		cfg->ca_certificate != NULL &&
-		!write_pem_file("ca", cfg->ca_certificate, &cfg->ssl_root_cert_file))
+		!write_pem_file("ssl_mode.ca_certificate", "ca", cfg->ca_certificate,
+						&cfg->ssl_root_cert_file))
 		return false;
 	if (cfg->ssl_mode != SSL_DISABLE && cfg->client_certificate != NULL &&
 		cfg->client_key != NULL)
 	{
-		if (!write_pem_file("cert", cfg->client_certificate, &cfg->ssl_cert_file) ||
-			!write_pem_file("key", cfg->client_key, &cfg->ssl_key_file))
+		if (!write_pem_file("ssl_mode.client_certificate", "cert", cfg->client_certificate,
+							&cfg->ssl_cert_file) ||
+			!write_pem_file("ssl_mode.client_key", "key", cfg->client_key, &cfg->ssl_key_file))
 			return false;
 	}
+	if (cfg->tunnel == TUNNEL_SSH_KEY &&
+		!write_pem_file("tunnel_method.ssh_key", "ssh-key", cfg->ssh_key, &cfg->ssh_key_file))
+		return false;
 	return true;
 }
 
@@ -1316,7 +1346,7 @@ config_parse(const json_t *root, config_t *cfg)
 		parse_ssl(root, cfg, &w) &&
 		parse_jdbc(root, cfg, &w) &&
 		parse_replication(root, cfg) &&
-		parse_tunnel(root) &&
+		parse_tunnel(root, cfg) &&
 		get_int(root, NULL, "connect_timeout_seconds", 1, 300, 10, false,
 				&cfg->connect_timeout_seconds);
 	/* an IPv6 address in brackets, as a JDBC URL writes it ("[::1]"): libpq takes it bare */
@@ -1511,6 +1541,13 @@ config_free(config_t *cfg)
 	free(cfg->replication_slot);
 	free(cfg->publication);
 	free(cfg->heartbeat_action_query);
+	free(cfg->tunnel_host);
+	free(cfg->tunnel_user);
+	free_secret(cfg->ssh_key);
+	free_secret(cfg->tunnel_user_password);
+	if (cfg->ssh_key_file != NULL)
+		tmp_remove(cfg->ssh_key_file);
+	free(cfg->ssh_key_file);
 	config_init(cfg);
 }
 
@@ -1637,7 +1674,16 @@ config_redacted(const config_t *cfg)
 			break;
 	}
 	json_object_set_new(o, "replication_method", rm);
-	json_object_set_new(o, "tunnel_method", json_pack("{s:s}", "tunnel_method", "NO_TUNNEL"));
+	if (cfg->tunnel == TUNNEL_NONE)
+		json_object_set_new(o, "tunnel_method", json_pack("{s:s}", "tunnel_method", "NO_TUNNEL"));
+	else
+		json_object_set_new(o, "tunnel_method",
+							json_pack("{s:s, s:s, s:i, s:s, s:s}", "tunnel_method",
+									  cfg->tunnel == TUNNEL_SSH_KEY ? "SSH_KEY_AUTH" : "SSH_PASSWORD_AUTH",
+									  "tunnel_host", cfg->tunnel_host, "tunnel_port", cfg->tunnel_port,
+									  "tunnel_user", cfg->tunnel_user,
+									  cfg->tunnel == TUNNEL_SSH_KEY ? "ssh_key" : "tunnel_user_password",
+									  REDACTED));
 	json_object_set_new(o, "connect_timeout_seconds", json_integer(cfg->connect_timeout_seconds));
 	return o;
 }

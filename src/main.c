@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "error.h"
 #include "log.h"
+#include "tunnel.h"
 
 
 
@@ -74,6 +75,9 @@ main(int argc, char **argv)
 	const char *lvl = getenv("SP_LOG_LEVEL");
 	bool		ok;
 
+	/* run by ssh as its SSH_ASKPASS (tunnel.c): answer with the tunnel password, nothing else */
+	if (tunnel_askpass())
+		return 0;
 	if (argc < 2)
 		return usage("no command given");
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
@@ -145,7 +149,20 @@ main(int argc, char **argv)
 	if (!ok && !err_isset())
 		err_set(ERR_SYSTEM, NULL, "%s failed for an unknown reason", cmd->name);
 	if (!ok)
-		ab_trace_error(failure_type(err_get_kind()), err_message(), err_internal());
+	{
+		char		lost[768];
+
+		/* a connection that failed because the SSH tunnel under it closed: say so */
+		if (tunnel_lost(err_get_kind() == ERR_TRANSIENT, lost, sizeof(lost)) && strstr(err_message(), "SSH tunnel") == NULL)
+		{
+			char		msg[2048];
+
+			snprintf(msg, sizeof(msg), "%s; %s", err_message(), lost);
+			ab_trace_error(failure_type(err_get_kind()), msg, err_internal());
+		}
+		else
+			ab_trace_error(failure_type(err_get_kind()), err_message(), err_internal());
+	}
 	ab_finish();
 	return ok && !ab_broken() ? 0 : 1;
 }

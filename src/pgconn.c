@@ -16,13 +16,14 @@
 
 #include "error.h"
 #include "log.h"
+#include "tunnel.h"
 
 #define SESSION_OPTIONS \
 	"-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=1 -c bytea_output=hex " \
 	"-c IntervalStyle=postgres -c search_path=pg_catalog -c statement_timeout=0 " \
 	"-c lock_timeout=" SP_STR(PGC_LOCK_TIMEOUT_MS) " -c idle_in_transaction_session_timeout=0"
 
-static char last_connect_error[1024];
+static char last_connect_error[1536];
 
 static const char *
 ssl_mode_name(ssl_mode_t m)
@@ -62,7 +63,7 @@ first_line(const char *in, char *out, size_t outsz)
 /*
  * The line of a libpq message (one per attempt: each address of a host, each of sslmode allow's
  * and prefer's tries) that says why it failed: the first holding any of pats (NULL-terminated),
- * else the last. Without its newline; "" when there is none.
+ * else the last that is not an indented continuation. Without its newline; "" when there is none.
  */
 static void
 pick_line(const char *in, const char *const *pats, char *out, size_t outsz)
@@ -88,7 +89,8 @@ pick_line(const char *in, const char *const *pats, char *out, size_t outsz)
 			bestlen = len;
 			break;
 		}
-		if (len > 0)
+		/* an indented line continues the one before it ("server closed the connection...") */
+		if (len > 0 && line[0] != '\t' && line[0] != ' ')
 		{
 			best = line;
 			bestlen = len;
@@ -120,10 +122,24 @@ pgc_connect(const config_t *cfg, bool replication)
 	char		msg[1024];
 
 	snprintf(port, sizeof(port), "%d", cfg->port);
+	if (cfg->tunnel != TUNNEL_NONE)
+	{
+		int			tport;
+
+		if (!tunnel_open(cfg, &tport))
+		{
+			snprintf(last_connect_error, sizeof(last_connect_error), "%s", err_message());
+			return NULL;
+		}
+		snprintf(port, sizeof(port), "%d", tport);
+	}
 	snprintf(timeout, sizeof(timeout), "%d", cfg->connect_timeout_seconds > 0 ? cfg->connect_timeout_seconds : 10);
 
 #define KV(k, v) do { keys[n] = (k); vals[n] = (v); n++; } while (0)
 	KV("host", cfg->host);
+	/* through a tunnel: its loopback end, while host still names the server for TLS checks */
+	if (cfg->tunnel != TUNNEL_NONE)
+		KV("hostaddr", "127.0.0.1");
 	KV("port", port);
 	KV("dbname", cfg->database);
 	KV("user", cfg->username);
@@ -232,6 +248,16 @@ pgc_connect(const config_t *cfg, bool replication)
 				 "could not connect to %s:%d: %s; check the host, the port and that the server "
 				 "accepts TCP connections from here",
 				 cfg->host, cfg->port, msg);
+	if (cfg->tunnel != TUNNEL_NONE)
+	{
+		char		why[768];
+
+		tunnel_explain(why, sizeof(why));
+		if (why[0] != '\0')
+			snprintf(last_connect_error, sizeof(last_connect_error),
+					 "could not connect to %s:%d (the host and port as the SSH jump server sees "
+					 "them) %s", cfg->host, cfg->port, why);
+	}
 	err_set(ERR_CONFIG, msg, "%s", last_connect_error);
 	PQfinish(conn);
 	return NULL;

@@ -5,6 +5,9 @@
 #     (version equal to project(VERSION) in CMakeLists.txt), USER airbyte, WORKDIR /airbyte;
 #   - it runs as airbyte (uid 1000) with a writable /airbyte, and carries no build tools or headers;
 #   - it stays under $SP_IMAGE_MAX_MB (default 250) megabytes;
+#   - an SSH tunnel opens from inside it, as airbyte: `check` through a throwaway sshd on the host
+#     logs in with a key and reports the database port it forwards to (closed) as the jump server
+#     saw it;
 #   - with SP_TEST_CONFIG=/path/to/config.json, `check --config /secrets/<name>` returns a
 #     CONNECTION_STATUS message (and its status equals $SP_TEST_EXPECT_STATUS when that is set).
 #
@@ -147,6 +150,47 @@ if ((size_mb <= MAX_MB)); then
   pass "image size ${size_mb} MB <= ${MAX_MB} MB"
 else
   fail "image size ${size_mb} MB > ${MAX_MB} MB"
+fi
+
+# --- an SSH tunnel from inside the image -----------------------------------------------------
+# chroot isolation shares the host's network: a throwaway sshd on a loopback port is the jump
+# server, and the database port behind it is closed, so a FAILED status naming what the jump
+# server saw proves ssh ran in the image (as uid 1000), logged in and opened the forward.
+if [[ $(id -u) == 0 && -x /usr/sbin/sshd ]]; then
+  SSHD_DIR="$WORK/sshd"
+  mkdir -p "$SSHD_DIR/secrets" /run/sshd
+  ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/hostkey"
+  ssh-keygen -q -t rsa -b 2048 -m PEM -N '' -f "$SSHD_DIR/client"
+  cp "$SSHD_DIR/client.pub" "$SSHD_DIR/authorized_keys"
+  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+  SSHD_PORT=$(free_port)
+  DB_PORT=$(free_port)
+  printf '%s\n' "Port $SSHD_PORT" "ListenAddress 127.0.0.1" "HostKey $SSHD_DIR/hostkey" \
+    "PidFile $SSHD_DIR/sshd.pid" "AuthorizedKeysFile $SSHD_DIR/authorized_keys" "StrictModes no" \
+    "UsePAM no" "AllowTcpForwarding yes" >"$SSHD_DIR/sshd_config"
+  /usr/sbin/sshd -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/sshd.log"
+  python3 -c '
+import json, sys
+print(json.dumps({"host": "127.0.0.1", "port": int(sys.argv[3]), "database": "postgres", "username": "u",
+                  "password": "p", "ssl_mode": {"mode": "disable"},
+                  "tunnel_method": {"tunnel_method": "SSH_KEY_AUTH", "tunnel_host": "127.0.0.1",
+                                    "tunnel_port": int(sys.argv[2]), "tunnel_user": "nobody",
+                                    "ssh_key": open(sys.argv[1]).read()}}))
+' "$SSHD_DIR/client" "$SSHD_PORT" "$DB_PORT" >"$SSHD_DIR/secrets/config.json"
+  chmod 0755 "$WORK" "$SSHD_DIR" "$SSHD_DIR/secrets"
+  chmod 0644 "$SSHD_DIR/secrets/config.json"
+  "$CONTAINER" run -v "$SSHD_DIR/secrets:/secrets:ro" "$TAG" check --config /secrets/config.json \
+    >"$WORK/tunnel.out" 2>"$WORK/tunnel.err" || true
+  kill "$(cat "$SSHD_DIR/sshd.pid")" 2>/dev/null || true
+  if grep -q '"status":"FAILED"' "$WORK/tunnel.out" &&
+     grep -q "as the SSH jump server sees them.*Connection refused" "$WORK/tunnel.out"; then
+    pass "an SSH tunnel opens from inside the image (key login as nobody, forward to a closed port)"
+  else
+    tail -n 5 "$WORK/tunnel.out" "$WORK/tunnel.err" "$SSHD_DIR/sshd.log" >&2
+    fail "SSH tunnel from inside the image"
+  fi
+else
+  fail "SSH tunnel from inside the image: needs root and /usr/sbin/sshd (openssh-server)"
 fi
 
 # --- check against a real database (optional) ------------------------------------------------

@@ -513,8 +513,9 @@ test_cert_files(void **state)
 						 " 'ssl_mode': {'mode': 'require', 'ca_certificate': 'CA',"
 						 " 'client_certificate': 'C', 'client_key': 'K'}}", &cfg));
 	assert_null(cfg.ssl_root_cert_file);
-	assert_file_is(cfg.ssl_cert_file, "C");
-	assert_file_is(cfg.ssl_key_file, "K");
+	/* each file ends with a newline (OpenSSH refuses a key without one) */
+	assert_file_is(cfg.ssl_cert_file, "C\n");
+	assert_file_is(cfg.ssl_key_file, "K\n");
 	key_file = strdup(cfg.ssl_key_file);
 	config_free(&cfg);
 	assert_gone(key_file);
@@ -531,7 +532,7 @@ test_cert_files(void **state)
 	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
 						 " 'ssl_mode': {'mode': 'verify-ca', 'ca_certificate': 'CA',"
 						 " 'client_certificate': 'C', 'client_key': ''}}", &cfg));
-	assert_file_is(cfg.ssl_root_cert_file, "CA");
+	assert_file_is(cfg.ssl_root_cert_file, "CA\n");
 	assert_null(cfg.ssl_cert_file);
 	assert_null(cfg.client_certificate);
 	config_free(&cfg);
@@ -547,7 +548,7 @@ test_cert_files(void **state)
 						 " 'ssl_mode': {'mode': 'verify-ca', 'ca_certificate':"
 						 " '-----BEGIN CERTIFICATE-----\\\\nAB\\\\n-----END CERTIFICATE-----'}}", &cfg));
 	assert_file_is(cfg.ssl_root_cert_file,
-				   "-----BEGIN CERTIFICATE-----\nAB\n-----END CERTIFICATE-----");
+				   "-----BEGIN CERTIFICATE-----\nAB\n-----END CERTIFICATE-----\n");
 	config_free(&cfg);
 }
 
@@ -856,12 +857,26 @@ static const bad_case bad_cases[] = {
 	"missing required field \"ssl_mode.mode\"", NULL},
 	{BASE ", 'ssl_mode': 'sometimes'", false, "\"ssl_mode\" must be", NULL},
 	/* SSH tunnels */
-	{BASE ", 'tunnel_method': {'tunnel_method': 'SSH_KEY_AUTH', 'tunnel_host': 'bastion',"
-		" 'tunnel_port': 22, 'tunnel_user': 'me', 'ssh_key': '" SECRET "'}", false,
-	"SSH tunnels are not supported", "direct connection"},
-	{BASE ", 'tunnel_method': {'tunnel_method': 'SSH_PASSWORD_AUTH', 'tunnel_host': 'bastion',"
-		" 'tunnel_port': 22, 'tunnel_user': 'me', 'tunnel_user_password': '" SECRET "'}", false,
-	"\"tunnel_method.tunnel_method\"", "SSH tunnels are not supported"},
+#define TUN(m) ", 'tunnel_method': {'tunnel_method': '" m "', 'tunnel_host': 'bastion', 'tunnel_port': 22,"
+	{BASE TUN("SSH_KEY_AUTH") " 'tunnel_user': 'me'}", false,
+	"missing required field \"tunnel_method.ssh_key\"", NULL},
+	{BASE TUN("SSH_KEY_AUTH") " 'tunnel_user': 'me', 'ssh_key': ''}", false,
+	"\"tunnel_method.ssh_key\" must not be empty", NULL},
+	{BASE TUN("SSH_PASSWORD_AUTH") " 'tunnel_user': 'me', 'ssh_key': '" SECRET "'}", false,
+	"missing required field \"tunnel_method.tunnel_user_password\"", NULL},
+	{BASE TUN("SSH_PASSWORD_AUTH") " 'tunnel_user_password': '" SECRET "'}", false,
+	"missing required field \"tunnel_method.tunnel_user\"", NULL},
+	{BASE ", 'tunnel_method': {'tunnel_method': 'SSH_KEY_AUTH', 'tunnel_user': 'me', 'ssh_key': '" SECRET "'}",
+		false, "missing required field \"tunnel_method.tunnel_host\"", NULL},
+	{BASE ", 'tunnel_method': {'tunnel_method': 'SSH_KEY_AUTH', 'tunnel_host': 'b', 'tunnel_port': 0,"
+		" 'tunnel_user': 'me', 'ssh_key': '" SECRET "'}", false, "\"tunnel_method.tunnel_port\"", "1 and 65535"},
+	{BASE ", 'tunnel_method': {'tunnel_method': 'SSH_KEY_AUTH', 'tunnel_host': '-oProxyCommand=x',"
+		" 'tunnel_user': 'me', 'ssh_key': '" SECRET "'}", false, "\"tunnel_method.tunnel_host\"", "host name"},
+	{BASE ", 'tunnel_method': {'tunnel_method': 'SSH_KEY_AUTH', 'tunnel_host': 'me@b',"
+		" 'tunnel_user': 'me', 'ssh_key': '" SECRET "'}", false, "\"tunnel_method.tunnel_host\"", NULL},
+	{BASE TUN("SSH_KEY_AUTH") " 'tunnel_user': '-lroot', 'ssh_key': '" SECRET "'}", false,
+	"\"tunnel_method.tunnel_user\"", "leading '-'"},
+#undef TUN
 	{BASE ", 'tunnel_method': {'tunnel_method': 'VPN'}", false, "\"tunnel_method.tunnel_method\"",
 	"\"NO_TUNNEL\""},
 	{BASE ", 'tunnel_method': {}", false, "missing required field \"tunnel_method.tunnel_method\"",
@@ -993,6 +1008,79 @@ test_load_files(void **state)
 	free(good);
 }
 
+/* SSH tunnels: the key goes to a 0600 file (unfolded, LF line ends, a final newline), the
+ * password stays in memory, the redacted copy hides both, config_free removes the file. */
+static void
+test_tunnel_configs(void **state)
+{
+	config_t	cfg;
+	char	   *key_file;
+	json_t	   *red;
+	json_t	   *t;
+	char	   *dump;
+	struct stat st;
+
+	assert_true(parse_sq("{'host': '[::1]', 'port': 5432, 'database': 'd', 'username': 'u',"
+						 " 'tunnel_method': {'tunnel_method': 'SSH_KEY_AUTH', 'tunnel_host': '[fd00::7]',"
+						 " 'tunnel_port': 2222, 'tunnel_user': 'jump',"
+						 " 'ssh_key': '-----BEGIN RSA PRIVATE KEY-----\\\\nMIIB" SECRET "\\\\n-----END RSA PRIVATE KEY-----'}}",
+						 &cfg));
+	assert_int_equal(cfg.tunnel, TUNNEL_SSH_KEY);
+	assert_string_equal(cfg.tunnel_host, "fd00::7");
+	assert_string_equal(cfg.host, "::1");
+	assert_int_equal(cfg.tunnel_port, 2222);
+	assert_string_equal(cfg.tunnel_user, "jump");
+	assert_null(cfg.tunnel_user_password);
+	assert_non_null(cfg.ssh_key_file);
+	assert_file_is(cfg.ssh_key_file, "-----BEGIN RSA PRIVATE KEY-----\nMIIB" SECRET
+				   "\n-----END RSA PRIVATE KEY-----\n");
+	assert_int_equal(stat(cfg.ssh_key_file, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	red = config_redacted(&cfg);
+	t = json_object_get(red, "tunnel_method");
+	assert_string_equal(json_string_value(json_object_get(t, "tunnel_method")), "SSH_KEY_AUTH");
+	assert_string_equal(json_string_value(json_object_get(t, "ssh_key")), "**********");
+	assert_int_equal(json_integer_value(json_object_get(t, "tunnel_port")), 2222);
+	dump = json_dumps(red, JSON_COMPACT);
+	assert_null(strstr(dump, SECRET));
+	free(dump);
+	json_decref(red);
+	key_file = strdup(cfg.ssh_key_file);
+	config_free(&cfg);
+	assert_gone(key_file);
+	free(key_file);
+
+	/* CRLF line ends become LF; the port defaults to 22 */
+	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
+						 " 'tunnel_method': {'tunnel_method': 'SSH_KEY_AUTH', 'tunnel_host': 'b',"
+						 " 'tunnel_user': 'jump', 'ssh_key': 'A\\r\\nB\\r\\n'}}", &cfg));
+	assert_int_equal(cfg.tunnel_port, 22);
+	assert_file_is(cfg.ssh_key_file, "A\nB\n");
+	config_free(&cfg);
+
+	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
+						 " 'tunnel_method': {'tunnel_method': 'SSH_PASSWORD_AUTH', 'tunnel_host': 'b',"
+						 " 'tunnel_port': 22, 'tunnel_user': 'jump', 'tunnel_user_password': '" SECRET "'}}",
+						 &cfg));
+	assert_int_equal(cfg.tunnel, TUNNEL_SSH_PASSWORD);
+	assert_string_equal(cfg.tunnel_user_password, SECRET);
+	assert_null(cfg.ssh_key_file);
+	red = config_redacted(&cfg);
+	dump = json_dumps(red, JSON_COMPACT);
+	assert_null(strstr(dump, SECRET));
+	assert_non_null(strstr(dump, "\"tunnel_user_password\":\"**********\""));
+	free(dump);
+	json_decref(red);
+	config_free(&cfg);
+
+	/* NO_TUNNEL and no tunnel_method at all: direct */
+	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
+						 " 'tunnel_method': {'tunnel_method': 'NO_TUNNEL'}}", &cfg));
+	assert_int_equal(cfg.tunnel, TUNNEL_NONE);
+	config_free(&cfg);
+	free(capture_stdout());
+}
+
 /* config_free on a zeroed struct, and config_redacted on a minimal config. */
 static void
 test_free_zeroed_and_redacted_minimal(void **state)
@@ -1033,6 +1121,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_messages_are_utf8, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_bad_configs, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_load_files, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_tunnel_configs, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_free_zeroed_and_redacted_minimal, setup_each, teardown_each),
 	};
 

@@ -1,0 +1,303 @@
+"""SSH tunnels (tunnel_method SSH_KEY_AUTH and SSH_PASSWORD_AUTH), end to end: a throwaway sshd on
+a loopback port is the jump server, and the connector reaches the throwaway PostgreSQL through it.
+
+sshd logs every forward it opens (LogLevel DEBUG1: "server_request_direct_tcpip ... target HOST port
+PORT"), which is how these tests know the connector's connections went through the tunnel and not
+straight to the database. sshd needs root, as does the login user these tests create and remove.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import BINARY, PASSWORD, Cluster, configured_catalog, free_port, run_connector
+
+SSH_USER = "sp_tunnel_test"
+SSH_PASSWORD = "Tun-4b8e2a91-secret"
+cluster = None
+jump = None
+
+
+class Sshd:
+    """A throwaway OpenSSH server on 127.0.0.1, logging at DEBUG1 to a file."""
+
+    def __init__(self, tmp, extra=()):
+        self.dir = tempfile.mkdtemp(prefix="sp-sshd-", dir=tmp)
+        self.port = free_port()
+        self.log = os.path.join(self.dir, "sshd.log")
+        hostkey = os.path.join(self.dir, "hostkey")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostkey], check=True)
+        conf = os.path.join(self.dir, "sshd_config")
+        with open(conf, "w") as f:
+            f.write("\n".join([
+                "Port %d" % self.port, "ListenAddress 127.0.0.1", "HostKey " + hostkey,
+                "PidFile " + os.path.join(self.dir, "sshd.pid"),
+                "AuthorizedKeysFile " + os.path.join(tmp, "authorized_keys"),
+                "StrictModes no", "UsePAM no", "PasswordAuthentication yes",
+                "KbdInteractiveAuthentication no", "AllowTcpForwarding yes", "PermitTTY no",
+                "LogLevel DEBUG1"] + list(extra)) + "\n")
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", conf], stdout=subprocess.DEVNULL,
+                                         stderr=log)
+        deadline = time.time() + 20
+        while "Server listening" not in self.read_log():
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("sshd did not start: " + self.read_log())
+            time.sleep(0.05)
+
+    def read_log(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def forwards_to(self, port):
+        """How many forwards sshd has opened to 127.0.0.1:port."""
+        return len(re.findall(r"server_request_direct_tcpip: originator [^\n]* target 127\.0\.0\.1 port %d\n" % port,
+                              self.read_log()))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            # the listener and every session it forked
+            subprocess.run(["pkill", "-TERM", "-f", "sshd.*%s" % re.escape(self.dir)], check=False)
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+            subprocess.run(["pkill", "-KILL", "-f", "sshd: %s" % SSH_USER], check=False)
+
+
+def setUpModule():
+    global cluster, jump
+    if os.geteuid() != 0:
+        raise RuntimeError("the SSH tunnel tests run sshd and add a login user, which needs root")
+    cluster = Cluster().start()
+    cluster.create_capture_role()
+    cluster.psql("""
+        CREATE TABLE tun (id bigint PRIMARY KEY, t text);
+        ALTER TABLE tun OWNER TO capture;
+        INSERT INTO tun SELECT g, md5(g::text) FROM generate_series(1, 2000) g;""")
+    subprocess.run(["userdel", SSH_USER], capture_output=True)
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                    SSH_USER], check=True)
+    subprocess.run(["chpasswd"], input="%s:%s\n" % (SSH_USER, SSH_PASSWORD), text=True, check=True)
+    TunnelTest.keys = tempfile.mkdtemp(prefix="sp-tunnel-")
+    os.chmod(TunnelTest.keys, 0o755)
+    for name, fmt in (("rsa_pem", ["-t", "rsa", "-b", "2048", "-m", "PEM"]), ("ed25519", ["-t", "ed25519"]),
+                      ("stranger", ["-t", "ed25519"])):
+        subprocess.run(["ssh-keygen", "-q", "-N", ""] + fmt + ["-f", os.path.join(TunnelTest.keys, name)],
+                       check=True)
+    with open(os.path.join(TunnelTest.keys, "authorized_keys"), "w") as f:
+        for name in ("rsa_pem", "ed25519"):
+            with open(os.path.join(TunnelTest.keys, name + ".pub")) as p:
+                f.write(p.read())
+    jump = Sshd(TunnelTest.keys)
+
+
+def tearDownModule():
+    if jump:
+        jump.stop()
+    if cluster:
+        cluster.stop()
+    subprocess.run(["userdel", SSH_USER], capture_output=True)
+    shutil.rmtree(TunnelTest.keys, ignore_errors=True)
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def ssh_clients():
+    """The ssh client processes of ours that are running (our tunnels name sshd's port)."""
+    out = subprocess.run(["pgrep", "-a", "-x", "ssh"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "-p %d " % jump.port in line or str(jump.port) in line]
+
+
+class TunnelTest(unittest.TestCase):
+    keys = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="sp-tun-")
+        # the connector's temporary files (the key, ssh's messages) go here, to be counted
+        self.tmpdir = os.path.join(self.tmp, "t")
+        os.mkdir(self.tmpdir)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def key(self, name):
+        with open(os.path.join(self.keys, name)) as f:
+            return f.read()
+
+    def cfg(self, cdc=True, method="SSH_KEY_AUTH", **tunnel):
+        c = cluster.config(cdc=cdc)
+        if cdc:
+            c["replication_method"].update({"replication_slot": "tun_slot", "publication": "tun_pub"})
+        t = {"tunnel_method": method, "tunnel_host": "127.0.0.1", "tunnel_port": jump.port, "tunnel_user": SSH_USER}
+        if method == "SSH_KEY_AUTH":
+            t["ssh_key"] = self.key("rsa_pem")
+        else:
+            t["tunnel_user_password"] = SSH_PASSWORD
+        t.update(tunnel)
+        c["tunnel_method"] = t
+        return c
+
+    def connector(self, args, **kw):
+        r = run_connector(args, self.tmp, env={"TMPDIR": self.tmpdir}, **kw)
+        for secret in (PASSWORD, SSH_PASSWORD, self.key("rsa_pem").splitlines()[1], self.key("ed25519").splitlines()[1]):
+            self.assertNotIn(secret, r.raw)
+            self.assertNotIn(secret, r.stderr)
+        self.assertEqual(os.listdir(self.tmpdir), [], "the key file and ssh's messages are removed at exit")
+        self.assertEqual(ssh_clients(), [], "ssh ends with the connector")
+        return r
+
+    def status(self, cfg):
+        r = self.connector(["check"], config=cfg)
+        self.assertEqual(r.rc, 0, r.raw + r.stderr)
+        return r.of_type("CONNECTION_STATUS")[0]["connectionStatus"]
+
+    def test_check_discover_and_cdc_reads_go_through_the_tunnel(self):
+        before = jump.forwards_to(cluster.port)
+        self.assertEqual(self.status(self.cfg()), {"status": "SUCCEEDED"})
+        self.assertGreaterEqual(jump.forwards_to(cluster.port), before + 2, "check's connections were forwarded")
+
+        cfg = self.cfg()
+        r = self.connector(["discover"], config=cfg)
+        self.assertEqual(r.rc, 0, r.raw)
+        cat = configured_catalog(r.of_type("CATALOG")[0], streams=["tun"])
+        before = jump.forwards_to(cluster.port)
+        r = self.connector(["read"], config=cfg, catalog=cat)
+        self.assertEqual(r.rc, 0, r.raw[-2000:] + r.stderr)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records()), list(range(1, 2001)))
+        self.assertGreaterEqual(jump.forwards_to(cluster.port), before + 2,
+                                "the replication connection and the copy's went through sshd")
+        self.assertTrue(any("SSH tunnel open" in m for m in r.logs()))
+
+        # changes after the backfill stream through the tunnel too, from the state
+        cluster.psql("INSERT INTO tun VALUES (5001, 'new'); UPDATE tun SET t = 'changed' WHERE id = 7;"
+                     "DELETE FROM tun WHERE id = 8;")
+        r2 = self.connector(["read"], config=cfg, catalog=cat, state=[r.states()[-1]])
+        self.assertEqual(r2.rc, 0, r2.raw[-2000:] + r2.stderr)
+        got = {(x["data"]["id"], x["data"].get("t"), x["data"].get("_ab_cdc_deleted_at") is not None)
+               for x in r2.records()}
+        self.assertEqual(got, {(5001, "new", False), (7, "changed", False), (8, None, True)})
+
+    def test_key_formats_and_password(self):
+        # an OpenSSH-format key pasted with Windows line ends and no final newline
+        key = self.key("ed25519").rstrip("\n").replace("\n", "\r\n")
+        self.assertEqual(self.status(self.cfg(ssh_key=key)), {"status": "SUCCEEDED"})
+        # password authentication (through ssh's askpass: never on a command line)
+        self.assertEqual(self.status(self.cfg(cdc=False, method="SSH_PASSWORD_AUTH")), {"status": "SUCCEEDED"})
+        st = self.status(self.cfg(cdc=False, method="SSH_PASSWORD_AUTH", tunnel_user_password="wrong"))
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("could not log in to the SSH jump server 127.0.0.1:%d as \"%s\"" % (jump.port, SSH_USER),
+                      st["message"])
+        self.assertIn("tunnel_method.tunnel_user_password", st["message"])
+
+    def test_failures_name_the_fix(self):
+        def failed(cfg, *expect):
+            st = self.status(cfg)
+            self.assertEqual(st["status"], "FAILED", st)
+            for e in expect:
+                self.assertIn(e, st["message"])
+            return st["message"]
+
+        failed(self.cfg(ssh_key=self.key("stranger")), "could not log in to the SSH jump server",
+               "tunnel_method.ssh_key")
+        failed(self.cfg(ssh_key="-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----\n"),
+               "tunnel_method.ssh_key is not a private key ssh can use")
+        failed(self.cfg(tunnel_port=free_port()), "could not connect to the SSH jump server", "Connection refused",
+               "tunnel_method.tunnel_port")
+        failed(self.cfg(tunnel_host="no-such-host.invalid"), "could not resolve the SSH jump server's name",
+               "tunnel_method.tunnel_host")
+        # the jump server cannot reach the database's host and port
+        cfg = self.cfg()
+        cfg["port"] = free_port()
+        failed(cfg, "as the SSH jump server sees them", "Connection refused")
+        # a read reports the same, as a TRACE error, and exits 1
+        r = self.connector(["read"], config=self.cfg(cdc=False, tunnel_port=free_port()),
+                           catalog={"streams": []})
+        self.assertEqual(r.rc, 1)
+        self.assertIn("could not connect to the SSH jump server", r.trace_errors()[0]["message"])
+
+    def test_a_jump_server_that_may_not_forward(self):
+        closed = Sshd(self.keys, extra=["PermitOpen 127.0.0.1:1"])
+        try:
+            st = self.status(self.cfg(tunnel_port=closed.port))
+        finally:
+            closed.stop()
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("refused to forward", st["message"])
+        self.assertIn("AllowTcpForwarding", st["message"])
+
+    def test_the_tunnel_closing_ends_a_read_with_an_error(self):
+        """sshd goes away under a read that follows the stream: the read fails (no hang), saying
+        the tunnel closed; a SIGTERM'd read ends its ssh too"""
+        own = Sshd(self.keys)
+        cfg = self.cfg(tunnel_port=own.port)
+        cat = configured_catalog(self.connector(["discover"], config=cfg).of_type("CATALOG")[0], streams=["tun"])
+        argv = [BINARY, "read", "--follow"]
+        for name, obj in (("config", cfg), ("catalog", cat)):
+            path = os.path.join(self.tmp, name + ".json")
+            with open(path, "w") as f:
+                json.dump(obj, f)
+            argv += ["--" + name, path]
+        out_path = os.path.join(self.tmp, "out")
+        try:
+            with open(out_path, "wb") as out:
+                p = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL,
+                                     env=dict(os.environ, TMPDIR=self.tmpdir))
+            deadline = time.time() + 120
+            while b'"STATE"' not in read_bytes(out_path):
+                self.assertIsNone(p.poll(), "the read ended early")
+                self.assertLess(time.time(), deadline, "no STATE within 120 s")
+                time.sleep(0.1)
+            own.stop()
+            rc = p.wait(timeout=120)
+        finally:
+            own.stop()
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(rc, 1)
+        with open(out_path, encoding="utf-8") as f:
+            msgs = [json.loads(line) for line in f]
+        err = [m["trace"]["error"]["message"] for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
+        self.assertEqual(len(err), 1, msgs[-3:])
+        self.assertIn("SSH tunnel through 127.0.0.1:%d has closed" % own.port, err[0])
+        self.assertEqual(ssh_clients(), [])
+        self.assertEqual(os.listdir(self.tmpdir), [])
+
+        # SIGTERM: the read stops cleanly, and its ssh goes with it
+        again = Sshd(self.keys)
+        cfg = self.cfg(tunnel_port=again.port)
+        with open(os.path.join(self.tmp, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        try:
+            with open(out_path, "wb") as out:
+                p = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL,
+                                     env=dict(os.environ, TMPDIR=self.tmpdir))
+            deadline = time.time() + 120
+            while b'"STATE"' not in read_bytes(out_path):
+                self.assertIsNone(p.poll(), "the read ended early")
+                self.assertLess(time.time(), deadline, "no STATE within 120 s")
+                time.sleep(0.1)
+            self.assertEqual(len([c for c in subprocess.run(["pgrep", "-a", "-x", "ssh"], capture_output=True,
+                                                            text=True).stdout.splitlines()
+                                  if str(again.port) in c]), 1, "one ssh for all the read's connections")
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=60), 0)
+        finally:
+            if p.poll() is None:
+                p.kill()
+            again.stop()
+        time.sleep(0.2)
+        self.assertEqual([c for c in subprocess.run(["pgrep", "-a", "-x", "ssh"], capture_output=True,
+                                                    text=True).stdout.splitlines() if str(again.port) in c], [])
+        self.assertEqual(os.listdir(self.tmpdir), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
