@@ -110,10 +110,10 @@ def read_bytes(path):
         return f.read()
 
 
-def ssh_clients():
-    """The ssh client processes of ours that are running (our tunnels name sshd's port)."""
+def ssh_clients(port=None):
+    """The ssh client processes running to the sshd on port (the shared one by default)."""
     out = subprocess.run(["pgrep", "-a", "-x", "ssh"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "-p %d " % jump.port in line or str(jump.port) in line]
+    return [line for line in out.splitlines() if " -p %d " % (port or jump.port) in line]
 
 
 class TunnelTest(unittest.TestCase):
@@ -233,6 +233,18 @@ class TunnelTest(unittest.TestCase):
         self.assertIn("refused to forward", st["message"])
         self.assertIn("AllowTcpForwarding", st["message"])
 
+    def follow(self, argv, out_path):
+        """Start a read (argv) writing to out_path, and return it once it has written a STATE."""
+        with open(out_path, "wb") as out:
+            p = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, env=dict(os.environ, TMPDIR=self.tmpdir))
+        deadline = time.time() + 120
+        while b'"STATE"' not in read_bytes(out_path):
+            if p.poll() is not None or time.time() > deadline:
+                p.kill()
+                self.fail("the read ended or wrote no STATE within 120 s")
+            time.sleep(0.1)
+        return p
+
     def test_the_tunnel_closing_ends_a_read_with_an_error(self):
         """sshd goes away under a read that follows the stream: the read fails (no hang), saying
         the tunnel closed; a SIGTERM'd read ends its ssh too"""
@@ -246,20 +258,14 @@ class TunnelTest(unittest.TestCase):
                 json.dump(obj, f)
             argv += ["--" + name, path]
         out_path = os.path.join(self.tmp, "out")
+        p = None
         try:
-            with open(out_path, "wb") as out:
-                p = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL,
-                                     env=dict(os.environ, TMPDIR=self.tmpdir))
-            deadline = time.time() + 120
-            while b'"STATE"' not in read_bytes(out_path):
-                self.assertIsNone(p.poll(), "the read ended early")
-                self.assertLess(time.time(), deadline, "no STATE within 120 s")
-                time.sleep(0.1)
+            p = self.follow(argv, out_path)
             own.stop()
             rc = p.wait(timeout=120)
         finally:
             own.stop()
-            if p.poll() is None:
+            if p and p.poll() is None:
                 p.kill()
         self.assertEqual(rc, 1)
         with open(out_path, encoding="utf-8") as f:
@@ -267,7 +273,7 @@ class TunnelTest(unittest.TestCase):
         err = [m["trace"]["error"]["message"] for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
         self.assertEqual(len(err), 1, msgs[-3:])
         self.assertIn("SSH tunnel through 127.0.0.1:%d has closed" % own.port, err[0])
-        self.assertEqual(ssh_clients(), [])
+        self.assertEqual(ssh_clients(own.port), [])
         self.assertEqual(os.listdir(self.tmpdir), [])
 
         # SIGTERM: the read stops cleanly, and its ssh goes with it
@@ -275,27 +281,18 @@ class TunnelTest(unittest.TestCase):
         cfg = self.cfg(tunnel_port=again.port)
         with open(os.path.join(self.tmp, "config.json"), "w") as f:
             json.dump(cfg, f)
+        p = None
         try:
-            with open(out_path, "wb") as out:
-                p = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL,
-                                     env=dict(os.environ, TMPDIR=self.tmpdir))
-            deadline = time.time() + 120
-            while b'"STATE"' not in read_bytes(out_path):
-                self.assertIsNone(p.poll(), "the read ended early")
-                self.assertLess(time.time(), deadline, "no STATE within 120 s")
-                time.sleep(0.1)
-            self.assertEqual(len([c for c in subprocess.run(["pgrep", "-a", "-x", "ssh"], capture_output=True,
-                                                            text=True).stdout.splitlines()
-                                  if str(again.port) in c]), 1, "one ssh for all the read's connections")
+            p = self.follow(argv, out_path)
+            self.assertEqual(len(ssh_clients(again.port)), 1, "one ssh for all the read's connections")
             p.send_signal(signal.SIGTERM)
             self.assertEqual(p.wait(timeout=60), 0)
         finally:
-            if p.poll() is None:
+            if p and p.poll() is None:
                 p.kill()
             again.stop()
         time.sleep(0.2)
-        self.assertEqual([c for c in subprocess.run(["pgrep", "-a", "-x", "ssh"], capture_output=True,
-                                                    text=True).stdout.splitlines() if str(again.port) in c], [])
+        self.assertEqual(ssh_clients(again.port), [])
         self.assertEqual(os.listdir(self.tmpdir), [])
 
 
