@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config.h"
 
@@ -19,12 +20,15 @@
  */
 bool		tunnel_open(const config_t *cfg, int *port);
 
+/* Where ssh's messages are now: pass it to tunnel_explain for a connection begun after it. */
+off_t		tunnel_mark(void);
+
 /*
- * Why a connection through the open tunnel may have failed, from what ssh has reported since it
- * started (a forward the jump server refused or could not connect, the tunnel gone): one line,
- * or "" when ssh said nothing of the sort. Written to out (outsz bytes).
+ * Why a connection through the open tunnel, begun at mark since, may have failed: the tunnel has
+ * closed, or ssh reported since then that the jump server refused the forward or could not
+ * connect it. One line, or "" when neither. Written to out (outsz bytes).
  */
-void		tunnel_explain(char *out, size_t outsz);
+void		tunnel_explain(off_t since, char *out, size_t outsz);
 
 /*
  * Whether a tunnel was opened and has closed since (ssh exited; with wait, given up to a second
@@ -34,9 +38,9 @@ void		tunnel_explain(char *out, size_t outsz);
 bool		tunnel_lost(bool wait, char *out, size_t outsz);
 
 /*
- * The password askpass mode: ssh runs this program as its SSH_ASKPASS with the password in the
- * environment. When that is what this process is, prints the password and returns true (main
- * then exits 0); otherwise false.
+ * The password askpass mode: ssh runs this program as its SSH_ASKPASS with the path of a 0600
+ * file holding the password in the environment. When that is what this process is, prints the
+ * password and returns true (main then exits 0); otherwise false.
  */
 bool		tunnel_askpass(void);
 

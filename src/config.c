@@ -774,6 +774,12 @@ parse_tunnel(const json_t *root, config_t *cfg)
 				"or an IP address of the jump server");
 		return false;
 	}
+	if (strchr(cfg->host, ',') != NULL)
+	{
+		err_set(ERR_CONFIG, NULL, "config field \"host\" names several hosts, but an SSH tunnel "
+				"forwards to one: give the one host the jump server should reach");
+		return false;
+	}
 	if (cfg->tunnel_user[0] == '-' || strpbrk(cfg->tunnel_user, " \t\r\n") != NULL)
 	{
 		err_set(ERR_CONFIG, NULL, "config field \"tunnel_method.tunnel_user\" must be a user name "
@@ -1208,7 +1214,10 @@ write_pem_file(const char *field, const char *tag, const char *pem, char **out_p
 {
 	const char *dir = getenv("TMPDIR");
 	char		path[PATH_MAX];
-	bool		folded = strchr(pem, '\n') == NULL && strstr(pem, "\\n") != NULL;
+	const char *nl = strchr(pem, '\n');
+	/* literal "\n" sequences and no real line break, but perhaps a final one */
+	bool		folded = strstr(pem, "\\n") != NULL &&
+		(nl == NULL || strspn(nl, "\r\n") == strlen(nl));
 	char	   *data;
 	size_t		len = 0;
 	int			fd;

@@ -144,6 +144,7 @@ main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);	/* a closed terminal: stop as cleanly (temporary files go) */
 
 	ok = cmd->run(&args);
 	if (!ok && !err_isset())

@@ -120,6 +120,8 @@ pgc_connect(const config_t *cfg, bool replication)
 	const char *user_options = NULL;
 	PGconn	   *conn;
 	char		msg[1024];
+	off_t		mark;
+	bool		unreached = false;	/* no server answered: the tunnel may say why */
 
 	snprintf(port, sizeof(port), "%d", cfg->port);
 	if (cfg->tunnel != TUNNEL_NONE)
@@ -182,6 +184,7 @@ pgc_connect(const config_t *cfg, bool replication)
 	vals[n] = NULL;
 #undef KV
 
+	mark = cfg->tunnel != TUNNEL_NONE ? tunnel_mark() : 0;
 	conn = PQconnectdbParams(keys, vals, 0);
 	free(options);
 	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
@@ -217,7 +220,7 @@ pgc_connect(const config_t *cfg, bool replication)
 		snprintf(last_connect_error, sizeof(last_connect_error),
 				 "the server at %s:%d refused a session setting: %s; check options in "
 				 "jdbc_url_params", cfg->host, cfg->port, msg);
-	else if (strstr(msg, "timeout expired") || strstr(msg, "timed out"))
+	else if ((unreached = strstr(msg, "timeout expired") || strstr(msg, "timed out")))
 		snprintf(last_connect_error, sizeof(last_connect_error),
 				 "could not connect to %s:%d within %s seconds: %s; check the host, the port "
 				 "and that the network allows the connection",
@@ -244,15 +247,18 @@ pgc_connect(const config_t *cfg, bool replication)
 				 "certificates",
 				 cfg->host, cfg->port, ssl_mode_name(cfg->ssl_mode), msg);
 	else
+	{
+		unreached = true;
 		snprintf(last_connect_error, sizeof(last_connect_error),
 				 "could not connect to %s:%d: %s; check the host, the port and that the server "
 				 "accepts TCP connections from here",
 				 cfg->host, cfg->port, msg);
-	if (cfg->tunnel != TUNNEL_NONE)
+	}
+	if (cfg->tunnel != TUNNEL_NONE && unreached)
 	{
 		char		why[768];
 
-		tunnel_explain(why, sizeof(why));
+		tunnel_explain(mark, why, sizeof(why));
 		if (why[0] != '\0')
 			snprintf(last_connect_error, sizeof(last_connect_error),
 					 "could not connect to %s:%d (the host and port as the SSH jump server sees "

@@ -4,14 +4,18 @@
  * The OpenSSH client (`ssh -N -L 127.0.0.1:PORT:HOST:PORT`) does the SSH: keys of every format,
  * ciphers, keep-alives and host quirks are its job, not ours. It runs in a session of its own
  * (a Ctrl-C or SIGTERM to our process group must not cut the tunnel while we stop cleanly), with
- * stdout on /dev/null (ours is the protocol channel), stderr to a 0600 file we read for errors,
- * and a parent-death signal so it never outlives us. The key is a 0600 temporary file written
- * by config.c; the password reaches ssh through SSH_ASKPASS, which is this same program run with
- * the password in its environment (tunnel_askpass), so it is never on a command line or disk.
+ * stdout on /dev/null (ours is the protocol channel), stderr to a temporary file unlinked as
+ * soon as it is open (we read it through our descriptor; nothing stays on disk, even after a
+ * SIGKILL), and a parent-death signal so it never outlives us. The key is a 0600 temporary file
+ * written by config.c; the password is a 0600 file too, read by ssh's SSH_ASKPASS, which is this
+ * same program run with the file's path in its environment (tunnel_askpass). Both files are
+ * removed as soon as ssh has logged in, so neither is on disk while the read runs.
  *
- * The tunnel is up when ssh listens on the port: it does that only once it has logged in and
- * set up the forward (ExitOnForwardFailure makes it exit otherwise). Host keys are not checked,
- * as Airbyte's own tunnel does not: its config has no field to pin one.
+ * The tunnel is up when ssh listens on the port: it does that only once it has logged in and set
+ * up the forward (ExitOnForwardFailure makes it exit otherwise). The listening socket must be
+ * ssh's own (an inode among its descriptors): another local process that took the port in the
+ * meantime would otherwise be sent the database password. Host keys are not checked, as Airbyte's
+ * own tunnel does not: its config has no field to pin one.
  */
 #define _GNU_SOURCE				/* execvpe, vasprintf */
 #include "tunnel.h"
@@ -30,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,7 +42,7 @@
 #include "log.h"
 #include "commands.h"
 
-#define ASKPASS_ENV "SP_TUNNEL_ASKPASS_PASSWORD"
+#define ASKPASS_ENV "SP_TUNNEL_ASKPASS_FILE"
 /* ssh's stderr is read back for errors: its last few kilobytes are enough */
 #define ERR_TAIL 4096
 /* tries at a free loopback port (another process may take the one we picked first) */
@@ -49,8 +54,12 @@ static pid_t ssh_pid = -1;
 static int	local_port;
 static bool ssh_exited;
 static int	ssh_status;
-static char err_path[PATH_MAX];
+static int	err_fd = -1;			/* ssh's stderr: an unlinked file, read with pread */
+static char pw_path[PATH_MAX];	/* the password for askpass, until ssh has logged in */
+static char key_path[PATH_MAX]; /* the key file, until ssh has logged in */
 static char jump_host[256];
+static char failed[1024];		/* why the tunnel did not open, once it has not */
+static err_kind failed_kind;
 static int	jump_port;
 static bool atexit_done;
 
@@ -77,21 +86,46 @@ tunnel_close(void)
 		}
 	}
 	ssh_pid = -1;
-	if (err_path[0] != '\0')
-		unlink(err_path);
-	err_path[0] = '\0';
+	if (pw_path[0] != '\0')
+		unlink(pw_path);
+	pw_path[0] = '\0';
+	if (err_fd >= 0)
+		close(err_fd);
+	err_fd = -1;
+}
+
+/* ssh has logged in (or given up): the key and the password are not needed on disk any more. */
+static void
+forget_credentials(void)
+{
+	if (pw_path[0] != '\0')
+		unlink(pw_path);
+	pw_path[0] = '\0';
+	if (key_path[0] != '\0')
+		unlink(key_path);
+	key_path[0] = '\0';
 }
 
 bool
 tunnel_askpass(void)
 {
-	const char *pw = getenv(ASKPASS_ENV);
+	const char *path = getenv(ASKPASS_ENV);
+	char		pw[4096];
+	ssize_t		n = 0;
+	int			fd;
 
-	if (pw == NULL)
+	if (path == NULL)
 		return false;
-	fputs(pw, stdout);
-	fputc('\n', stdout);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+	{
+		n = read(fd, pw, sizeof(pw));
+		close(fd);
+	}
+	if (n > 0 && fwrite(pw, 1, (size_t) n, stdout) == (size_t) n)
+		fputc('\n', stdout);
 	fflush(stdout);
+	explicit_bzero(pw, sizeof(pw));
 	return true;
 }
 
@@ -111,42 +145,43 @@ ssh_gone(void)
 	return ssh_exited;
 }
 
+/* How much ssh has written to its stderr so far. */
+static off_t
+err_size(void)
+{
+	struct stat st;
+
+	return err_fd >= 0 && fstat(err_fd, &st) == 0 ? st.st_size : 0;
+}
+
 /*
- * The last line of ssh's stderr that contains one of keys (any line when keys is NULL), without
- * its line end; "" when there is none.
+ * The last line ssh wrote to its stderr from offset since on that contains one of keys (any line
+ * when keys is NULL), without its line end or a final '.', printable; "" when there is none.
  */
 static void
-err_line(const char *const *keys, char *out, size_t outsz)
+err_line(off_t since, const char *const *keys, char *out, size_t outsz)
 {
 	char		tail[ERR_TAIL + 1];
-	ssize_t		n = 0;
-	int			fd = open(err_path, O_RDONLY | O_CLOEXEC);
+	off_t		end = err_size();
+	off_t		from = end - since > ERR_TAIL ? end - ERR_TAIL : since;
+	ssize_t		n;
 	char	   *line;
 	char	   *best = NULL;
 
 	out[0] = '\0';
-	if (fd < 0)
+	if (err_fd < 0 || from >= end)
 		return;
-	{
-		off_t		end = lseek(fd, 0, SEEK_END);
-
-		if (end > ERR_TAIL)
-			lseek(fd, end - ERR_TAIL, SEEK_SET);
-		else
-			lseek(fd, 0, SEEK_SET);
-		n = read(fd, tail, ERR_TAIL);
-	}
-	close(fd);
+	n = pread(err_fd, tail, ERR_TAIL, from);
 	if (n <= 0)
 		return;
 	tail[n] = '\0';
 	line = tail;
 	while (line != NULL && *line != '\0')
 	{
-		char	   *end = strpbrk(line, "\r\n");
+		char	   *eol = strpbrk(line, "\r\n");
 
-		if (end != NULL)
-			*end = '\0';
+		if (eol != NULL)
+			*eol = '\0';
 		if (*line != '\0')
 		{
 			bool		match = keys == NULL;
@@ -156,15 +191,17 @@ err_line(const char *const *keys, char *out, size_t outsz)
 			if (match)
 				best = line;
 		}
-		line = end != NULL ? end + 1 : NULL;
+		line = eol != NULL ? eol + 1 : NULL;
 	}
 	if (best != NULL)
 	{
 		/* what ssh prints is not secret, but it is bounded and kept printable */
 		size_t		o = 0;
 
-		for (const char *s = best; *s && o + 1 < outsz; s++)
-			out[o++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+		for (const char *c = best; *c && o + 1 < outsz; c++)
+			out[o++] = (*c >= 0x20 && *c < 0x7f) ? *c : '?';
+		while (o > 0 && (out[o - 1] == '.' || out[o - 1] == ' '))
+			o--;
 		out[o] = '\0';
 	}
 }
@@ -191,16 +228,23 @@ free_port(void)
 }
 
 /*
- * Whether something listens on 127.0.0.1:port, from /proc/net/tcp (a probe connection would
- * make ssh open a channel to the database for nothing). -1 when that file cannot be read.
+ * Whether ssh listens on 127.0.0.1:port: a listening socket there, from /proc/net/tcp, whose inode
+ * is one of ssh's descriptors (/proc/PID/fd). A probe connection would make ssh open a channel
+ * to the database for nothing, and would not tell ssh from another process that took the port.
+ * 1 yes, 0 no, -1 when /proc cannot tell.
  */
 static int
-port_listening(int port)
+ssh_listening(int port)
 {
 	FILE	   *f = fopen("/proc/net/tcp", "re");
 	char		line[512];
 	char		want_le[32];
 	char		want_be[32];
+	char		dirpath[64];
+	char		sock[64];
+	unsigned long inode = 0;
+	DIR		   *d;
+	struct dirent *de;
 	int			found = 0;
 
 	if (f == NULL)
@@ -212,20 +256,46 @@ port_listening(int port)
 		char		local[64];
 		char		remote[64];
 		char		st[8];
+		unsigned long ino;
 
-		if (sscanf(line, " %*[^:]: %63s %63s %7s", local, remote, st) != 3)
+		/* sl local rem st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode */
+		if (sscanf(line, " %*[^:]: %63s %63s %7s %*s %*s %*s %*s %*s %lu", local, remote, st, &ino) != 4)
 			continue;
 		if ((strcmp(local, want_le) == 0 || strcmp(local, want_be) == 0) && strcmp(st, "0A") == 0)
 		{
-			found = 1;
+			inode = ino;
 			break;
 		}
 	}
 	fclose(f);
+	if (inode == 0)
+		return 0;
+	snprintf(dirpath, sizeof(dirpath), "/proc/%d/fd", (int) ssh_pid);
+	snprintf(sock, sizeof(sock), "socket:[%lu]", inode);
+	d = opendir(dirpath);
+	if (d == NULL)
+		return -1;
+	while (!found && (de = readdir(d)) != NULL)
+	{
+		char		fdpath[384];
+		char		target[64];
+		ssize_t		n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(fdpath, sizeof(fdpath), "%s/%s", dirpath, de->d_name);
+		n = readlink(fdpath, target, sizeof(target) - 1);
+		if (n > 0)
+		{
+			target[n] = '\0';
+			found = strcmp(target, sock) == 0;
+		}
+	}
+	closedir(d);
 	return found;
 }
 
-/* Whether a connection to 127.0.0.1:port is accepted (the fallback of port_listening). */
+/* Whether a connection to 127.0.0.1:port is accepted (the fallback without /proc). */
 static bool
 port_accepts(int port)
 {
@@ -261,6 +331,62 @@ fmt_dup(const char *fmt,...)
 	return s;
 }
 
+/*
+ * The path of ssh on PATH (found before fork: execvpe is not async-signal-safe); false with the
+ * error recorded when there is none.
+ */
+static bool
+find_ssh(char *out, size_t outsz)
+{
+	const char *path = getenv("PATH");
+	const char *p;
+
+	if (path == NULL || path[0] == '\0')
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; p != NULL; p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL)
+	{
+		size_t		len = strchr(p, ':') ? (size_t) (strchr(p, ':') - p) : strlen(p);
+		int			n = snprintf(out, outsz, "%.*s/ssh", (int) len, len ? p : ".");
+
+		if (n > 0 && (size_t) n < outsz && access(out, X_OK) == 0)
+			return true;
+	}
+	err_set(ERR_SYSTEM, NULL, "SSH tunnels need the OpenSSH client (ssh), which is not on PATH: "
+			"install it where the connector runs (Debian: apt-get install openssh-client)");
+	return false;
+}
+
+/* A new 0600 temporary file holding data (len bytes); its path goes to out. */
+static bool
+write_private(const char *what, const char *data, size_t len, char *out, size_t outsz)
+{
+	const char *dir = getenv("TMPDIR");
+	int			fd;
+	bool		ok;
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+	snprintf(out, outsz, "%s/source-postgres-%s-XXXXXX", dir, what);
+	fd = mkstemp(out);
+	if (fd < 0)
+	{
+		err_set(ERR_SYSTEM, strerror(errno), "could not create a temporary file for the SSH tunnel "
+				"in \"%s\"; set TMPDIR to a writable directory", dir);
+		out[0] = '\0';
+		return false;
+	}
+	ok = fchmod(fd, S_IRUSR | S_IWUSR) == 0 && (len == 0 || write(fd, data, len) == (ssize_t) len);
+	if (close(fd) != 0 || !ok)
+	{
+		err_set(ERR_SYSTEM, strerror(errno), "could not write a temporary file for the SSH tunnel "
+				"in \"%s\"", dir);
+		unlink(out);
+		out[0] = '\0';
+		return false;
+	}
+	return true;
+}
+
 /* Start ssh forwarding 127.0.0.1:port; false with the error recorded. */
 static bool
 spawn_ssh(const config_t *cfg, int port)
@@ -273,14 +399,16 @@ spawn_ssh(const config_t *cfg, int port)
 	size_t		n_env = 0;
 	size_t		e = 0;
 	char		self[PATH_MAX];
+	char		ssh_path[PATH_MAX];
 	ssize_t		selflen;
-	int			errfd = -1;
 	int			nullfd = -1;
 	pid_t		parent = getpid();
 	pid_t		pid;
 	bool		ok = false;
 	bool		v6 = strchr(cfg->host, ':') != NULL;
 
+	if (!find_ssh(ssh_path, sizeof(ssh_path)))
+		return false;
 #define OWN(s) (owned[n_owned++] = (s))
 #define ARG(s) (argv[argc++] = (s))
 	ARG("ssh");
@@ -371,7 +499,7 @@ spawn_ssh(const config_t *cfg, int port)
 		self[selflen] = '\0';
 		envp[e++] = OWN(fmt_dup("SSH_ASKPASS=%s", self));
 		envp[e++] = "SSH_ASKPASS_REQUIRE=force";
-		envp[e++] = OWN(fmt_dup(ASKPASS_ENV "=%s", cfg->tunnel_user_password));
+		envp[e++] = OWN(fmt_dup(ASKPASS_ENV "=%s", pw_path));
 		if (envp[e - 1] == NULL || envp[e - 3] == NULL)
 		{
 			err_set(ERR_SYSTEM, NULL, "out of memory starting the SSH tunnel");
@@ -381,11 +509,10 @@ spawn_ssh(const config_t *cfg, int port)
 	envp[e] = NULL;
 #undef OWN
 
-	errfd = open(err_path, O_WRONLY | O_APPEND | O_CLOEXEC);
 	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (errfd < 0 || nullfd < 0)
+	if (nullfd < 0)
 	{
-		err_set(ERR_SYSTEM, strerror(errno), "could not set up the SSH tunnel's output");
+		err_set(ERR_SYSTEM, strerror(errno), "could not open /dev/null for the SSH tunnel");
 		goto done;
 	}
 	pid = fork();
@@ -396,20 +523,20 @@ spawn_ssh(const config_t *cfg, int port)
 	}
 	if (pid == 0)
 	{
-		static const char missing[] = "source-postgres: could not run ssh (the OpenSSH client)\n";
+		struct sigaction dfl;
 
-		/* async-signal-safe calls only from here on */
+		/* async-signal-safe calls only from here on (the writer thread may hold locks) */
 		setsid();
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(1);
 		dup2(nullfd, STDIN_FILENO);
 		dup2(nullfd, STDOUT_FILENO);
-		dup2(errfd, STDERR_FILENO);
-		signal(SIGPIPE, SIG_DFL);
-		execvpe("ssh", (char *const *) argv, envp);
-		if (write(STDERR_FILENO, missing, sizeof(missing) - 1) < 0)
-			_exit(127);
+		dup2(err_fd, STDERR_FILENO);
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(SIGPIPE, &dfl, NULL);
+		execve(ssh_path, (char *const *) argv, envp);
 		_exit(127);
 	}
 	ssh_pid = pid;
@@ -417,17 +544,71 @@ spawn_ssh(const config_t *cfg, int port)
 	ok = true;
 
 done:
-	if (errfd >= 0)
-		close(errfd);
 	if (nullfd >= 0)
 		close(nullfd);
-	if (cfg->tunnel == TUNNEL_SSH_PASSWORD && envp != NULL && e > 0 && envp[e - 1] != NULL &&
-		strncmp(envp[e - 1], ASKPASS_ENV "=", sizeof(ASKPASS_ENV)) == 0)
-		explicit_bzero(envp[e - 1], strlen(envp[e - 1]));
 	for (int i = 0; i < n_owned; i++)
 		free(owned[i]);
 	free(envp);
 	return ok;
+}
+
+/*
+ * Whether the private key file at path is protected by a passphrase: PEM's "ENCRYPTED" headers,
+ * or an OpenSSH-format key whose cipher is not "none" (its base64 body starts with
+ * "openssh-key-v1\0", then the cipher's name as a length-prefixed string).
+ */
+static bool
+key_encrypted(const char *path)
+{
+	static const char begin[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char		text[8192];
+	unsigned char bin[64];
+	size_t		nbin = 0;
+	unsigned int acc = 0;
+	int			bits = 0;
+	ssize_t		n = -1;
+	int			fd = path[0] ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	const char *body;
+	bool		enc = false;
+
+	if (fd >= 0)
+	{
+		n = read(fd, text, sizeof(text) - 1);
+		close(fd);
+	}
+	if (n <= 0)
+		return false;
+	text[n] = '\0';
+	if (strstr(text, "ENCRYPTED") != NULL)
+		enc = true;
+	else if ((body = strstr(text, begin)) != NULL)
+	{
+		for (const char *c = body + sizeof(begin) - 1; *c && *c != '-' && nbin < sizeof(bin); c++)
+		{
+			const char *hit = strchr(b64, *c);
+
+			if (*c == '\0' || hit == NULL)
+				continue;
+			acc = (acc << 6) | (unsigned int) (hit - b64);
+			bits += 6;
+			if (bits >= 8)
+			{
+				bits -= 8;
+				bin[nbin++] = (unsigned char) (acc >> bits);
+			}
+		}
+		if (nbin >= 19 && memcmp(bin, "openssh-key-v1", 15) == 0)
+		{
+			size_t		len = ((size_t) bin[15] << 24) | ((size_t) bin[16] << 16) |
+				((size_t) bin[17] << 8) | bin[18];
+
+			enc = !(len == 4 && nbin >= 23 && memcmp(bin + 19, "none", 4) == 0);
+		}
+	}
+	explicit_bzero(text, sizeof(text));
+	explicit_bzero(bin, sizeof(bin));
+	return enc;
 }
 
 /* Record why ssh exited before the tunnel was up. */
@@ -437,50 +618,53 @@ fail_from_ssh(const config_t *cfg)
 	static const char *const keys[] = {
 		"Permission denied", "Could not resolve", "Connection refused", "timed out", "No route",
 		"unreachable", "Load key", "invalid format", "libcrypto", "No user exists",
-		"could not run ssh", "Connection closed", "reset by peer", "Host key verification",
-		"Too many authentication failures", "Bad port", "bind", "listen", NULL
+		"Connection closed", "reset by peer", "Too many authentication failures", "Bad port", NULL
 	};
-	static const char *const key_keys[] = {"could not run ssh", "Load key", "invalid format",
-	"libcrypto", NULL};
+	static const char *const key_keys[] = {"Load key", "invalid format", "libcrypto", NULL};
 	char		line[512];
 	const char *cred = cfg->tunnel == TUNNEL_SSH_KEY ? "tunnel_method.ssh_key (an unencrypted private key "
 		"the jump server accepts for that user)" : "tunnel_method.tunnel_user_password";
 
 	/* a key ssh could not load explains the refusal that follows it */
-	err_line(key_keys, line, sizeof(line));
+	err_line(0, key_keys, line, sizeof(line));
 	if (line[0] == '\0')
-		err_line(keys, line, sizeof(line));
+		err_line(0, keys, line, sizeof(line));
 	if (line[0] == '\0')
-		err_line(NULL, line, sizeof(line));
+		err_line(0, NULL, line, sizeof(line));
 	if (line[0] == '\0')
 		snprintf(line, sizeof(line), "ssh exited with status %d", WIFEXITED(ssh_status) ?
 				 WEXITSTATUS(ssh_status) : 128 + WTERMSIG(ssh_status));
 
-	if (strstr(line, "could not run ssh"))
-		err_set(ERR_SYSTEM, line, "SSH tunnels need the OpenSSH client: install it (Debian: "
-				"apt-get install openssh-client) where the connector runs");
+	if (cfg->tunnel == TUNNEL_SSH_KEY && key_encrypted(key_path) &&
+		(strstr(line, "Permission denied") || strstr(line, "Load key")))
+		err_set(ERR_CONFIG, line, "tunnel_method.ssh_key is protected by a passphrase, which the "
+				"config has no field for: give an unencrypted key (ssh-keygen -p -N '' -f KEY "
+				"removes the passphrase from a copy)");
+	else if (strstr(line, "exited with status 127"))
+		err_set(ERR_SYSTEM, line, "SSH tunnels need the OpenSSH client (ssh), which could not be "
+				"run: install it where the connector runs (Debian: apt-get install openssh-client)");
 	else if (strstr(line, "Permission denied") || strstr(line, "Too many authentication failures"))
-		err_set(ERR_CONFIG, line, "could not log in to the SSH jump server %s:%d as \"%s\": %s; "
+		err_set(ERR_CONFIG, line, "could not log in to the SSH jump server %s:%d as \"%s\" (%s); "
 				"check tunnel_method.tunnel_user and %s", jump_host, jump_port,
 				cfg->tunnel_user, line, cred);
 	else if (strstr(line, "Load key") || strstr(line, "invalid format") || strstr(line, "libcrypto"))
-		err_set(ERR_CONFIG, line, "tunnel_method.ssh_key is not a private key ssh can use: %s; "
+		err_set(ERR_CONFIG, line, "tunnel_method.ssh_key is not a private key ssh can use (%s); "
 				"paste the whole unencrypted private key (PEM or OpenSSH format) with its BEGIN "
 				"and END lines", line);
 	else if (strstr(line, "Could not resolve"))
-		err_set(ERR_CONFIG, line, "could not resolve the SSH jump server's name \"%s\": %s; check "
+		err_set(ERR_CONFIG, line, "could not resolve the SSH jump server's name \"%s\" (%s); check "
 				"tunnel_method.tunnel_host", jump_host, line);
 	else if (strstr(line, "No user exists"))
-		err_set(ERR_CONFIG, line, "ssh cannot run as this user id: %s; run the connector as a user "
+		err_set(ERR_CONFIG, line, "ssh cannot run as this user id (%s); run the connector as a user "
 				"listed in /etc/passwd", line);
 	else if (strstr(line, "Connection refused") || strstr(line, "timed out") ||
 			 strstr(line, "No route") || strstr(line, "unreachable") ||
 			 strstr(line, "Connection closed") || strstr(line, "reset by peer"))
-		err_set(ERR_TRANSIENT, line, "could not connect to the SSH jump server %s:%d: %s; check "
+		err_set(ERR_TRANSIENT, line, "could not connect to the SSH jump server %s:%d (%s); check "
 				"tunnel_method.tunnel_host and tunnel_method.tunnel_port, and that the jump server "
 				"takes SSH connections from here", jump_host, jump_port, line);
 	else
-		err_set(ERR_SYSTEM, line, "could not open the SSH tunnel through %s:%d: %s", jump_host,
+		err_set(ERR_SYSTEM, line, "could not open the SSH tunnel through %s:%d (%s)", jump_host,
 				jump_port, line);
 }
 
@@ -491,7 +675,7 @@ port_taken(void)
 	static const char *const keys[] = {"Address already in use", "cannot listen", NULL};
 	char		line[256];
 
-	err_line(keys, line, sizeof(line));
+	err_line(0, keys, line, sizeof(line));
 	return line[0] != '\0';
 }
 
@@ -504,23 +688,39 @@ now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Stop a starting ssh (timed out, or we were asked to stop). */
+static void
+ssh_abandon(void)
+{
+	kill(ssh_pid, SIGTERM);
+	waitpid(ssh_pid, &ssh_status, 0);
+	ssh_exited = true;
+	ssh_pid = -1;
+}
+
 bool
 tunnel_open(const config_t *cfg, int *port)
 {
-	const char *dir = getenv("TMPDIR");
 	int			timeout = cfg->connect_timeout_seconds > 0 ? cfg->connect_timeout_seconds : 10;
+	bool		ok = false;
 
 	if (cfg->tunnel == TUNNEL_NONE)
 		return false;
+	if (failed[0] != '\0')
+	{
+		/* tried once: the credentials are gone, and the answer would be the same */
+		err_set(failed_kind, NULL, "%s", failed);
+		return false;
+	}
 	if (ssh_pid > 0)
 	{
 		if (ssh_gone())
 		{
 			char		line[512];
 
-			err_line(NULL, line, sizeof(line));
-			err_set(ERR_TRANSIENT, line, "the SSH tunnel through %s:%d has closed%s%s", jump_host,
-					jump_port, line[0] ? ": " : "", line);
+			err_line(0, NULL, line, sizeof(line));
+			err_set(ERR_TRANSIENT, line, "the SSH tunnel through %s:%d has closed%s%s%s", jump_host,
+					jump_port, line[0] ? " (" : "", line, line[0] ? ")" : "");
 			return false;
 		}
 		*port = local_port;
@@ -537,26 +737,28 @@ tunnel_open(const config_t *cfg, int *port)
 		}
 		atexit_done = true;
 	}
-	if (err_path[0] == '\0')
+	if (err_fd < 0)
 	{
-		int			fd;
+		char		path[PATH_MAX];
 
-		if (dir == NULL || dir[0] == '\0')
-			dir = "/tmp";
-		snprintf(err_path, sizeof(err_path), "%s/source-postgres-ssh-XXXXXX", dir);
-		fd = mkstemp(err_path);
-		if (fd < 0)
+		if (!write_private("ssh", "", 0, path, sizeof(path)))
+			return false;
+		err_fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+		unlink(path);
+		if (err_fd < 0)
 		{
-			err_path[0] = '\0';
-			err_set(ERR_SYSTEM, strerror(errno), "could not create a temporary file for ssh's "
-					"messages in \"%s\"; set TMPDIR to a writable directory", dir);
+			err_set(ERR_SYSTEM, strerror(errno), "could not open a temporary file for ssh's messages");
 			return false;
 		}
-		fchmod(fd, S_IRUSR | S_IWUSR);
-		close(fd);
 	}
+	if (cfg->tunnel == TUNNEL_SSH_PASSWORD &&
+		!write_private("ssh-pw", cfg->tunnel_user_password, strlen(cfg->tunnel_user_password),
+					   pw_path, sizeof(pw_path)))
+		return false;
+	if (cfg->tunnel == TUNNEL_SSH_KEY)
+		snprintf(key_path, sizeof(key_path), "%s", cfg->ssh_key_file);
 
-	for (int attempt = 0; attempt < PORT_TRIES; attempt++)
+	for (int attempt = 0; attempt < PORT_TRIES && !ok; attempt++)
 	{
 		double		deadline = now_s() + 2.0 * timeout + 10;
 		int			p = free_port();
@@ -564,35 +766,33 @@ tunnel_open(const config_t *cfg, int *port)
 		if (p == 0)
 		{
 			err_set(ERR_SYSTEM, strerror(errno), "could not find a free loopback port for the SSH tunnel");
-			return false;
+			break;
 		}
-		if (truncate(err_path, 0) != 0)
-			log_debug("could not empty %s: %s", err_path, strerror(errno));
+		if (ftruncate(err_fd, 0) != 0)
+			log_debug("could not empty ssh's messages: %s", strerror(errno));
 		log_info("opening an SSH tunnel through %s:%d as \"%s\" to %s:%d", jump_host, jump_port,
 				 cfg->tunnel_user, cfg->host, cfg->port);
 		if (!spawn_ssh(cfg, p))
-			return false;
+			break;
 		for (;;)
 		{
 			int			l;
 
 			if (ssh_gone())
 				break;
-			l = port_listening(p);
+			l = ssh_listening(p);
 			if (l == 1 || (l < 0 && port_accepts(p)))
 			{
 				local_port = p;
 				*port = p;
 				log_info("SSH tunnel open: 127.0.0.1:%d forwards to %s:%d through %s:%d", p,
 						 cfg->host, cfg->port, jump_host, jump_port);
-				return true;
+				ok = true;
+				break;
 			}
 			if (sp_stop_requested || now_s() > deadline)
 			{
-				kill(ssh_pid, SIGTERM);
-				waitpid(ssh_pid, &ssh_status, 0);
-				ssh_exited = true;
-				ssh_pid = -1;
+				ssh_abandon();
 				if (sp_stop_requested)
 					err_set(ERR_TRANSIENT, NULL, "stopped while opening the SSH tunnel");
 				else
@@ -600,37 +800,55 @@ tunnel_open(const config_t *cfg, int *port)
 							"%d seconds; check tunnel_method.tunnel_host and "
 							"tunnel_method.tunnel_port, and that the jump server takes SSH "
 							"connections from here", jump_host, jump_port, (int) (2.0 * timeout + 10));
-				return false;
+				break;
 			}
 			usleep(20 * 1000);
 		}
-		ssh_pid = -1;
-		if (!port_taken())
+		if (ok || err_isset())
 			break;
+		/* ssh exited: retried only when another process took the port first */
+		if (!port_taken() || attempt == PORT_TRIES - 1)
+		{
+			fail_from_ssh(cfg);
+			ssh_pid = -1;
+			break;
+		}
+		ssh_pid = -1;
 	}
-	fail_from_ssh(cfg);
-	return false;
+	forget_credentials();
+	if (!ok)
+	{
+		failed_kind = err_get_kind() != ERR_NONE ? err_get_kind() : ERR_SYSTEM;
+		snprintf(failed, sizeof(failed), "%s", err_isset() ? err_message() : "the SSH tunnel did not open");
+	}
+	return ok;
+}
+
+off_t
+tunnel_mark(void)
+{
+	return err_size();
 }
 
 void
-tunnel_explain(char *out, size_t outsz)
+tunnel_explain(off_t since, char *out, size_t outsz)
 {
-	static const char *const keys[] = {"open failed", "connect failed", "administratively prohibited",
-	"Connection refused", "Broken pipe", "Timeout", "closed", NULL};
+	static const char *const keys[] = {"open failed", NULL};
 	char		line[512];
 
 	out[0] = '\0';
-	if (err_path[0] == '\0')
+	if (err_fd < 0)
 		return;
-	err_line(keys, line, sizeof(line));
 	if (ssh_pid > 0 && ssh_gone())
 	{
-		if (line[0] == '\0')
-			err_line(NULL, line, sizeof(line));
+		err_line(0, NULL, line, sizeof(line));
 		snprintf(out, outsz, "the SSH tunnel through %s:%d has closed%s%s%s", jump_host, jump_port,
 				 line[0] ? " (" : "", line, line[0] ? ")" : "");
+		return;
 	}
-	else if (strstr(line, "administratively prohibited"))
+	/* "channel 3: open failed: connect failed: Connection refused", since this connection began */
+	err_line(since, keys, line, sizeof(line));
+	if (strstr(line, "administratively prohibited"))
 		snprintf(out, outsz, "the jump server %s:%d refused to forward the connection (%s); its "
 				 "sshd_config must allow TCP forwarding (AllowTcpForwarding, PermitOpen) to the "
 				 "database's host and port", jump_host, jump_port, line);
@@ -643,13 +861,13 @@ bool
 tunnel_lost(bool wait, char *out, size_t outsz)
 {
 	out[0] = '\0';
-	if (err_path[0] == '\0' || ssh_pid <= 0)
+	if (err_fd < 0 || ssh_pid <= 0)
 		return false;
 	/* a lost connection is seen a moment before ssh, whose end caused it, has exited */
 	for (int i = 0; i < (wait ? 100 : 0) && !ssh_gone(); i++)
 		usleep(10 * 1000);
 	if (!ssh_gone())
 		return false;
-	tunnel_explain(out, outsz);
+	tunnel_explain(0, out, outsz);
 	return true;
 }

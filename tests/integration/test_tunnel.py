@@ -10,8 +10,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -85,12 +87,13 @@ def setUpModule():
     subprocess.run(["chpasswd"], input="%s:%s\n" % (SSH_USER, SSH_PASSWORD), text=True, check=True)
     TunnelTest.keys = tempfile.mkdtemp(prefix="sp-tunnel-")
     os.chmod(TunnelTest.keys, 0o755)
-    for name, fmt in (("rsa_pem", ["-t", "rsa", "-b", "2048", "-m", "PEM"]), ("ed25519", ["-t", "ed25519"]),
-                      ("stranger", ["-t", "ed25519"])):
-        subprocess.run(["ssh-keygen", "-q", "-N", ""] + fmt + ["-f", os.path.join(TunnelTest.keys, name)],
+    for name, fmt, phrase in (("rsa_pem", ["-t", "rsa", "-b", "2048", "-m", "PEM"], ""),
+                              ("ed25519", ["-t", "ed25519"], ""), ("stranger", ["-t", "ed25519"], ""),
+                              ("locked", ["-t", "ed25519"], "a passphrase")):
+        subprocess.run(["ssh-keygen", "-q", "-N", phrase] + fmt + ["-f", os.path.join(TunnelTest.keys, name)],
                        check=True)
     with open(os.path.join(TunnelTest.keys, "authorized_keys"), "w") as f:
-        for name in ("rsa_pem", "ed25519"):
+        for name in ("rsa_pem", "ed25519", "locked"):
             with open(os.path.join(TunnelTest.keys, name + ".pub")) as p:
                 f.write(p.read())
     jump = Sshd(TunnelTest.keys)
@@ -189,6 +192,13 @@ class TunnelTest(unittest.TestCase):
         # an OpenSSH-format key pasted with Windows line ends and no final newline
         key = self.key("ed25519").rstrip("\n").replace("\n", "\r\n")
         self.assertEqual(self.status(self.cfg(ssh_key=key)), {"status": "SUCCEEDED"})
+        # pasted with literal \n sequences, and a final real newline
+        key = self.key("rsa_pem").rstrip("\n").replace("\n", "\\n") + "\n"
+        self.assertEqual(self.status(self.cfg(ssh_key=key)), {"status": "SUCCEEDED"})
+        # a key with a passphrase (the config has no field for one)
+        st = self.status(self.cfg(ssh_key=self.key("locked")))
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("tunnel_method.ssh_key is protected by a passphrase", st["message"])
         # password authentication (through ssh's askpass: never on a command line)
         self.assertEqual(self.status(self.cfg(cdc=False, method="SSH_PASSWORD_AUTH")), {"status": "SUCCEEDED"})
         st = self.status(self.cfg(cdc=False, method="SSH_PASSWORD_AUTH", tunnel_user_password="wrong"))
@@ -222,6 +232,82 @@ class TunnelTest(unittest.TestCase):
                            catalog={"streams": []})
         self.assertEqual(r.rc, 1)
         self.assertIn("could not connect to the SSH jump server", r.trace_errors()[0]["message"])
+
+    def test_the_database_s_own_refusal_is_reported(self):
+        """A wrong database password through a jump server whose banner says "closed" and "refused":
+        the error is the database's, not a line of the banner"""
+        banner = os.path.join(self.tmp, "banner")
+        with open(banner, "w") as f:
+            f.write("Authorized use only. Idle sessions are closed. Connection refused to strangers.\n")
+        talkative = Sshd(self.keys, extra=["Banner " + banner])
+        try:
+            cfg = self.cfg(cdc=False, tunnel_port=talkative.port)
+            cfg["password"] = "wrong"
+            st = self.status(cfg)
+            cfg = self.cfg(cdc=False, tunnel_port=talkative.port)
+            cfg["database"] = "nosuchdb"
+            st2 = self.status(cfg)
+        finally:
+            talkative.stop()
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("check the username and password", st["message"])
+        self.assertNotIn("Authorized", st["message"])
+        self.assertIn('database "nosuchdb" does not exist', st2["message"])
+        self.assertNotIn("Authorized", st2["message"])
+
+    def test_a_port_taken_while_ssh_logs_in_is_not_used(self):
+        """Another local process listening on the tunnel's port before ssh does is not taken for
+        the tunnel (it would be sent the database password): ssh cannot listen there, and the
+        tunnel opens on another port"""
+        bindir = os.path.join(self.tmp, "bin")
+        os.mkdir(bindir)
+        # an ssh that takes a second to log in, as a distant jump server does
+        with open(os.path.join(bindir, "ssh"), "w") as f:
+            f.write("#!/bin/sh\nsleep 1\nexec %s \"$@\"\n" % shutil.which("ssh"))
+        os.chmod(os.path.join(bindir, "ssh"), 0o755)
+        got = []
+        stop = threading.Event()
+
+        def squat():
+            # listen on the port of the first tunnel the moment its ssh starts
+            while not stop.is_set():
+                for line in subprocess.run(["pgrep", "-a", "-f", "--", "-L 127.0.0.1:"], capture_output=True,
+                                           text=True).stdout.splitlines():
+                    m = re.search(r"-L 127\.0\.0\.1:(\d+):", line)
+                    if not m:
+                        continue
+                    srv = socket.socket()
+                    srv.bind(("127.0.0.1", int(m.group(1))))
+                    srv.listen(5)
+                    srv.settimeout(0.2)
+                    while not stop.is_set():
+                        try:
+                            c, _ = srv.accept()
+                        except socket.timeout:
+                            continue
+                        c.settimeout(2)
+                        try:
+                            got.append(c.recv(65536))
+                        except OSError:
+                            pass
+                        c.close()
+                    srv.close()
+                    return
+                time.sleep(0.01)
+
+        t = threading.Thread(target=squat)
+        t.start()
+        try:
+            r = run_connector(["check"], self.tmp, config=self.cfg(cdc=False),
+                              env={"TMPDIR": self.tmpdir, "PATH": bindir + ":" + os.environ["PATH"]})
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(r.of_type("CONNECTION_STATUS")[0]["connectionStatus"], {"status": "SUCCEEDED"},
+                         r.raw)
+        self.assertEqual(got, [], "nothing was sent to the process that took the port")
+        self.assertEqual(len([m for m in r.logs() if m.startswith("opening an SSH tunnel")]), 2,
+                         "the second try used another port")
 
     def test_a_jump_server_that_may_not_forward(self):
         closed = Sshd(self.keys, extra=["PermitOpen 127.0.0.1:1"])
@@ -276,15 +362,20 @@ class TunnelTest(unittest.TestCase):
         self.assertEqual(ssh_clients(own.port), [])
         self.assertEqual(os.listdir(self.tmpdir), [])
 
-        # SIGTERM: the read stops cleanly, and its ssh goes with it
+        # SIGTERM: the read stops cleanly, and its ssh goes with it. Password authentication here:
+        # once ssh has logged in, the password is in no file, and not in ssh's environment
         again = Sshd(self.keys)
-        cfg = self.cfg(tunnel_port=again.port)
+        cfg = self.cfg(tunnel_port=again.port, method="SSH_PASSWORD_AUTH")
         with open(os.path.join(self.tmp, "config.json"), "w") as f:
             json.dump(cfg, f)
         p = None
         try:
             p = self.follow(argv, out_path)
-            self.assertEqual(len(ssh_clients(again.port)), 1, "one ssh for all the read's connections")
+            clients = ssh_clients(again.port)
+            self.assertEqual(len(clients), 1, "one ssh for all the read's connections")
+            with open("/proc/%s/environ" % clients[0].split()[0], "rb") as f:
+                self.assertNotIn(SSH_PASSWORD.encode(), f.read())
+            self.assertEqual(os.listdir(self.tmpdir), [], "no password, key or ssh output file while reading")
             p.send_signal(signal.SIGTERM)
             self.assertEqual(p.wait(timeout=60), 0)
         finally:

@@ -876,6 +876,9 @@ static const bad_case bad_cases[] = {
 		" 'tunnel_user': 'me', 'ssh_key': '" SECRET "'}", false, "\"tunnel_method.tunnel_host\"", NULL},
 	{BASE TUN("SSH_KEY_AUTH") " 'tunnel_user': '-lroot', 'ssh_key': '" SECRET "'}", false,
 	"\"tunnel_method.tunnel_user\"", "leading '-'"},
+	{"'host': 'a,b', 'port': 5432, 'database': 'd', 'username': 'u'" TUN("SSH_KEY_AUTH")
+		" 'tunnel_user': 'me', 'ssh_key': '" SECRET "'}", false, "\"host\" names several hosts",
+	"SSH tunnel"},
 #undef TUN
 	{BASE ", 'tunnel_method': {'tunnel_method': 'VPN'}", false, "\"tunnel_method.tunnel_method\"",
 	"\"NO_TUNNEL\""},
@@ -1049,6 +1052,13 @@ test_tunnel_configs(void **state)
 	config_free(&cfg);
 	assert_gone(key_file);
 	free(key_file);
+
+	/* pasted with literal \n sequences and a real final newline: unfolded too */
+	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
+						 " 'tunnel_method': {'tunnel_method': 'SSH_KEY_AUTH', 'tunnel_host': 'b',"
+						 " 'tunnel_user': 'jump', 'ssh_key': 'A\\\\nB\\n'}}", &cfg));
+	assert_file_is(cfg.ssh_key_file, "A\nB\n");
+	config_free(&cfg);
 
 	/* CRLF line ends become LF; the port defaults to 22 */
 	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
