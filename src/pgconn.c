@@ -122,6 +122,7 @@ pgc_connect(const config_t *cfg, bool replication)
 	char		msg[1024];
 	off_t		mark;
 	bool		unreached = false;	/* no server answered: the tunnel may say why */
+	char		hp[300];
 
 	snprintf(port, sizeof(port), "%d", cfg->port);
 	if (cfg->tunnel != TUNNEL_NONE)
@@ -195,64 +196,77 @@ pgc_connect(const config_t *cfg, bool replication)
 
 	/* the line of the attempt that got furthest: its failure is the one to fix */
 	pick_line(conn ? PQerrorMessage(conn) : "out of memory", informative, msg, sizeof(msg));
+	/* host:port as the messages name it, an IPv6 address in brackets */
+	snprintf(hp, sizeof(hp), strchr(cfg->host, ':') ? "[%s]:%d" : "%s:%d", cfg->host, cfg->port);
+	/*
+	 * Through a tunnel libpq names its loopback end ("connection to server at "127.0.0.1", port
+	 * 41234 failed: "), which is not where the server is: the messages say where.
+	 */
+	if (cfg->tunnel != TUNNEL_NONE && strncmp(msg, "connection to server at ", 24) == 0 &&
+		strstr(msg, " failed: ") != NULL)
+	{
+		const char *rest = strstr(msg, " failed: ") + 9;
+
+		memmove(msg, rest, strlen(rest) + 1);
+	}
 	if (strstr(msg, "password authentication failed") || strstr(msg, "no password supplied") ||
 		strstr(msg, "authentication failed"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "could not log in to %s:%d as \"%s\": %s; check the username and password",
-				 cfg->host, cfg->port, cfg->username, msg);
+				 "could not log in to %s as \"%s\": %s; check the username and password",
+				 hp, cfg->username, msg);
 	else if (strstr(msg, "does not exist") && strstr(msg, "database"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "database \"%s\" does not exist on %s:%d; check the database field",
-				 cfg->database, cfg->host, cfg->port);
+				 "database \"%s\" does not exist on %s; check the database field",
+				 cfg->database, hp);
 	else if (strstr(msg, "replication") && replication)
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "could not open a replication connection to %s:%d: %s; the role needs the "
+				 "could not open a replication connection to %s: %s; the role needs the "
 				 "REPLICATION attribute (ALTER ROLE \"%s\" REPLICATION) and pg_hba.conf must allow "
 				 "it (hba entries for \"replication\" do not apply to replication=database, "
 				 "the database entry does)",
-				 cfg->host, cfg->port, msg, cfg->username);
+				 hp, msg, cfg->username);
 	else if (strstr(msg, "max_wal_senders"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "could not open a replication connection to %s:%d: %s; raise max_wal_senders in "
+				 "could not open a replication connection to %s: %s; raise max_wal_senders in "
 				 "postgresql.conf (and restart the server), or end other replication connections",
-				 cfg->host, cfg->port, msg);
+				 hp, msg);
 	else if (strstr(msg, "configuration parameter") || strstr(msg, "invalid value for parameter"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "the server at %s:%d refused a session setting: %s; check options in "
-				 "jdbc_url_params", cfg->host, cfg->port, msg);
+				 "the server at %s refused a session setting: %s; check options in "
+				 "jdbc_url_params", hp, msg);
 	else if ((unreached = strstr(msg, "timeout expired") || strstr(msg, "timed out")))
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "could not connect to %s:%d within %s seconds: %s; check the host, the port "
+				 "could not connect to %s within %s seconds: %s; check the host, the port "
 				 "and that the network allows the connection",
-				 cfg->host, cfg->port, timeout, msg);
+				 hp, timeout, msg);
 	else if (strstr(msg, "pg_hba.conf") && strstr(msg, "no encryption"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "the server at %s:%d refused an unencrypted connection: %s; if it takes only "
+				 "the server at %s refused an unencrypted connection: %s; if it takes only "
 				 "encrypted ones from here (hostssl), set ssl_mode to require (or verify-ca, "
 				 "verify-full), else a pg_hba.conf entry must allow this host, user and database",
-				 cfg->host, cfg->port, msg);
+				 hp, msg);
 	else if (strstr(msg, "pg_hba.conf"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "the server at %s:%d does not let \"%s\" connect from here: %s; a pg_hba.conf "
-				 "entry must allow this host, user and database%s", cfg->host, cfg->port,
+				 "the server at %s does not let \"%s\" connect from here: %s; a pg_hba.conf "
+				 "entry must allow this host, user and database%s", hp,
 				 cfg->username, msg, replication ? " (replication=database connections match "
 				 "the database's entries)" : "");
 	else if (strstr(msg, "private key") || strstr(msg, "sslpassword") || strstr(msg, "bad decrypt"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "could not use the client key to connect to %s:%d: %s; check client_key and "
-				 "client_key_password (the key's passphrase)", cfg->host, cfg->port, msg);
+				 "could not use the client key to connect to %s: %s; check client_key and "
+				 "client_key_password (the key's passphrase)", hp, msg);
 	else if (strstr(msg, "SSL") || strstr(msg, "certificate"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "TLS failure connecting to %s:%d with ssl_mode %s: %s; check ssl_mode and the "
+				 "TLS failure connecting to %s with ssl_mode %s: %s; check ssl_mode and the "
 				 "certificates",
-				 cfg->host, cfg->port, ssl_mode_name(cfg->ssl_mode), msg);
+				 hp, ssl_mode_name(cfg->ssl_mode), msg);
 	else
 	{
 		unreached = true;
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "could not connect to %s:%d: %s; check the host, the port and that the server "
+				 "could not connect to %s: %s; check the host, the port and that the server "
 				 "accepts TCP connections from here",
-				 cfg->host, cfg->port, msg);
+				 hp, msg);
 	}
 	if (cfg->tunnel != TUNNEL_NONE && unreached)
 	{
@@ -261,8 +275,8 @@ pgc_connect(const config_t *cfg, bool replication)
 		tunnel_explain(mark, why, sizeof(why));
 		if (why[0] != '\0')
 			snprintf(last_connect_error, sizeof(last_connect_error),
-					 "could not connect to %s:%d (the host and port as the SSH jump server sees "
-					 "them) %s", cfg->host, cfg->port, why);
+					 "could not connect to %s (the host and port as the SSH jump server sees "
+					 "them) %s", hp, why);
 	}
 	err_set(ERR_CONFIG, msg, "%s", last_connect_error);
 	PQfinish(conn);

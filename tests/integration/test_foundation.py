@@ -129,6 +129,10 @@ class CheckTest(Base):
         st = self.status(self.run_cmd(["check"], config=cluster.config(port=dead)))
         self.assertEqual(st["status"], "FAILED")
         self.assertIn(str(dead), st["message"])
+        # an IPv6 address is named with brackets around it (nothing listens on ::1 here)
+        st = self.status(self.run_cmd(["check"], config=cluster.config(host="::1", port=dead)))
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("could not connect to [::1]:%d" % dead, st["message"])
         # a host that takes the connection and never answers (a black hole, on loopback):
         # bounded by connect_timeout_seconds, not minutes
         with socket.socket() as hole:
