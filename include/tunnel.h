@@ -40,8 +40,8 @@ bool		tunnel_lost(bool wait, char *out, size_t outsz);
 /*
  * The password askpass mode: ssh runs this program as its SSH_ASKPASS with the path of a 0600
  * file holding the password in the environment. When that is what this process is, prints the
- * password and returns true (main then exits 0); otherwise false.
+ * password and returns the exit code for main (1 when there is none to print); otherwise -1.
  */
-bool		tunnel_askpass(void);
+int			tunnel_askpass(void);
 
 #endif

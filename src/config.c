@@ -1206,7 +1206,7 @@ tmp_remove(const char *path)
 /*
  * Write pem (the text of config field `field`) to a new 0600 temporary file named after tag; its
  * path goes to *out_path (malloc'd). A PEM pasted with literal "\n" sequences and no real newline
- * (a common copy-paste accident) is unfolded, CRLF line ends become LF, and the text ends with a
+ * (a common copy-paste accident, "\r\n" too) is unfolded, CRLF line ends become LF, and the text ends with a
  * newline (OpenSSH refuses a key without one).
  */
 static bool
@@ -1242,6 +1242,8 @@ write_pem_file(const char *field, const char *tag, const char *pem, char **out_p
 			data[len++] = '\n';
 			s++;
 		}
+		else if (folded && s[0] == '\\' && s[1] == 'r' && s[2] == '\\' && s[3] == 'n')
+			s++;				/* a literal "\r" before a literal "\n": dropped */
 		else if (!(s[0] == '\r' && s[1] == '\n'))
 			data[len++] = *s;
 	}

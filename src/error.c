@@ -15,7 +15,7 @@ static char cur_internal[4096];
 /*
  * Keep a message on one line: libpq's end in a newline, and some continue on indented lines
  * ("server closed the connection unexpectedly\n\tThis probably means..."), each break becomes
- * one space and a trailing one goes.
+ * one space, carriage returns and trailing blanks go.
  */
 static void
 one_line(char *s)
@@ -24,16 +24,20 @@ one_line(char *s)
 
 	for (const char *p = s; *p; p++)
 	{
+		if (*p == '\r')
+			continue;
 		if (*p != '\n')
 		{
 			*o++ = *p;
 			continue;
 		}
-		while (p[1] == '\t' || p[1] == ' ' || p[1] == '\n')
+		while (p[1] == '\t' || p[1] == ' ' || p[1] == '\n' || p[1] == '\r')
 			p++;
 		if (p[1] != '\0' && o > s && o[-1] != ' ')
 			*o++ = ' ';
 	}
+	while (o > s && o[-1] == ' ')
+		o--;
 	*o = '\0';
 }
 

@@ -74,10 +74,11 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	const char *lvl = getenv("SP_LOG_LEVEL");
 	bool		ok;
+	int			askpass;
 
 	/* run by ssh as its SSH_ASKPASS (tunnel.c): answer with the tunnel password, nothing else */
-	if (tunnel_askpass())
-		return 0;
+	if ((askpass = tunnel_askpass()) >= 0)
+		return askpass;
 	if (argc < 2)
 		return usage("no command given");
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)

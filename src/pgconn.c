@@ -276,9 +276,11 @@ pgc_connect(const config_t *cfg, bool replication)
 		if (why[0] != '\0')
 			snprintf(last_connect_error, sizeof(last_connect_error),
 					 "could not connect to %s (the host and port as the SSH jump server sees "
-					 "them) %s", hp, why);
+					 "them): %s", hp, why);
 	}
-	err_set(ERR_CONFIG, msg, "%s", last_connect_error);
+	/* a tunnel that has closed may open again on the next attempt */
+	err_set(cfg->tunnel != TUNNEL_NONE && unreached && strstr(last_connect_error, "has closed") ?
+			ERR_TRANSIENT : ERR_CONFIG, msg, "%s", last_connect_error);
 	PQfinish(conn);
 	return NULL;
 }

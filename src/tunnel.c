@@ -57,10 +57,10 @@ static int	ssh_status;
 static int	err_fd = -1;			/* ssh's stderr: an unlinked file, read with pread */
 static char pw_path[PATH_MAX];	/* the password for askpass, until ssh has logged in */
 static char key_path[PATH_MAX]; /* the key file, until ssh has logged in */
-static char jump_host[256];
+static char jump_hp[300];		/* the jump server as messages name it: host:port, [v6]:port */
+static char db_hp[300];			/* the database's host:port, likewise */
 static char failed[1024];		/* why the tunnel did not open, once it has not */
 static err_kind failed_kind;
-static int	jump_port;
 static bool atexit_done;
 
 /* atexit: end ssh and remove its stderr file. */
@@ -106,7 +106,7 @@ forget_credentials(void)
 	key_path[0] = '\0';
 }
 
-bool
+int
 tunnel_askpass(void)
 {
 	const char *path = getenv(ASKPASS_ENV);
@@ -115,7 +115,7 @@ tunnel_askpass(void)
 	int			fd;
 
 	if (path == NULL)
-		return false;
+		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 	{
@@ -126,7 +126,8 @@ tunnel_askpass(void)
 		fputc('\n', stdout);
 	fflush(stdout);
 	explicit_bzero(pw, sizeof(pw));
-	return true;
+	/* no password to give: ssh gives up rather than send an empty one */
+	return n > 0 ? 0 : 1;
 }
 
 /* Whether ssh has exited (reaped here, its status kept). */
@@ -143,6 +144,23 @@ ssh_gone(void)
 		ssh_status = status;
 	}
 	return ssh_exited;
+}
+
+/* defined below: err_line needs err_size */
+static void err_line(off_t since, const char *const *keys, char *out, size_t outsz);
+static off_t err_size(void);
+
+/* Why an ssh that has exited ended: its last message, else its exit status or signal. */
+static void
+end_reason(char *out, size_t outsz)
+{
+	err_line(0, NULL, out, outsz);
+	if (out[0] != '\0')
+		return;
+	if (WIFSIGNALED(ssh_status))
+		snprintf(out, outsz, "ssh was ended by signal %d", WTERMSIG(ssh_status));
+	else
+		snprintf(out, outsz, "ssh exited with status %d", WEXITSTATUS(ssh_status));
 }
 
 /* How much ssh has written to its stderr so far. */
@@ -182,7 +200,8 @@ err_line(off_t since, const char *const *keys, char *out, size_t outsz)
 
 		if (eol != NULL)
 			*eol = '\0';
-		if (*line != '\0')
+		/* said at every login (host keys are not kept): never the reason for anything */
+		if (*line != '\0' && strncmp(line, "Warning: Permanently added", 26) != 0)
 		{
 			bool		match = keys == NULL;
 
@@ -293,25 +312,6 @@ ssh_listening(int port)
 	}
 	closedir(d);
 	return found;
-}
-
-/* Whether a connection to 127.0.0.1:port is accepted (the fallback without /proc). */
-static bool
-port_accepts(int port)
-{
-	struct sockaddr_in a;
-	int			fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool		ok;
-
-	if (fd < 0)
-		return false;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t) port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *) &a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
 }
 
 /* A string built with a format, kept for the child's argv or environment (NULL on failure). */
@@ -622,6 +622,7 @@ fail_from_ssh(const config_t *cfg)
 	};
 	static const char *const key_keys[] = {"Load key", "invalid format", "libcrypto", NULL};
 	char		line[512];
+	char	   *hit;
 	const char *cred = cfg->tunnel == TUNNEL_SSH_KEY ? "tunnel_method.ssh_key (an unencrypted private key "
 		"the jump server accepts for that user)" : "tunnel_method.tunnel_user_password";
 
@@ -630,11 +631,21 @@ fail_from_ssh(const config_t *cfg)
 	if (line[0] == '\0')
 		err_line(0, keys, line, sizeof(line));
 	if (line[0] == '\0')
-		err_line(0, NULL, line, sizeof(line));
-	if (line[0] == '\0')
-		snprintf(line, sizeof(line), "ssh exited with status %d", WIFEXITED(ssh_status) ?
-				 WEXITSTATUS(ssh_status) : 128 + WTERMSIG(ssh_status));
+		end_reason(line, sizeof(line));
 
+	/* ssh names the key by its temporary file, gone by the time anyone reads this */
+	if (key_path[0] != '\0' && (hit = strstr(line, key_path)) != NULL)
+	{
+		const char *field = "tunnel_method.ssh_key";
+		size_t		kl = strlen(key_path);
+		size_t		fl = strlen(field);
+
+		if (fl <= kl)
+		{
+			memcpy(hit, field, fl);
+			memmove(hit + fl, hit + kl, strlen(hit + kl) + 1);
+		}
+	}
 	if (cfg->tunnel == TUNNEL_SSH_KEY && key_encrypted(key_path) &&
 		(strstr(line, "Permission denied") || strstr(line, "Load key")))
 		err_set(ERR_CONFIG, line, "tunnel_method.ssh_key is protected by a passphrase, which the "
@@ -644,8 +655,8 @@ fail_from_ssh(const config_t *cfg)
 		err_set(ERR_SYSTEM, line, "SSH tunnels need the OpenSSH client (ssh), which could not be "
 				"run: install it where the connector runs (Debian: apt-get install openssh-client)");
 	else if (strstr(line, "Permission denied") || strstr(line, "Too many authentication failures"))
-		err_set(ERR_CONFIG, line, "could not log in to the SSH jump server %s:%d as \"%s\" (%s); "
-				"check tunnel_method.tunnel_user and %s", jump_host, jump_port,
+		err_set(ERR_CONFIG, line, "could not log in to the SSH jump server %s as \"%s\" (%s); "
+				"check tunnel_method.tunnel_user and %s", jump_hp,
 				cfg->tunnel_user, line, cred);
 	else if (strstr(line, "Load key") || strstr(line, "invalid format") || strstr(line, "libcrypto"))
 		err_set(ERR_CONFIG, line, "tunnel_method.ssh_key is not a private key ssh can use (%s); "
@@ -653,19 +664,18 @@ fail_from_ssh(const config_t *cfg)
 				"and END lines", line);
 	else if (strstr(line, "Could not resolve"))
 		err_set(ERR_CONFIG, line, "could not resolve the SSH jump server's name \"%s\" (%s); check "
-				"tunnel_method.tunnel_host", jump_host, line);
+				"tunnel_method.tunnel_host", cfg->tunnel_host, line);
 	else if (strstr(line, "No user exists"))
 		err_set(ERR_CONFIG, line, "ssh cannot run as this user id (%s); run the connector as a user "
 				"listed in /etc/passwd", line);
 	else if (strstr(line, "Connection refused") || strstr(line, "timed out") ||
 			 strstr(line, "No route") || strstr(line, "unreachable") ||
 			 strstr(line, "Connection closed") || strstr(line, "reset by peer"))
-		err_set(ERR_TRANSIENT, line, "could not connect to the SSH jump server %s:%d (%s); check "
+		err_set(ERR_TRANSIENT, line, "could not connect to the SSH jump server %s (%s); check "
 				"tunnel_method.tunnel_host and tunnel_method.tunnel_port, and that the jump server "
-				"takes SSH connections from here", jump_host, jump_port, line);
+				"takes SSH connections from here", jump_hp, line);
 	else
-		err_set(ERR_SYSTEM, line, "could not open the SSH tunnel through %s:%d (%s)", jump_host,
-				jump_port, line);
+		err_set(ERR_SYSTEM, line, "could not open the SSH tunnel through %s (%s)", jump_hp, line);
 }
 
 /* Whether ssh's exit was its failure to listen on our port (someone else took it). */
@@ -718,16 +728,16 @@ tunnel_open(const config_t *cfg, int *port)
 		{
 			char		line[512];
 
-			err_line(0, NULL, line, sizeof(line));
-			err_set(ERR_TRANSIENT, line, "the SSH tunnel through %s:%d has closed%s%s%s", jump_host,
-					jump_port, line[0] ? " (" : "", line, line[0] ? ")" : "");
+			end_reason(line, sizeof(line));
+			err_set(ERR_TRANSIENT, line, "the SSH tunnel through %s has closed (%s)", jump_hp, line);
 			return false;
 		}
 		*port = local_port;
 		return true;
 	}
-	snprintf(jump_host, sizeof(jump_host), "%s", cfg->tunnel_host);
-	jump_port = cfg->tunnel_port;
+	snprintf(jump_hp, sizeof(jump_hp), strchr(cfg->tunnel_host, ':') ? "[%s]:%d" : "%s:%d",
+			 cfg->tunnel_host, cfg->tunnel_port);
+	snprintf(db_hp, sizeof(db_hp), strchr(cfg->host, ':') ? "[%s]:%d" : "%s:%d", cfg->host, cfg->port);
 	if (!atexit_done)
 	{
 		if (atexit(tunnel_close) != 0)
@@ -770,8 +780,7 @@ tunnel_open(const config_t *cfg, int *port)
 		}
 		if (ftruncate(err_fd, 0) != 0)
 			log_debug("could not empty ssh's messages: %s", strerror(errno));
-		log_info("opening an SSH tunnel through %s:%d as \"%s\" to %s:%d", jump_host, jump_port,
-				 cfg->tunnel_user, cfg->host, cfg->port);
+		log_info("opening an SSH tunnel through %s as \"%s\" to %s", jump_hp, cfg->tunnel_user, db_hp);
 		if (!spawn_ssh(cfg, p))
 			break;
 		for (;;)
@@ -781,12 +790,19 @@ tunnel_open(const config_t *cfg, int *port)
 			if (ssh_gone())
 				break;
 			l = ssh_listening(p);
-			if (l == 1 || (l < 0 && port_accepts(p)))
+			if (l < 0)
+			{
+				ssh_abandon();
+				err_set(ERR_SYSTEM, NULL, "could not tell whether the SSH tunnel's port is ssh's own "
+						"(/proc/net/tcp or /proc/%d/fd cannot be read): the tunnel needs /proc",
+						(int) ssh_pid);
+				break;
+			}
+			if (l == 1)
 			{
 				local_port = p;
 				*port = p;
-				log_info("SSH tunnel open: 127.0.0.1:%d forwards to %s:%d through %s:%d", p,
-						 cfg->host, cfg->port, jump_host, jump_port);
+				log_info("SSH tunnel open: 127.0.0.1:%d forwards to %s through %s", p, db_hp, jump_hp);
 				ok = true;
 				break;
 			}
@@ -796,10 +812,10 @@ tunnel_open(const config_t *cfg, int *port)
 				if (sp_stop_requested)
 					err_set(ERR_TRANSIENT, NULL, "stopped while opening the SSH tunnel");
 				else
-					err_set(ERR_TRANSIENT, NULL, "the SSH tunnel through %s:%d did not open within "
+					err_set(ERR_TRANSIENT, NULL, "the SSH tunnel through %s did not open within "
 							"%d seconds; check tunnel_method.tunnel_host and "
 							"tunnel_method.tunnel_port, and that the jump server takes SSH "
-							"connections from here", jump_host, jump_port, (int) (2.0 * timeout + 10));
+							"connections from here", jump_hp, (int) (2.0 * timeout + 10));
 				break;
 			}
 			usleep(20 * 1000);
@@ -841,20 +857,18 @@ tunnel_explain(off_t since, char *out, size_t outsz)
 		return;
 	if (ssh_pid > 0 && ssh_gone())
 	{
-		err_line(0, NULL, line, sizeof(line));
-		snprintf(out, outsz, "the SSH tunnel through %s:%d has closed%s%s%s", jump_host, jump_port,
-				 line[0] ? " (" : "", line, line[0] ? ")" : "");
+		end_reason(line, sizeof(line));
+		snprintf(out, outsz, "the SSH tunnel through %s has closed (%s)", jump_hp, line);
 		return;
 	}
 	/* "channel 3: open failed: connect failed: Connection refused", since this connection began */
 	err_line(since, keys, line, sizeof(line));
 	if (strstr(line, "administratively prohibited"))
-		snprintf(out, outsz, "the jump server %s:%d refused to forward the connection (%s); its "
+		snprintf(out, outsz, "the jump server %s refused to forward the connection (%s); its "
 				 "sshd_config must allow TCP forwarding (AllowTcpForwarding, PermitOpen) to the "
-				 "database's host and port", jump_host, jump_port, line);
+				 "database's host and port", jump_hp, line);
 	else if (line[0] != '\0')
-		snprintf(out, outsz, "through the SSH jump server %s:%d, which reported: %s", jump_host,
-				 jump_port, line);
+		snprintf(out, outsz, "the SSH jump server %s reported: %s", jump_hp, line);
 }
 
 bool

@@ -223,6 +223,8 @@ class TunnelTest(unittest.TestCase):
                "tunnel_method.tunnel_port")
         failed(self.cfg(tunnel_host="no-such-host.invalid"), "could not resolve the SSH jump server's name",
                "tunnel_method.tunnel_host")
+        # an IPv6 jump server (nothing listens there) is named in brackets
+        failed(self.cfg(tunnel_host="[::1]", tunnel_port=free_port()), "could not connect to the SSH jump server [::1]:")
         # the jump server cannot reach the database's host and port
         cfg = self.cfg()
         cfg["port"] = free_port()
@@ -318,7 +320,8 @@ class TunnelTest(unittest.TestCase):
         finally:
             closed.stop()
         self.assertEqual(st["status"], "FAILED")
-        self.assertIn("refused to forward", st["message"])
+        self.assertIn("(the host and port as the SSH jump server sees them): the jump server 127.0.0.1:%d "
+                      "refused to forward" % closed.port, st["message"])
         self.assertIn("AllowTcpForwarding", st["message"])
 
     def follow(self, argv, out_path):
@@ -363,6 +366,28 @@ class TunnelTest(unittest.TestCase):
         self.assertIn("SSH tunnel through 127.0.0.1:%d has closed" % own.port, err[0])
         self.assertEqual(ssh_clients(own.port), [])
         self.assertEqual(os.listdir(self.tmpdir), [])
+
+        # ssh itself killed: the reason is its signal (not the host-key notice it printed at login)
+        again = Sshd(self.keys)
+        cfg = self.cfg(tunnel_port=again.port)
+        with open(os.path.join(self.tmp, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        p = None
+        try:
+            p = self.follow(argv, out_path)
+            os.kill(int(ssh_clients(again.port)[0].split()[0]), signal.SIGKILL)
+            rc = p.wait(timeout=120)
+        finally:
+            if p and p.poll() is None:
+                p.kill()
+            again.stop()
+        self.assertEqual(rc, 1)
+        with open(out_path, encoding="utf-8") as f:
+            msgs = [json.loads(line) for line in f]
+        err = [m["trace"]["error"] for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
+        self.assertIn("SSH tunnel through 127.0.0.1:%d has closed (ssh was ended by signal 9)" % again.port,
+                      err[0]["message"])
+        self.assertEqual(err[0]["failure_type"], "transient_error")
 
         # SIGTERM: the read stops cleanly, and its ssh goes with it. Password authentication here:
         # once ssh has logged in, the password is in no file, and not in ssh's environment

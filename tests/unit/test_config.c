@@ -1060,6 +1060,13 @@ test_tunnel_configs(void **state)
 	assert_file_is(cfg.ssh_key_file, "A\nB\n");
 	config_free(&cfg);
 
+	/* pasted with literal \r\n sequences */
+	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
+						 " 'tunnel_method': {'tunnel_method': 'SSH_KEY_AUTH', 'tunnel_host': 'b',"
+						 " 'tunnel_user': 'jump', 'ssh_key': 'A\\\\r\\\\nB\\\\r\\\\n'}}", &cfg));
+	assert_file_is(cfg.ssh_key_file, "A\nB\n");
+	config_free(&cfg);
+
 	/* CRLF line ends become LF; the port defaults to 22 */
 	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
 						 " 'tunnel_method': {'tunnel_method': 'SSH_KEY_AUTH', 'tunnel_host': 'b',"
