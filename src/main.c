@@ -154,13 +154,19 @@ main(int argc, char **argv)
 	{
 		char		lost[768];
 
-		/* a connection that failed because the SSH tunnel under it closed: say so */
-		if (tunnel_lost(err_get_kind() == ERR_TRANSIENT, lost, sizeof(lost)) && strstr(err_message(), "SSH tunnel") == NULL)
+		/*
+		 * A connection that failed because the SSH tunnel under it closed: say so, and it is
+		 * worth a retry (which opens a new tunnel), whatever the statement that noticed it.
+		 */
+		if (tunnel_lost(err_get_kind() != ERR_CONFIG, lost, sizeof(lost)))
 		{
 			char		msg[2048];
 
-			snprintf(msg, sizeof(msg), "%s; %s", err_message(), lost);
-			ab_trace_error(failure_type(err_get_kind()), msg, err_internal());
+			if (strstr(err_message(), "SSH tunnel") == NULL)
+				snprintf(msg, sizeof(msg), "%s; %s", err_message(), lost);
+			else
+				snprintf(msg, sizeof(msg), "%s", err_message());
+			ab_trace_error(failure_type(ERR_TRANSIENT), msg, err_internal());
 		}
 		else
 			ab_trace_error(failure_type(err_get_kind()), err_message(), err_internal());

@@ -387,7 +387,7 @@ class TunnelTest(unittest.TestCase):
         err = [m["trace"]["error"] for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
         self.assertIn("SSH tunnel through 127.0.0.1:%d has closed (ssh was ended by signal 9)" % again.port,
                       err[0]["message"])
-        self.assertEqual(err[0]["failure_type"], "transient_error")
+        self.assertEqual(err[0]["failure_type"], "transient_error", err[0])
 
         # SIGTERM: the read stops cleanly, and its ssh goes with it. Password authentication here:
         # once ssh has logged in, the password is in no file, and not in ssh's environment
