@@ -150,6 +150,19 @@ class SpecChecks:
         config["replication_method"]["backfill_chunk_size"] = 0
         self.assert_invalid(config)
 
+    def test_tunnel_configs_validate(self):
+        """Airbyte's SSH tunnel configs (which the connector now honours) validate; one lacking
+        its key or password does not"""
+        key = dict(tunnel_method="SSH_KEY_AUTH", tunnel_host="bastion.example.com", tunnel_port=22,
+                   tunnel_user="ec2-user", ssh_key="-----BEGIN RSA PRIVATE KEY-----\nMII\n-----END RSA PRIVATE KEY-----\n")
+        pw = dict(tunnel_method="SSH_PASSWORD_AUTH", tunnel_host="10.0.0.5", tunnel_port=2222,
+                  tunnel_user="jump", tunnel_user_password="pw")
+        self.assert_valid(dict(CDC_CONFIG, tunnel_method=key))
+        self.assert_valid(dict(CDC_CONFIG, tunnel_method=pw))
+        self.assert_invalid(dict(CDC_CONFIG, tunnel_method={k: v for k, v in key.items() if k != "ssh_key"}))
+        self.assert_invalid(dict(CDC_CONFIG, tunnel_method={k: v for k, v in pw.items()
+                                                            if k != "tunnel_user_password"}))
+
     def test_unknown_fields_are_allowed(self):
         self.assert_valid(dict(MINIMAL_CONFIG, some_field_from_a_newer_airbyte=True))
 
