@@ -95,6 +95,7 @@ typedef struct reader
 	const config_t *cfg;
 	PGconn	   *conn;			/* a normal connection: catalog, backfill, TOAST re-reads */
 	int			server_version;
+	char		system_id[24];	/* the server's system identifier (CDC; "" if unreadable) */
 	sp_catalog	cat;
 	sp_typecache *types;
 	int			nstreams;

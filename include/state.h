@@ -50,6 +50,7 @@ typedef struct sp_state
 	bool		present;		/* a GLOBAL state was given */
 	pg_lsn		lsn;
 	char	   *slot;			/* the slot the state was made with, or NULL */
+	char	   *system_id;		/* the system identifier of its server, or NULL (older states) */
 	int			nstreams;
 	stream_state *streams;
 } sp_state;
@@ -70,8 +71,11 @@ const stream_state *state_find(const sp_state *st, const char *ns, const char *n
 
 /* JSON for one stream's stream_state (new reference). */
 json_t	   *state_stream_json(const stream_state *ss);
-/* A whole GLOBAL state object (steals stream_states, a JSON array of entries); new reference. */
+/*
+ * A whole GLOBAL state object (steals stream_states, a JSON array of entries); new reference.
+ * system_id (the server's, as text) may be NULL: then it is left out.
+ */
 json_t	   *state_global_json(pg_lsn lsn, const char *slot, const char *publication,
-							  json_t *stream_states, long long record_count);
+							  const char *system_id, json_t *stream_states, long long record_count);
 
 #endif

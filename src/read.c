@@ -204,8 +204,8 @@ reader_emit_state(reader *r)
 			}
 			json_array_append_new(streams, state_stream_json(&r->streams[i].st));
 		}
-	ab_state(state_global_json(lsn, r->cfg->replication_slot, r->cfg->publication, streams,
-							   r->records_since_state));
+	ab_state(state_global_json(lsn, r->cfg->replication_slot, r->cfg->publication,
+							   r->system_id[0] ? r->system_id : NULL, streams, r->records_since_state));
 	r->records_since_state = 0;
 	r->last_state_ms = ab_mono_ms();
 	if (r->cfg->lsn_commit == LSN_COMMIT_WHILE_READING)
@@ -835,6 +835,19 @@ prepare_cdc(reader *r, const sp_state *state)
 		if (r->streams[i].incremental)
 			tables[ntables++] = r->streams[i].table;
 
+	/* which server this is: a state carries it, and one from another server is not resumed */
+	{
+		char		errmsg[256];
+		PGresult   *res = pgc_try(r->conn, "SELECT system_identifier FROM pg_catalog.pg_control_system()",
+								  0, NULL, NULL, errmsg, sizeof(errmsg));
+
+		if (res != NULL && PQntuples(res) == 1)
+			snprintf(r->system_id, sizeof(r->system_id), "%s", PQgetvalue(res, 0, 0));
+		else
+			log_debug("could not read the server's system identifier: %s", errmsg);
+		PQclear(res);
+	}
+
 	/* the publication must exist before the slot: pgoutput reads it with historic snapshots */
 	if (!publication_exists(r->conn, cfg->publication, &pub_existed, &all))
 		goto done;
@@ -881,19 +894,35 @@ prepare_cdc(reader *r, const sp_state *state)
 
 		if (slot.exists && !lsn_query(r->conn, "reading the WAL position", WAL_POSITION_SQL, &walpos))
 			goto done;
-		if (!slot.exists)
+		if (state->system_id && r->system_id[0] && strcmp(state->system_id, r->system_id) != 0)
+		{
+			/* the LSNs of another server mean nothing here, even where they fall in its WAL */
+			snprintf(why, sizeof(why), "the state was saved on another server (system identifier "
+					 "%.20s; this one is %s)", state->system_id, r->system_id);
+			lost = why;
+		}
+		else if (!slot.exists)
 			lost = "the replication slot no longer exists";
 		else if (strcmp(slot.wal_status, "lost") == 0)
 			lost = "the replication slot has lost WAL it needs (wal_status = lost)";
-		else if (state->lsn < slot.confirmed_flush && cfg->lsn_commit == LSN_COMMIT_AFTER_DESTINATION)
+		else if (state->lsn < slot.confirmed_flush)
 		{
 			char		a[18],
 						b[18];
 
+			/*
+			 * Under "While reading Data" too: the slot confirms each state as it is emitted, so a
+			 * sync whose last states the platform did not keep leaves the next read behind it,
+			 * and resuming from the slot would skip what came in between.
+			 */
 			pgo_lsn_format(state->lsn, a);
 			pgo_lsn_format(slot.confirmed_flush, b);
 			snprintf(why, sizeof(why), "the state's position %s is behind the slot's confirmed "
-					 "position %s, so changes in between are no longer available", a, b);
+					 "position %s, so changes in between are no longer available%s", a, b,
+					 cfg->lsn_commit == LSN_COMMIT_WHILE_READING ?
+					 " (with lsn_commit_behaviour \"While reading Data\" the slot confirms each "
+					 "state as it is read: a sync that failed after that leaves the next one "
+					 "behind it)" : "");
 			lost = why;
 		}
 		else if (state->lsn > walpos)
@@ -961,6 +990,17 @@ prepare_cdc(reader *r, const sp_state *state)
 		!publication_ensure(r->conn, cfg->publication, tables, ntables, r->server_version))
 		goto done;
 
+	if (slot.exists && !resuming && strcmp(slot.wal_status, "lost") == 0)
+	{
+		bool		dropped;
+
+		/* a fresh start on a slot that lost WAL: it cannot be moved, a new one can start now */
+		log_warn("replication slot \"%s\" has lost WAL it needed (wal_status = lost): dropping it "
+				 "and creating it again, as this read backfills every stream", cfg->replication_slot);
+		if (!slot_drop(r->conn, cfg->replication_slot, &dropped))
+			goto done;
+		slot.exists = false;
+	}
 	if (!slot.exists)
 	{
 		PGconn	   *repl = pgc_connect(cfg, true);
@@ -991,15 +1031,7 @@ prepare_cdc(reader *r, const sp_state *state)
 		created = true;
 	}
 	else if (state->present && !resync)
-	{
 		r->lsn = state->lsn;
-		if (state->lsn < slot.confirmed_flush)
-		{
-			log_warn("the slot has confirmed past the state's position (lsn_commit_behaviour "
-					 "\"While reading Data\"); resuming from the slot's position");
-			r->lsn = slot.confirmed_flush;
-		}
-	}
 	else
 	{
 		/*
@@ -1177,6 +1209,11 @@ prepare_cdc(reader *r, const sp_state *state)
 	 * LSN (the end of a real WAL record, which the walsender's position reaches) is the target.
 	 * A standby cannot write: there the replay position is the target.
 	 */
+	if (r->follow && cfg->lsn_commit == LSN_COMMIT_AFTER_DESTINATION)
+		log_info("following the stream with lsn_commit_behaviour \"After loading Data in the "
+				 "destination\": the slot stays at the state this read began with, and the server "
+				 "keeps the WAL since, until a later read is given a newer state (\"While reading "
+				 "Data\" confirms each state as it is emitted)");
 	if (!r->follow)
 	{
 		uuid_t		u;
@@ -1221,6 +1258,16 @@ prepare_cdc(reader *r, const sp_state *state)
 			goto done;
 		}
 		PQclear(res);
+		/* several statements are taken: a BEGIN without its COMMIT would wrap our own work */
+		if (PQtransactionStatus(r->conn) != PQTRANS_IDLE)
+		{
+			if (!pgc_command(r->conn, "ending the heartbeat's transaction", "ROLLBACK"))
+				err_clear();
+			err_set(ERR_CONFIG, NULL, "heartbeat_action_query left a transaction open (it was "
+					"rolled back): give complete statements, each committed (no BEGIN without "
+					"COMMIT), or leave it empty");
+			goto done;
+		}
 		if (!pgc_command(r->conn, "restoring the search_path", "RESET search_path"))
 			goto done;
 	}

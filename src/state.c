@@ -108,6 +108,7 @@ state_parse(const json_t *root, sp_state *out)
 	const json_t *lsn;
 	const json_t *streams;
 	const json_t *slot;
+	const json_t *sysid;
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_array(root) && !json_is_object(root))
@@ -166,6 +167,16 @@ state_parse(const json_t *root, sp_state *out)
 	slot = json_object_get(shared, "slot");
 	if (json_is_string(slot))
 		out->slot = dupstr(json_string_value(slot));
+	sysid = json_object_get(shared, "system_identifier");
+	if (sysid != NULL && !json_is_null(sysid))
+	{
+		const char *v = json_string_value(sysid);
+
+		if (v == NULL || v[0] == '\0' || strlen(v) > 20 || strspn(v, "0123456789") != strlen(v))
+			return bad_state("shared_state.system_identifier is not a server's system identifier "
+							 "(a decimal number as text)");
+		out->system_id = dupstr(v);
+	}
 	streams = json_object_get(global, "stream_states");
 	if (streams != NULL && !json_is_array(streams))
 		return bad_state("global.stream_states is not an array");
@@ -227,6 +238,7 @@ state_free(sp_state *st)
 	}
 	free(st->streams);
 	free(st->slot);
+	free(st->system_id);
 	json_decref(st->per_stream);
 	memset(st, 0, sizeof(*st));
 }
@@ -302,16 +314,21 @@ state_stream_json(const stream_state *ss)
 }
 
 json_t *
-state_global_json(pg_lsn lsn, const char *slot, const char *publication, json_t *stream_states,
-				  long long record_count)
+state_global_json(pg_lsn lsn, const char *slot, const char *publication, const char *system_id,
+				  json_t *stream_states, long long record_count)
 {
 	char		lsntxt[18];
+	json_t	   *st;
 
 	pgo_lsn_format(lsn, lsntxt);
-	return json_pack("{s:s,s:{s:{s:i,s:s,s:s,s:s},s:o},s:{s:I}}",
-					 "type", "GLOBAL",
-					 "global", "shared_state", "state_version", 1, "lsn", lsntxt,
-					 "slot", slot, "publication", publication,
-					 "stream_states", stream_states,
-					 "sourceStats", "recordCount", (json_int_t) record_count);
+	st = json_pack("{s:s,s:{s:{s:i,s:s,s:s,s:s},s:o},s:{s:I}}",
+				   "type", "GLOBAL",
+				   "global", "shared_state", "state_version", 1, "lsn", lsntxt,
+				   "slot", slot, "publication", publication,
+				   "stream_states", stream_states,
+				   "sourceStats", "recordCount", (json_int_t) record_count);
+	if (st != NULL && system_id != NULL)
+		json_object_set_new(json_object_get(json_object_get(st, "global"), "shared_state"),
+							"system_identifier", json_string(system_id));
+	return st;
 }

@@ -424,6 +424,12 @@ class DiscoverTest(Base):
 
 
 class CleanupTest(Base):
+    def write_config(self, cfg):
+        path = os.path.join(self.tmp, "config.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        return path
+
     def test_cleanup_drops_only_its_own(self):
         cluster.psql("SELECT pg_create_logical_replication_slot('sp_slot', 'pgoutput');"
                      "SELECT pg_create_logical_replication_slot('other_slot', 'pgoutput');"
@@ -445,6 +451,51 @@ class CleanupTest(Base):
         finally:
             cluster.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'other_slot';"
                          "DROP PUBLICATION IF EXISTS other_pub;")
+
+    def test_cleanup_waits_for_a_slot_still_in_use(self):
+        """A slot held by a reader that stops a moment later (a run just killed, whose walsender
+        has yet to notice) is waited for and dropped, not a system error"""
+        cluster.psql("SELECT pg_create_logical_replication_slot('sp_slot', 'pgoutput');")
+        holder = subprocess.Popen(["pg_recvlogical", "-h", cluster.sockdir, "-p", str(cluster.port), "-U", "postgres",
+                                   "-d", "postgres", "--slot", "sp_slot", "--start", "-o", "proto_version=1",
+                                   "-o", "publication_names=none", "-f", "/dev/null"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 20
+            while cluster.query("SELECT active FROM pg_replication_slots WHERE slot_name = 'sp_slot'") != [["t"]]:
+                self.assertLess(time.time(), deadline, "pg_recvlogical did not take the slot")
+                time.sleep(0.05)
+            cleanup = subprocess.Popen([BINARY, "cleanup", "--config", self.write_config(cluster.config())],
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            time.sleep(1.5)
+            self.assertIsNone(cleanup.poll(), "cleanup waits while the slot is in use")
+            holder.terminate()
+            out, _ = cleanup.communicate(timeout=60)
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+        self.assertEqual(cleanup.returncode, 0, out)
+        self.assertIn('dropped replication slot \\"sp_slot\\"', out)
+        self.assertEqual(cluster.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'sp_slot'"), [["0"]])
+
+    def test_cleanup_leaves_another_tools_slot_of_that_name(self):
+        """A slot of the config's name that a read refuses as another tool's (a physical slot, or
+        a logical one of another database: a standby's, another connector's) is not dropped"""
+        for create in ("SELECT pg_create_physical_replication_slot('sp_slot');",
+                       "CREATE DATABASE cleanup_other;"):
+            cluster.psql(create)
+            if "DATABASE" in create:
+                cluster.psql("SELECT pg_create_logical_replication_slot('sp_slot', 'pgoutput');", db="cleanup_other")
+            try:
+                r = self.run_cmd(["cleanup"], config=cluster.config())
+                self.assertEqual(r.rc, 0, r.raw)
+                self.assertTrue(any("not dropping replication slot \"sp_slot\"" in m for m in r.logs()), r.logs())
+                self.assertEqual(cluster.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'sp_slot'"),
+                                 [["1"]])
+            finally:
+                cluster.psql("SELECT pg_drop_replication_slot('sp_slot');")
+                if "DATABASE" in create:
+                    cluster.psql("DROP DATABASE cleanup_other;")
 
 
 if __name__ == "__main__":

@@ -537,22 +537,25 @@ class LostPositionTest(ReadBase):
     slot = "sp_slot_lost"
     pub = "sp_pub_lost"
 
-    def fails_then_resyncs(self, table, lose_sql, says, rows):
+    def fails_then_resyncs(self, table, lose_sql, says, rows, transform=None, **cdc):
         """A table of 50 rows read once; then lose_sql (which may add rows) makes the state's
-        position unusable: the read fails with a config error that says so (says) and names the
-        fix, and with "Re-sync data" it re-syncs the stream (rows records). Returns that read."""
+        position unusable (or transform, applied to the state): the read fails with a config error
+        that says so (says) and names the fix, and with "Re-sync data" it re-syncs the stream (rows
+        records). cdc: more replication_method settings. Returns that read."""
         self.drop_slot()
         cluster.psql("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (id int PRIMARY KEY); ALTER TABLE {t} OWNER TO capture;"
                      "INSERT INTO {t} SELECT generate_series(1, 50);".format(t=table))
         cat = configured_catalog(self.discover(), streams=[table])
-        state = self.read(cat).states()[-1]
+        state = self.read(cat, cfg=self.cfg(**cdc)).states()[-1]
         cluster.psql(lose_sql)
-        r = self.read(cat, state=state, expect_rc=1)
+        if transform:
+            state = transform(state)
+        r = self.read(cat, state=state, expect_rc=1, cfg=self.cfg(**cdc))
         err = r.trace_errors()[0]
         self.assertEqual(err["failure_type"], "config_error")
         self.assertIn(says, err["message"])
         self.assertIn("Re-sync data", err["message"])
-        r = self.read(cat, state=state, cfg=self.cfg(invalid_cdc_cursor_position_behavior="Re-sync data"))
+        r = self.read(cat, state=state, cfg=self.cfg(invalid_cdc_cursor_position_behavior="Re-sync data", **cdc))
         self.assertEqual(len(r.records(table)), rows)
         self.assertTrue(any("re-syncing" in l for l in r.logs()))
         return cat, r
@@ -603,6 +606,77 @@ class LostPositionTest(ReadBase):
                                        % r.states()[-1]["global"]["shared_state"]["lsn"]), [["t"]])
         cluster.psql("INSERT INTO la VALUES (52);")
         self.assertEqual([x["data"]["id"] for x in self.read(cat, state=r.states()[-1]).records("la")], [52])
+
+
+    def test_while_reading_data_behind_the_slot_fails_or_resyncs(self):
+        """Under "While reading Data" the slot confirms each state as it is emitted, so a state
+        the platform kept from before (a failed sync), or one from before the slot was made again,
+        is behind it: the changes in between are gone. That fails clearly, or re-syncs; it used
+        to resume from the slot's position with a warning, skipping them."""
+        while_reading = {"lsn_commit_behaviour": "While reading Data"}
+        cat, r = self.fails_then_resyncs(
+            "lw", "INSERT INTO lw SELECT generate_series(100, 104);"
+                  "SELECT pg_drop_replication_slot('%s'); SELECT pg_create_logical_replication_slot('%s', 'pgoutput');"
+                  "INSERT INTO lw VALUES (200);" % (self.slot, self.slot),
+            "While reading Data", 56, **while_reading)
+
+    def test_state_of_another_server_fails_or_resyncs(self):
+        """A state saved on another server means nothing here even where its LSN falls inside
+        this server's WAL (after a migration or failover the new server's WAL soon passes it):
+        the state carries the server's system identifier, and a different one fails clearly or
+        re-syncs"""
+        def other(state):
+            o = json.loads(json.dumps(state))
+            sysid = o["global"]["shared_state"]["system_identifier"]
+            self.assertEqual(sysid, cluster.query("SELECT system_identifier FROM pg_control_system()")[0][0])
+            o["global"]["shared_state"]["system_identifier"] = str(int(sysid) ^ 1)
+            return o
+        self.fails_then_resyncs("lo", "INSERT INTO lo VALUES (51);", "saved on another server", 51,
+                                transform=other)
+
+    def test_reset_streams_on_a_slot_that_lost_its_wal(self):
+        """The slot lost its WAL (max_slot_wal_keep_size): a read with the state fails clearly
+        (or re-syncs), and a read without one, after the streams are reset as that error advises,
+        drops the slot and makes it again instead of failing on it every time"""
+        self.drop_slot()
+        cluster.psql("DROP TABLE IF EXISTS ll; CREATE TABLE ll (id int PRIMARY KEY); ALTER TABLE ll OWNER TO capture;"
+                     "INSERT INTO ll SELECT generate_series(1, 50);")
+        cat = configured_catalog(self.discover(), streams=["ll"])
+        state = self.read(cat).states()[-1]
+        cluster.psql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'; SELECT pg_reload_conf();")
+        try:
+            for _ in range(40):
+                if cluster.query("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '%s'"
+                                 % self.slot) == [["lost"]]:
+                    break
+                cluster.psql("INSERT INTO ll SELECT generate_series(1000, 1100); DELETE FROM ll WHERE id >= 1000;"
+                             "SELECT pg_switch_wal(); CHECKPOINT;")
+            self.assertEqual(cluster.query("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '%s'"
+                                           % self.slot), [["lost"]])
+        finally:
+            cluster.psql("ALTER SYSTEM RESET max_slot_wal_keep_size; SELECT pg_reload_conf();")
+        r = self.read(cat, state=state, expect_rc=1)
+        self.assertIn("wal_status = lost", r.trace_errors()[0]["message"])
+        r = self.read(cat)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records("ll")), list(range(1, 51)))
+        self.assertTrue(any("lost WAL" in l for l in r.logs()))
+        cluster.psql("INSERT INTO ll VALUES (51);")
+        self.assertEqual([x["data"]["id"] for x in self.read(cat, state=r.states()[-1]).records("ll")], [51])
+
+    def test_heartbeat_that_leaves_a_transaction_open(self):
+        """A heartbeat query of several statements that leaves a transaction open would wrap the
+        read's own work in it: it is rolled back, and the read fails saying why"""
+        self.drop_slot()
+        cluster.psql("DROP TABLE IF EXISTS lh; CREATE TABLE lh (id int PRIMARY KEY, v text); ALTER TABLE lh OWNER TO capture;"
+                     "INSERT INTO lh VALUES (1, 'a');")
+        cat = configured_catalog(self.discover(), streams=["lh"])
+        state = self.read(cat).states()[-1]
+        r = self.read(cat, state=state, expect_rc=1,
+                      cfg=self.cfg(heartbeat_action_query="BEGIN; UPDATE lh SET v = 'hb' WHERE id = 1"))
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("left a transaction open", err["message"])
+        self.assertEqual(cluster.query("SELECT v FROM lh"), [["a"]], "the heartbeat's change was rolled back")
 
 
 class FollowTest(ReadBase):

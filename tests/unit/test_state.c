@@ -46,7 +46,7 @@ test_round_trip(void **state)
 	json_array_append_new(arr, state_stream_json(&b));
 	json_array_append_new(arr, state_stream_json(&c));
 	json_array_append_new(arr, state_stream_json(&d));
-	g = state_global_json(((uint64_t) 0x16 << 32) | 0xB374D848, "slot", "pub", arr, 7);
+	g = state_global_json(((uint64_t) 0x16 << 32) | 0xB374D848, "slot", "pub", "7310859259011119482", arr, 7);
 	arr = json_pack("[o]", g);
 	text = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
@@ -54,6 +54,7 @@ test_round_trip(void **state)
 	assert_true(st.present);
 	assert_int_equal(st.lsn, ((uint64_t) 0x16 << 32) | 0xB374D848);
 	assert_string_equal(st.slot, "slot");
+	assert_string_equal(st.system_id, "7310859259011119482");
 	assert_int_equal(st.nstreams, 4);
 	got = state_find(&st, "s p", "Tablé");
 	assert_non_null(got);
@@ -153,6 +154,9 @@ test_rejected_shapes(void **state)
 		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":"
 		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"backfill\","
 		"\"copy_snapshot\":\"740:745:\"}}]}}",
+		/* a system identifier that is not one */
+		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\",\"system_identifier\":7}}}",
+		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\",\"system_identifier\":\"12a\"}}}",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
