@@ -844,7 +844,8 @@ prepare_cdc(reader *r, const sp_state *state)
 		if (res != NULL && PQntuples(res) == 1)
 			snprintf(r->system_id, sizeof(r->system_id), "%s", PQgetvalue(res, 0, 0));
 		else
-			log_debug("could not read the server's system identifier: %s", errmsg);
+			log_warn("could not read the server's system identifier (%s): states will not carry "
+					 "it, and a state saved on another server cannot be told apart", errmsg);
 		PQclear(res);
 	}
 

@@ -172,7 +172,11 @@ state_parse(const json_t *root, sp_state *out)
 	{
 		const char *v = json_string_value(sysid);
 
-		if (v == NULL || v[0] == '\0' || strlen(v) > 20 || strspn(v, "0123456789") != strlen(v))
+		const char *digits = v != NULL && v[0] == '-' ? v + 1 : v;
+
+		/* PostgreSQL shows it as a signed bigint: negative from 2038 on, or set so by a tool */
+		if (v == NULL || digits[0] == '\0' || strlen(digits) > 20 ||
+			strspn(digits, "0123456789") != strlen(digits))
 			return bad_state("shared_state.system_identifier is not a server's system identifier "
 							 "(a decimal number as text)");
 		out->system_id = dupstr(v);
