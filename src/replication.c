@@ -24,6 +24,7 @@
 #include "pgconn.h"
 #include "pgoutput.h"
 #include "reader.h"
+#include "slot.h"
 
 #include <uuid/uuid.h>
 
@@ -144,6 +145,33 @@ pg_now_us(void)
 
 	gettimeofday(&tv, NULL);
 	return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec - INT64_C(946684800) * 1000000;
+}
+
+/*
+ * After the server ended the stream: whether the slot is gone or has lost (or is about to lose)
+ * its WAL, as when it outgrew max_slot_wal_keep_size and the server ended its walsender to
+ * invalidate it. The server marks it a moment after the walsender has gone, so a slot still held
+ * or not yet marked is looked at again for up to a second.
+ */
+static bool
+slot_gone(reader *r)
+{
+	for (int i = 0; i < 10; i++)
+	{
+		slot_info	slot;
+
+		if (!slot_get(r->conn, r->cfg->replication_slot, &slot))
+		{
+			err_clear();
+			return false;
+		}
+		if (!slot.exists || strcmp(slot.wal_status, "lost") == 0)
+			return true;
+		if (strcmp(slot.wal_status, "unreserved") != 0 && !slot.active)
+			return false;
+		usleep(100 * 1000);
+	}
+	return false;
 }
 
 static bool
@@ -1331,6 +1359,13 @@ stream_loop(repl_ctx *c)
 					err_set(ERR_CONFIG, PQresultErrorMessage(res), "replication stopped: %s (SQLSTATE "
 							"%s); no retry gets past it", msg ? msg : "the server ended the stream",
 							code);
+				else if (slot_gone(c->r))
+					err_set(ERR_CONFIG, PQresultErrorMessage(res), "replication stopped (%s): the "
+							"replication slot \"%s\" was dropped or lost WAL it needs while this "
+							"read ran (its WAL outgrew max_slot_wal_keep_size?), and no retry can "
+							"resume it; set invalid_cdc_cursor_position_behavior to \"Re-sync "
+							"data\" to re-sync the streams, or reset them",
+							msg ? msg : "the server ended the stream", c->r->cfg->replication_slot);
 				else
 					err_set(ERR_TRANSIENT, PQresultErrorMessage(res), "replication stopped: %s",
 							msg ? msg : "the server ended the stream");

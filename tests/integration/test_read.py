@@ -663,6 +663,38 @@ class LostPositionTest(ReadBase):
         cluster.psql("INSERT INTO ll VALUES (51);")
         self.assertEqual([x["data"]["id"] for x in self.read(cat, state=r.states()[-1]).records("ll")], [51])
 
+    def test_slot_invalidated_under_a_follow_read(self):
+        """The slot outgrows max_slot_wal_keep_size while a --follow read runs (the default
+        lsn_commit_behaviour keeps it where the read began): the server ends the read's walsender
+        to invalidate it, and the read says so, as a config error no retry gets past"""
+        self.drop_slot()
+        cluster.psql("DROP TABLE IF EXISTS lf; CREATE TABLE lf (id int PRIMARY KEY); ALTER TABLE lf OWNER TO capture;"
+                     "INSERT INTO lf SELECT generate_series(1, 10);")
+        cat = configured_catalog(self.discover(), streams=["lf"])
+        out_path = os.path.join(self.tmp, "follow.out")
+        p = self.start(self.read_argv(cat, cfg=self.cfg(checkpoint_interval_seconds=1)) + ["--follow"], out_path)
+        deadline = time.time() + 60
+        while not any(m["type"] == "STATE" for m in self.messages(out_path)):
+            self.assertIsNone(p.poll(), "the read ended early")
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.1)
+        cluster.psql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'; SELECT pg_reload_conf();")
+        try:
+            for _ in range(40):
+                if p.poll() is not None:
+                    break
+                cluster.psql("INSERT INTO lf SELECT generate_series(1000, 1100); DELETE FROM lf WHERE id >= 1000;"
+                             "SELECT pg_switch_wal(); CHECKPOINT;")
+                time.sleep(0.2)
+            rc = p.wait(timeout=60)
+        finally:
+            cluster.psql("ALTER SYSTEM RESET max_slot_wal_keep_size; SELECT pg_reload_conf();")
+        self.assertEqual(rc, 1)
+        err = [m["trace"]["error"] for m in self.messages(out_path)
+               if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"][0]
+        self.assertEqual(err["failure_type"], "config_error", err)
+        self.assertIn("lost WAL it needs while this read ran", err["message"])
+
     def test_heartbeat_that_leaves_a_transaction_open(self):
         """A heartbeat query of several statements that leaves a transaction open would wrap the
         read's own work in it: it is rolled back, and the read fails saying why"""
