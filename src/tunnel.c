@@ -41,6 +41,7 @@
 #include "error.h"
 #include "log.h"
 #include "commands.h"
+#include "reader.h"				/* sp_tmpfd */
 
 #define ASKPASS_ENV "SP_TUNNEL_ASKPASS_FILE"
 /* ssh's stderr is read back for errors: its last few kilobytes are enough */
@@ -356,7 +357,10 @@ find_ssh(char *out, size_t outsz)
 	return false;
 }
 
-/* A new 0600 temporary file holding data (len bytes); its path goes to out. */
+/*
+ * A new 0600 temporary file holding data (len bytes), for a path to give ssh; its path goes to
+ * out. (Not config.c's PEM writer: that one unfolds "\n" and line ends, which a password keeps.)
+ */
 static bool
 write_private(const char *what, const char *data, size_t len, char *out, size_t outsz)
 {
@@ -375,7 +379,7 @@ write_private(const char *what, const char *data, size_t len, char *out, size_t 
 		out[0] = '\0';
 		return false;
 	}
-	ok = fchmod(fd, S_IRUSR | S_IWUSR) == 0 && (len == 0 || write(fd, data, len) == (ssize_t) len);
+	ok = fchmod(fd, S_IRUSR | S_IWUSR) == 0 && write(fd, data, len) == (ssize_t) len;
 	if (close(fd) != 0 || !ok)
 	{
 		err_set(ERR_SYSTEM, strerror(errno), "could not write a temporary file for the SSH tunnel "
@@ -749,15 +753,16 @@ tunnel_open(const config_t *cfg, int *port)
 	}
 	if (err_fd < 0)
 	{
-		char		path[PATH_MAX];
-
-		if (!write_private("ssh", "", 0, path, sizeof(path)))
-			return false;
-		err_fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
-		unlink(path);
-		if (err_fd < 0)
+		/* unlinked already; ssh appends to it through its stderr, we pread it */
+		err_fd = sp_tmpfd();
+		if (err_fd < 0 || fcntl(err_fd, F_SETFL, O_APPEND) != 0 ||
+			fcntl(err_fd, F_SETFD, FD_CLOEXEC) != 0)
 		{
-			err_set(ERR_SYSTEM, strerror(errno), "could not open a temporary file for ssh's messages");
+			err_set(ERR_SYSTEM, strerror(errno), "could not create a temporary file for ssh's "
+					"messages; set TMPDIR to a writable directory");
+			if (err_fd >= 0)
+				close(err_fd);
+			err_fd = -1;
 			return false;
 		}
 	}
