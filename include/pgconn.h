@@ -24,6 +24,9 @@
  */
 PGconn	   *pgc_connect(const config_t *cfg, bool replication);
 
+/* host:port as messages name it, an IPv6 address in brackets ([::1]:5432), into out. */
+void		pgc_host_port(char *out, size_t outsz, const char *host, int port);
+
 /* Describe why the last connection attempt failed, for check's FAILED message (borrowed). */
 const char *pgc_last_connect_error(void);
 

@@ -103,6 +103,12 @@ pick_line(const char *in, const char *const *pats, char *out, size_t outsz)
 	out[bestlen] = '\0';
 }
 
+void
+pgc_host_port(char *out, size_t outsz, const char *host, int port)
+{
+	snprintf(out, outsz, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
 PGconn *
 pgc_connect(const config_t *cfg, bool replication)
 {
@@ -196,8 +202,7 @@ pgc_connect(const config_t *cfg, bool replication)
 
 	/* the line of the attempt that got furthest: its failure is the one to fix */
 	pick_line(conn ? PQerrorMessage(conn) : "out of memory", informative, msg, sizeof(msg));
-	/* host:port as the messages name it, an IPv6 address in brackets */
-	snprintf(hp, sizeof(hp), strchr(cfg->host, ':') ? "[%s]:%d" : "%s:%d", cfg->host, cfg->port);
+	pgc_host_port(hp, sizeof(hp), cfg->host, cfg->port);
 	/*
 	 * Through a tunnel libpq names its loopback end ("connection to server at "127.0.0.1", port
 	 * 41234 failed: "), which is not where the server is: the messages say where.

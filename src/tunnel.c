@@ -40,6 +40,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "pgconn.h"
 #include "commands.h"
 #include "reader.h"				/* sp_tmpfd */
 
@@ -409,7 +410,6 @@ spawn_ssh(const config_t *cfg, int port)
 	pid_t		parent = getpid();
 	pid_t		pid;
 	bool		ok = false;
-	bool		v6 = strchr(cfg->host, ':') != NULL;
 
 	if (!find_ssh(ssh_path, sizeof(ssh_path)))
 		return false;
@@ -466,7 +466,7 @@ spawn_ssh(const config_t *cfg, int port)
 	ARG("-l");
 	ARG(cfg->tunnel_user);
 	ARG("-L");
-	ARG(OWN(fmt_dup(v6 ? "127.0.0.1:%d:[%s]:%d" : "127.0.0.1:%d:%s:%d", port, cfg->host, cfg->port)));
+	ARG(OWN(fmt_dup("127.0.0.1:%d:%s", port, db_hp)));	/* db_hp: [v6]:port, as ssh takes it */
 	ARG("--");
 	ARG(cfg->tunnel_host);
 	argv[argc] = NULL;
@@ -739,9 +739,8 @@ tunnel_open(const config_t *cfg, int *port)
 		*port = local_port;
 		return true;
 	}
-	snprintf(jump_hp, sizeof(jump_hp), strchr(cfg->tunnel_host, ':') ? "[%s]:%d" : "%s:%d",
-			 cfg->tunnel_host, cfg->tunnel_port);
-	snprintf(db_hp, sizeof(db_hp), strchr(cfg->host, ':') ? "[%s]:%d" : "%s:%d", cfg->host, cfg->port);
+	pgc_host_port(jump_hp, sizeof(jump_hp), cfg->tunnel_host, cfg->tunnel_port);
+	pgc_host_port(db_hp, sizeof(db_hp), cfg->host, cfg->port);
 	if (!atexit_done)
 	{
 		if (atexit(tunnel_close) != 0)
