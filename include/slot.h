@@ -36,6 +36,13 @@ bool		slot_foreign(const slot_info *s, const char *name, const char *database, c
 						 size_t n);
 
 /*
+ * How long a read or cleanup waits for a slot still held by another process. A killed run's
+ * walsender lets go as soon as it notices its client is gone; one whose client vanished without
+ * closing its socket holds on until wal_sender_timeout (60 s by default), not waited out here.
+ */
+#define SLOT_RELEASE_WAIT_MS 30000
+
+/*
  * While the slot is active (another process streams from it: often the walsender of a run that
  * was just killed, which exits once it notices), poll it for up to max_ms, or until a stop is
  * requested. Refreshes *out (the caller checks out->active); false only if a query fails.

@@ -13,9 +13,6 @@
 #include "pgconn.h"
 #include "slot.h"
 
-/* How long cleanup waits for a slot that a run just stopped still holds. */
-#define CLEANUP_SLOT_WAIT_MS 30000
-
 bool
 cmd_cleanup(const cli_args *args)
 {
@@ -48,7 +45,7 @@ cmd_cleanup(const cli_args *args)
 	else if (slot.exists)
 	{
 		/* a run just killed may still hold it for a moment: wait as a read does */
-		if (!slot_wait_released(conn, cfg.replication_slot, CLEANUP_SLOT_WAIT_MS, &slot))
+		if (!slot_wait_released(conn, cfg.replication_slot, SLOT_RELEASE_WAIT_MS, &slot))
 			goto done;
 		if (slot.exists && slot.active)
 		{

@@ -25,13 +25,6 @@
 #include "slot.h"
 #include "typeconv.h"
 
-/*
- * How long a read waits for a slot still held by another process. A killed run's walsender lets
- * go as soon as it notices its client is gone; one whose client vanished without closing its
- * socket holds on until wal_sender_timeout (60 s by default), which this does not wait out.
- */
-#define SLOT_RELEASE_WAIT_MS 30000
-
 volatile int sp_stop_requested = 0;
 
 void
