@@ -1519,6 +1519,15 @@ done:
 	return ok;
 }
 
+/* Remove a temporary file of ours (NULL: none) and free its path. */
+static void
+tmp_file_free(char *path)
+{
+	if (path != NULL)
+		tmp_remove(path);
+	free(path);
+}
+
 void
 config_free(config_t *cfg)
 {
@@ -1533,15 +1542,9 @@ config_free(config_t *cfg)
 	free_secret(cfg->client_certificate);
 	free_secret(cfg->client_key);
 	free_secret(cfg->client_key_password);
-	if (cfg->ssl_root_cert_file != NULL)
-		tmp_remove(cfg->ssl_root_cert_file);
-	if (cfg->ssl_cert_file != NULL)
-		tmp_remove(cfg->ssl_cert_file);
-	if (cfg->ssl_key_file != NULL)
-		tmp_remove(cfg->ssl_key_file);
-	free(cfg->ssl_root_cert_file);
-	free(cfg->ssl_cert_file);
-	free(cfg->ssl_key_file);
+	tmp_file_free(cfg->ssl_root_cert_file);
+	tmp_file_free(cfg->ssl_cert_file);
+	tmp_file_free(cfg->ssl_key_file);
 	free_secret(cfg->jdbc_url_params);
 	for (size_t i = 0; i < cfg->n_libpq_params; i++)
 	{
@@ -1556,9 +1559,7 @@ config_free(config_t *cfg)
 	free(cfg->tunnel_user);
 	free_secret(cfg->ssh_key);
 	free_secret(cfg->tunnel_user_password);
-	if (cfg->ssh_key_file != NULL)
-		tmp_remove(cfg->ssh_key_file);
-	free(cfg->ssh_key_file);
+	tmp_file_free(cfg->ssh_key_file);
 	config_init(cfg);
 }
 
