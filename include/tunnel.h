@@ -26,9 +26,10 @@ off_t		tunnel_mark(void);
 /*
  * Why a connection through the open tunnel, begun at mark since, may have failed: the tunnel has
  * closed, or ssh reported since then that the jump server refused the forward or could not
- * connect it. One line, or "" when neither. Written to out (outsz bytes).
+ * connect it. One line, or "" when neither, written to out (outsz bytes). True when the tunnel
+ * has closed.
  */
-void		tunnel_explain(off_t since, char *out, size_t outsz);
+bool		tunnel_explain(off_t since, char *out, size_t outsz);
 
 /*
  * Whether a tunnel was opened and has closed since (ssh exited; with wait, given up to a second

@@ -128,6 +128,7 @@ pgc_connect(const config_t *cfg, bool replication)
 	char		msg[1024];
 	off_t		mark;
 	bool		unreached = false;	/* no server answered: the tunnel may say why */
+	bool		tunnel_closed = false;
 	char		hp[300];
 
 	snprintf(port, sizeof(port), "%d", cfg->port);
@@ -277,15 +278,14 @@ pgc_connect(const config_t *cfg, bool replication)
 	{
 		char		why[768];
 
-		tunnel_explain(mark, why, sizeof(why));
+		/* a tunnel that has closed may open again on the next attempt */
+		tunnel_closed = tunnel_explain(mark, why, sizeof(why));
 		if (why[0] != '\0')
 			snprintf(last_connect_error, sizeof(last_connect_error),
 					 "could not connect to %s (the host and port as the SSH jump server sees "
 					 "them): %s", hp, why);
 	}
-	/* a tunnel that has closed may open again on the next attempt */
-	err_set(cfg->tunnel != TUNNEL_NONE && unreached && strstr(last_connect_error, "has closed") ?
-			ERR_TRANSIENT : ERR_CONFIG, msg, "%s", last_connect_error);
+	err_set(tunnel_closed ? ERR_TRANSIENT : ERR_CONFIG, msg, "%s", last_connect_error);
 	PQfinish(conn);
 	return NULL;
 }

@@ -850,7 +850,7 @@ tunnel_mark(void)
 	return err_size();
 }
 
-void
+bool
 tunnel_explain(off_t since, char *out, size_t outsz)
 {
 	static const char *const keys[] = {"open failed", NULL};
@@ -858,12 +858,12 @@ tunnel_explain(off_t since, char *out, size_t outsz)
 
 	out[0] = '\0';
 	if (err_fd < 0)
-		return;
+		return false;
 	if (ssh_pid > 0 && ssh_gone())
 	{
 		end_reason(line, sizeof(line));
 		snprintf(out, outsz, "the SSH tunnel through %s has closed (%s)", jump_hp, line);
-		return;
+		return true;
 	}
 	/* "channel 3: open failed: connect failed: Connection refused", since this connection began */
 	err_line(since, keys, line, sizeof(line));
@@ -873,6 +873,7 @@ tunnel_explain(off_t since, char *out, size_t outsz)
 				 "database's host and port", jump_hp, line);
 	else if (line[0] != '\0')
 		snprintf(out, outsz, "the SSH jump server %s reported: %s", jump_hp, line);
+	return false;
 }
 
 bool
@@ -884,8 +885,5 @@ tunnel_lost(bool wait, char *out, size_t outsz)
 	/* a lost connection is seen a moment before ssh, whose end caused it, has exited */
 	for (int i = 0; i < (wait ? 100 : 0) && !ssh_gone(); i++)
 		usleep(10 * 1000);
-	if (!ssh_gone())
-		return false;
-	tunnel_explain(0, out, outsz);
-	return true;
+	return ssh_gone() && tunnel_explain(0, out, outsz);
 }
