@@ -723,6 +723,19 @@ parse_replication(const json_t *root, config_t *cfg)
 	}
 }
 
+/* An IPv6 address in brackets, as a JDBC URL writes it ("[::1]"), made bare for libpq and ssh. */
+static void
+unbracket(char *host)
+{
+	size_t		n = strlen(host);
+
+	if (n > 2 && host[0] == '[' && host[n - 1] == ']' && strchr(host, ':') != NULL)
+	{
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+}
+
 /*
  * tunnel_method: absent or NO_TUNNEL connects directly; SSH_KEY_AUTH and SSH_PASSWORD_AUTH
  * connect through a jump server (tunnel.c). The host may be written in brackets ("[::1]").
@@ -734,7 +747,6 @@ parse_tunnel(const json_t *root, config_t *cfg)
 	json_t	   *t;
 	json_t	   *tm;
 	int			m;
-	size_t		hl;
 
 	cfg->tunnel = TUNNEL_NONE;
 	if (!get_object(root, "tunnel_method", &t))
@@ -761,12 +773,7 @@ parse_tunnel(const json_t *root, config_t *cfg)
 		: !get_string(t, "tunnel_method", "tunnel_user_password", true, true,
 					  &cfg->tunnel_user_password))
 		return false;
-	hl = strlen(cfg->tunnel_host);
-	if (hl > 2 && cfg->tunnel_host[0] == '[' && cfg->tunnel_host[hl - 1] == ']')
-	{
-		memmove(cfg->tunnel_host, cfg->tunnel_host + 1, hl - 2);
-		cfg->tunnel_host[hl - 2] = '\0';
-	}
+	unbracket(cfg->tunnel_host);
 	/* ssh would read a leading '-' as an option, and these end up on its command line */
 	if (cfg->tunnel_host[0] == '-' || strpbrk(cfg->tunnel_host, " \t\r\n@") != NULL)
 	{
@@ -1205,9 +1212,9 @@ tmp_remove(const char *path)
 
 /*
  * Write pem (the text of config field `field`) to a new 0600 temporary file named after tag; its
- * path goes to *out_path (malloc'd). A PEM pasted with literal "\n" sequences and no real newline
- * (a common copy-paste accident, "\r\n" too) is unfolded, CRLF line ends become LF, and the text ends with a
- * newline (OpenSSH refuses a key without one).
+ * path goes to *out_path (malloc'd). A PEM pasted with literal "\n" (or "\r\n") sequences and no
+ * real newline but a final one (a common copy-paste accident) is unfolded, CRLF line ends become
+ * LF, and the text ends with a newline (OpenSSH refuses a key without one).
  */
 static bool
 write_pem_file(const char *field, const char *tag, const char *pem, char **out_path)
@@ -1360,13 +1367,8 @@ config_parse(const json_t *root, config_t *cfg)
 		parse_tunnel(root, cfg) &&
 		get_int(root, NULL, "connect_timeout_seconds", 1, 300, 10, false,
 				&cfg->connect_timeout_seconds);
-	/* an IPv6 address in brackets, as a JDBC URL writes it ("[::1]"): libpq takes it bare */
-	if (ok && cfg->host[0] == '[' && strlen(cfg->host) > 2 && cfg->host[strlen(cfg->host) - 1] == ']' &&
-		strchr(cfg->host, ':') != NULL)
-	{
-		memmove(cfg->host, cfg->host + 1, strlen(cfg->host) - 2);
-		cfg->host[strlen(cfg->host) - 2] = '\0';
-	}
+	if (ok)
+		unbracket(cfg->host);
 
 	/* outside CDC these keep their defaults */
 	if (ok && cfg->method != REPL_CDC)
