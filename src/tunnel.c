@@ -58,7 +58,6 @@ static bool ssh_exited;
 static int	ssh_status;
 static int	err_fd = -1;			/* ssh's stderr: an unlinked file, read with pread */
 static char pw_path[PATH_MAX];	/* the password for askpass, until ssh has logged in */
-static char key_path[PATH_MAX]; /* the key file, until ssh has logged in */
 static char jump_hp[300];		/* the jump server as messages name it: host:port, [v6]:port */
 static char db_hp[300];			/* the database's host:port, likewise */
 static char failed[1024];		/* why the tunnel did not open, once it has not */
@@ -98,14 +97,14 @@ tunnel_close(void)
 
 /* ssh has logged in (or given up): the key and the password are not needed on disk any more. */
 static void
-forget_credentials(void)
+forget_credentials(const config_t *cfg)
 {
 	if (pw_path[0] != '\0')
 		unlink(pw_path);
 	pw_path[0] = '\0';
-	if (key_path[0] != '\0')
-		unlink(key_path);
-	key_path[0] = '\0';
+	/* config_free's removal of it later finds nothing, which it takes in its stride */
+	if (cfg->ssh_key_file != NULL)
+		unlink(cfg->ssh_key_file);
 }
 
 int
@@ -572,7 +571,7 @@ key_encrypted(const char *path)
 	unsigned int acc = 0;
 	int			bits = 0;
 	ssize_t		n = -1;
-	int			fd = path[0] ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	int			fd = path != NULL ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 	const char *body;
 	bool		enc = false;
 
@@ -638,10 +637,10 @@ fail_from_ssh(const config_t *cfg)
 		end_reason(line, sizeof(line));
 
 	/* ssh names the key by its temporary file, gone by the time anyone reads this */
-	if (key_path[0] != '\0' && (hit = strstr(line, key_path)) != NULL)
+	if (cfg->ssh_key_file != NULL && (hit = strstr(line, cfg->ssh_key_file)) != NULL)
 	{
 		const char *field = "tunnel_method.ssh_key";
-		size_t		kl = strlen(key_path);
+		size_t		kl = strlen(cfg->ssh_key_file);
 		size_t		fl = strlen(field);
 
 		if (fl <= kl)
@@ -650,7 +649,7 @@ fail_from_ssh(const config_t *cfg)
 			memmove(hit + fl, hit + kl, strlen(hit + kl) + 1);
 		}
 	}
-	if (cfg->tunnel == TUNNEL_SSH_KEY && key_encrypted(key_path) &&
+	if (cfg->tunnel == TUNNEL_SSH_KEY && key_encrypted(cfg->ssh_key_file) &&
 		(strstr(line, "Permission denied") || strstr(line, "Load key")))
 		err_set(ERR_CONFIG, line, "tunnel_method.ssh_key is protected by a passphrase, which the "
 				"config has no field for: give an unencrypted key (ssh-keygen -p -N '' -f KEY "
@@ -769,8 +768,6 @@ tunnel_open(const config_t *cfg, int *port)
 		!write_private("ssh-pw", cfg->tunnel_user_password, strlen(cfg->tunnel_user_password),
 					   pw_path, sizeof(pw_path)))
 		return false;
-	if (cfg->tunnel == TUNNEL_SSH_KEY)
-		snprintf(key_path, sizeof(key_path), "%s", cfg->ssh_key_file);
 
 	for (int attempt = 0; attempt < PORT_TRIES && !ok; attempt++)
 	{
@@ -835,7 +832,7 @@ tunnel_open(const config_t *cfg, int *port)
 		}
 		ssh_pid = -1;
 	}
-	forget_credentials();
+	forget_credentials(cfg);
 	if (!ok)
 	{
 		failed_kind = err_get_kind() != ERR_NONE ? err_get_kind() : ERR_SYSTEM;
