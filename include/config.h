@@ -100,6 +100,12 @@ typedef struct config
 	int			backfill_chunk_size;	/* rows per backfill chunk; default 200000 */
 	int			checkpoint_interval_seconds;	/* default 5 */
 	int			checkpoint_records;	/* default 10000 */
+	/*
+	 * CDC: seconds a batch read may spend on backfills before it stops them, streams the changes
+	 * so far and fails with a transient error (the next attempt continues the backfills); 0 for
+	 * no limit. Default initial_load_timeout_hours in seconds.
+	 */
+	int			initial_load_timeout_seconds;
 	int			connect_timeout_seconds;	/* default 10 */
 } config_t;
 

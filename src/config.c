@@ -680,7 +680,9 @@ parse_cdc(const json_t *rm, config_t *cfg)
 		!get_int(rm, p, "checkpoint_interval_seconds", 1, 3600, 5, false,
 				 &cfg->checkpoint_interval_seconds) ||
 		!get_int(rm, p, "checkpoint_records", 1, 10000000, 10000, false,
-				 &cfg->checkpoint_records))
+				 &cfg->checkpoint_records) ||
+		!get_int(rm, p, "initial_load_timeout_seconds", 0, 30 * 86400,
+				 cfg->initial_load_timeout_hours * 3600, false, &cfg->initial_load_timeout_seconds))
 		return false;
 	return true;
 }
@@ -1381,6 +1383,7 @@ config_parse(const json_t *root, config_t *cfg)
 		cfg->backfill_chunk_size = 200000;
 		cfg->checkpoint_interval_seconds = 5;
 		cfg->checkpoint_records = 10000;
+		cfg->initial_load_timeout_seconds = 8 * 3600;
 	}
 	ok = ok && write_cert_files(cfg);
 	if (ok)
@@ -1679,6 +1682,8 @@ config_redacted(const config_t *cfg)
 			json_object_set_new(rm, "checkpoint_interval_seconds",
 								json_integer(cfg->checkpoint_interval_seconds));
 			json_object_set_new(rm, "checkpoint_records", json_integer(cfg->checkpoint_records));
+			json_object_set_new(rm, "initial_load_timeout_seconds",
+								json_integer(cfg->initial_load_timeout_seconds));
 			break;
 		case REPL_XMIN:
 			json_object_set_new(rm, "method", json_string("Xmin"));

@@ -299,6 +299,7 @@ test_full_cdc_config(void **state)
 	assert_string_equal(cfg.heartbeat_action_query, "UPDATE hb SET t = now()");
 	assert_int_equal(cfg.invalid_cursor, INVALID_CURSOR_RESYNC);
 	assert_int_equal(cfg.initial_load_timeout_hours, 12);
+	assert_int_equal(cfg.initial_load_timeout_seconds, 12 * 3600);
 	assert_int_equal(cfg.backfill_chunk_size, 1000);
 	assert_int_equal(cfg.checkpoint_interval_seconds, 30);
 	assert_int_equal(cfg.checkpoint_records, 500);
@@ -408,10 +409,37 @@ test_minimal_defaults(void **state)
 	assert_null(cfg.heartbeat_action_query);
 	assert_int_equal(cfg.invalid_cursor, INVALID_CURSOR_FAIL);
 	assert_int_equal(cfg.initial_load_timeout_hours, 8);
+	assert_int_equal(cfg.initial_load_timeout_seconds, 8 * 3600);
 	assert_int_equal(cfg.backfill_chunk_size, 200000);
 	assert_int_equal(cfg.checkpoint_interval_seconds, 5);
 	assert_int_equal(cfg.checkpoint_records, 10000);
 	assert_int_equal(cfg.connect_timeout_seconds, 10);
+	config_free(&cfg);
+}
+
+/* initial_load_timeout_seconds (ours) takes the place of the hours when set; 0 is no limit. */
+static void
+test_initial_load_timeout(void **state)
+{
+	config_t	cfg;
+
+	(void) state;
+	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
+						 " 'replication_method': {'method': 'CDC', 'replication_slot': 's',"
+						 " 'publication': 'p', 'initial_load_timeout_hours': 5}}", &cfg));
+	assert_int_equal(cfg.initial_load_timeout_seconds, 5 * 3600);
+	config_free(&cfg);
+	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
+						 " 'replication_method': {'method': 'CDC', 'replication_slot': 's',"
+						 " 'publication': 'p', 'initial_load_timeout_hours': 5,"
+						 " 'initial_load_timeout_seconds': 90}}", &cfg));
+	assert_int_equal(cfg.initial_load_timeout_hours, 5);
+	assert_int_equal(cfg.initial_load_timeout_seconds, 90);
+	config_free(&cfg);
+	assert_true(parse_sq("{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u',"
+						 " 'replication_method': {'method': 'CDC', 'replication_slot': 's',"
+						 " 'publication': 'p', 'initial_load_timeout_seconds': 0}}", &cfg));
+	assert_int_equal(cfg.initial_load_timeout_seconds, 0);
 	config_free(&cfg);
 }
 
@@ -437,6 +465,7 @@ test_cdc_defaults(void **state)
 	assert_null(cfg.heartbeat_action_query);
 	assert_int_equal(cfg.invalid_cursor, INVALID_CURSOR_FAIL);
 	assert_int_equal(cfg.initial_load_timeout_hours, 8);
+	assert_int_equal(cfg.initial_load_timeout_seconds, 8 * 3600);
 	assert_int_equal(cfg.backfill_chunk_size, 200000);
 	assert_int_equal(cfg.checkpoint_interval_seconds, 5);
 	assert_int_equal(cfg.checkpoint_records, 10000);
@@ -807,6 +836,10 @@ static const bad_case bad_cases[] = {
 	"between 1000 and 10000"},
 	{BASE ", " CDC("'initial_load_timeout_hours': 30"), false,
 	"replication_method.initial_load_timeout_hours", "between 4 and 24"},
+	{BASE ", " CDC("'initial_load_timeout_seconds': -1"), false,
+	"replication_method.initial_load_timeout_seconds", "between 0 and 2592000"},
+	{BASE ", " CDC("'initial_load_timeout_seconds': 1.5"), false,
+	"replication_method.initial_load_timeout_seconds", "found number"},
 	{BASE ", " CDC("'backfill_chunk_size': 0"), false, "replication_method.backfill_chunk_size",
 	"between 1 and 10000000"},
 	{BASE ", " CDC("'checkpoint_interval_seconds': 3601"), false,
@@ -1128,6 +1161,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_empty_schemas_means_all, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_bracketed_ipv6_host, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_cdc_defaults, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_initial_load_timeout, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_xmin_and_standard, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_ssl_forms, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_cert_files, setup_each, teardown_each),
