@@ -596,7 +596,7 @@ test_bounds_match_parser(void **state)
 			n++;
 		}
 	}
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 9);
 }
 
 int
