@@ -120,6 +120,13 @@ typedef struct reader
 
 	long long	records_since_state;
 	int64_t		last_state_ms;
+	/*
+	 * A batch CDC read starts no backfill chunk after this (ab_mono_ms; 0: no limit), once it has
+	 * copied one (load_chunks, so that every attempt makes progress): it streams the changes so
+	 * far and fails with a transient error (initial_load_timeout_hours)
+	 */
+	int64_t		load_deadline_ms;
+	long long	load_chunks;
 	char		backfill_updated_at[40];	/* _ab_cdc_updated_at of backfilled rows */
 	buf_t		scratch;		/* COPY unescaping */
 	int			nnulled;
@@ -189,6 +196,8 @@ void		reader_delivered(reader *r, uint32_t xid, pg_lsn commit);
 	"SELECT pg_catalog.txid_current_snapshot()::text")
 /* "2024-01-15T05:00:45.5Z" from microseconds since 2000-01-01 (PostgreSQL's epoch). */
 void		format_pg_timestamp(int64_t pg_us, char out[40]);
+/* The initial load timeout has passed: start no more backfill chunks (see load_deadline_ms). */
+bool		reader_load_expired(const reader *r);
 
 bool		backfill_stream(reader *r, rd_stream *s);
 

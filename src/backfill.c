@@ -1009,6 +1009,7 @@ chunk_done(reader *r, rd_stream *s, bool last)
 {
 	if (last)
 		s->st.streaming = true;
+	r->load_chunks++;
 	if (r->cdc)
 		reader_emit_state(r);
 	else if (!last)
@@ -1066,7 +1067,11 @@ keyset_chunk_sql(reader *r, const rd_stream *s, const char *qt, int limit, buf_t
 	return nfields;
 }
 
-/* Keyset chunks, copied and checkpointed one after the other. */
+/*
+ * Keyset chunks, copied and checkpointed one after the other, until the table ends or the initial
+ * load timeout passes (the stream then carries the table's changes, and the next attempt
+ * continues after the cursor).
+ */
 static bool
 backfill_by_key(reader *r, rd_stream *s, const char *qt)
 {
@@ -1090,6 +1095,13 @@ backfill_by_key(reader *r, rd_stream *s, const char *qt)
 		total += nrows;
 		if (!chunk_done(r, s, nrows < r->cfg->backfill_chunk_size))
 			break;
+		if (!s->st.streaming && reader_load_expired(r))
+		{
+			log_info("stream %s.%s: the initial load timeout has passed: its backfill stops here, "
+					 "after this chunk's state, and continues in the next attempt",
+					 s->table->ns, s->table->name);
+			break;
+		}
 	}
 	log_info("stream %s.%s: backfilled %lld rows in this read", s->table->ns, s->table->name, total);
 	ok = true;
@@ -1793,6 +1805,7 @@ wm_chunk_emit(reader *r, wm_chunk *ch, pg_lsn lsn)
 	}
 	if (ch->last)
 		s->st.streaming = true;
+	r->load_chunks++;
 	ok = true;
 done:
 	free(f);

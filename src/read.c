@@ -27,6 +27,12 @@
 
 volatile int sp_stop_requested = 0;
 
+bool
+reader_load_expired(const reader *r)
+{
+	return r->load_deadline_ms > 0 && r->load_chunks > 0 && ab_mono_ms() >= r->load_deadline_ms;
+}
+
 void
 format_pg_timestamp(int64_t pg_us, char out[40])
 {
@@ -803,6 +809,32 @@ export_copy_snapshot(reader *r, bool fresh)
 }
 
 /*
+ * The end of a batch read: everything acknowledged before now. A logical message written now
+ * marks it. On PostgreSQL 14+ it arrives through pgoutput's messages option; on 12 and 13 its LSN
+ * (the end of a real WAL record, which the walsender's position reaches) is the target. A standby
+ * cannot write: there the replay position is the target.
+ */
+static bool
+set_batch_end(reader *r)
+{
+	uuid_t		u;
+	char		us[37];
+
+	uuid_generate(u);
+	uuid_unparse_lower(u, us);
+	snprintf(r->end_marker, sizeof(r->end_marker), "end:%s", us);
+	if (reader_emit_marker(r, r->end_marker, &r->target_lsn))
+	{
+		if (r->server_version < 140000)
+			r->end_marker[0] = '\0';	/* not delivered before 14: use its LSN */
+		return true;
+	}
+	err_clear();
+	r->end_marker[0] = '\0';
+	return lsn_query(r->conn, "reading the WAL position", WAL_POSITION_SQL, &r->target_lsn);
+}
+
+/*
  * Prepare CDC: publication, slot, start position (from the state or the slot), lost-position
  * handling, and the end-of-batch position.
  */
@@ -1197,38 +1229,14 @@ prepare_cdc(reader *r, const sp_state *state)
 			goto done;
 	}
 
-	/*
-	 * The end of this batch: everything acknowledged before now. A logical message written now
-	 * marks it. On PostgreSQL 14+ it arrives through pgoutput's messages option; on 12 and 13 its
-	 * LSN (the end of a real WAL record, which the walsender's position reaches) is the target.
-	 * A standby cannot write: there the replay position is the target.
-	 */
+	/* the end of this batch: everything acknowledged before now */
 	if (r->follow && cfg->lsn_commit == LSN_COMMIT_AFTER_DESTINATION)
 		log_info("following the stream with lsn_commit_behaviour \"After loading Data in the "
 				 "destination\": the slot stays at the state this read began with, and the server "
 				 "keeps the WAL since, until a later read is given a newer state (\"While reading "
 				 "Data\" confirms each state as it is emitted)");
-	if (!r->follow)
-	{
-		uuid_t		u;
-		char		us[37];
-
-		uuid_generate(u);
-		uuid_unparse_lower(u, us);
-		snprintf(r->end_marker, sizeof(r->end_marker), "end:%s", us);
-		if (reader_emit_marker(r, r->end_marker, &r->target_lsn))
-		{
-			if (r->server_version < 140000)
-				r->end_marker[0] = '\0';	/* not delivered before 14: use its LSN */
-		}
-		else
-		{
-			err_clear();
-			r->end_marker[0] = '\0';
-			if (!lsn_query(r->conn, "reading the WAL position", WAL_POSITION_SQL, &r->target_lsn))
-				goto done;
-		}
-	}
+	if (!r->follow && !set_batch_end(r))
+		goto done;
 	if (cfg->heartbeat_action_query && cfg->heartbeat_action_query[0])
 	{
 		/*
@@ -1328,6 +1336,8 @@ cmd_read(const cli_args *args)
 	buf_init(&r.scratch, 0);
 	if (!config_load(args->config, &cfg) || !state_load(args->state, &state))
 		goto done;
+	if (!r.follow && cfg.method == REPL_CDC && cfg.initial_load_timeout_seconds > 0)
+		r.load_deadline_ms = ab_mono_ms() + (int64_t) cfg.initial_load_timeout_seconds * 1000;
 	r.conn = pgc_connect(&cfg, false);
 	if (r.conn == NULL)
 		goto done;
@@ -1388,6 +1398,7 @@ cmd_read(const cli_args *args)
 	if (r.cdc)
 	{
 		bool		others_streaming = false;
+		int			deferred = 0;	/* backfills stopped by the initial load timeout */
 
 		/*
 		 * A table joining streams that already stream is backfilled in watermark chunks while
@@ -1407,19 +1418,49 @@ cmd_read(const cli_args *args)
 				s->interleaved = true;
 				continue;
 			}
+			if (reader_load_expired(&r))
+			{
+				deferred++;		/* its backfill waits for the next attempt (below) */
+				continue;
+			}
 			if (!backfill_stream(&r, s))
 				goto done;
+			deferred += !s->st.streaming;
 		}
+		/*
+		 * Backfills stopped at the initial load timeout: stream every change up to now (those of
+		 * the tables not yet copied too, which their copies will re-assert later with a later
+		 * position), so that the next attempt, given the last STATE, confirms the slot past them
+		 * and the server can free that WAL.
+		 */
+		if (deferred > 0 && !sp_stop_requested && !set_batch_end(&r))
+			goto done;
 		if (!replication_run(&r))
 			goto done;
 		reader_emit_state(&r);
 		/* stopped by a signal, a stream whose backfill is unfinished is not complete */
+		deferred = 0;
 		for (int i = 0; i < r.nstreams; i++)
 			if (r.streams[i].incremental && r.streams[i].st.streaming)
 			{
 				ab_stream_status(r.streams[i].table->ns, r.streams[i].table->name, "COMPLETE");
 				r.streams[i].complete = true;
 			}
+			else if (r.streams[i].incremental)
+				deferred++;
+		if (deferred > 0 && !sp_stop_requested && reader_load_expired(&r))
+		{
+			int			secs = cfg.initial_load_timeout_seconds;
+
+			/* as Airbyte's connector does: a transient error, so that the platform goes on */
+			err_set(ERR_TRANSIENT, NULL, "the initial load ran longer than its timeout (%d %s, "
+					"initial_load_timeout_hours): the backfill of %d stream%s stopped, the changes "
+					"so far were streamed, and the last STATE holds both positions; the next "
+					"attempt continues the backfill (raise initial_load_timeout_hours to do more "
+					"of it per attempt)", secs % 3600 == 0 ? secs / 3600 : secs,
+					secs % 3600 == 0 ? "h" : "s", deferred, deferred == 1 ? "" : "s");
+			goto done;
+		}
 	}
 	else
 	{

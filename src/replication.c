@@ -656,12 +656,16 @@ passed_marker(repl_ctx *c, pg_lsn lsn)
 
 /*
  * The next stream to backfill in watermark chunks, or NULL. Asked before every message: once none
- * is left, none can be again (a backfill only ever finishes), so that answer is kept.
+ * is left, none can be again (a backfill only ever finishes), so that answer is kept. None is
+ * started past the initial load timeout.
  */
 static rd_stream *
 wm_pending(repl_ctx *c)
 {
 	if (c->wm_none)
+		return NULL;
+	/* past the initial load timeout, the rest waits for the next attempt (see cmd_read) */
+	if (reader_load_expired(c->r))
 		return NULL;
 	for (int i = 0; i < c->r->nstreams; i++)
 		if (c->r->streams[i].interleaved && !c->r->streams[i].st.streaming)
