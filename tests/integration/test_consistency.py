@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -51,6 +52,12 @@ def shows_interleaving(msgs, acct_id):
     before = [c for c in map(ckey_cursor, msgs[:at[0]]) if c is not None]
     after = [c for c in map(ckey_cursor, msgs[at[0]:]) if c is not None]
     return bool(before) and bool(after) and before[-1] != after[-1]
+
+
+def lsn_number(text):
+    """An LSN ("16/B374D848") as a number"""
+    hi, lo = text.split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
 
 
 def kill_if_running(p):
@@ -300,6 +307,102 @@ class ConsistencyTest(unittest.TestCase):
         print("\nkill-and-resume: %d kills, %d writer ops, %d records emitted, %d applied, %d identical repeats "
               "applied, %d records after a last STATE (sent again on resume), %d rows in the destination"
               % (kills, writer.ops, records, dest.applied, dest.repeated, resent, sum(len(dest.table(t)) for t in TABLES)))
+
+    def test_initial_load_timeout_under_concurrent_writes(self):
+        """With a 3 s initial load timeout each read copies what it can (the first waits on a lock
+        past it), streams every change so far (of tables not yet copied too) and fails with a
+        transient error; the attempts that follow, each given the last STATE, continue the copies (interleaved with the stream once
+        the keyless table streams), confirm the slot past what the one before streamed, and end
+        with the destination equal to the source."""
+        cfg = dict(self.cfg)
+        cfg["replication_method"] = dict(cfg["replication_method"], initial_load_timeout_seconds=3,
+                                         backfill_chunk_size=1)
+        with open(os.path.join(self.tmp, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        # the keyed tables alone: a first read with a keyless table would stream it once copied,
+        # and interleave the others' backfills, where here the first read backfills them first
+        tables = ["acct", "ckey"]
+        catalog = os.path.join(self.tmp, "catalog_keyed.json")
+        with open(catalog, "w") as f:
+            json.dump({"streams": [s for s in self.catalog["streams"] if s["stream"]["name"] in tables]}, f)
+        dest = Destination({t: KEYS[t] for t in tables})
+        state = None
+        timed_out = []  # (the last STATE's LSN, the backfill cursors) of each read that timed out
+        # the writer starts once the first read has begun its backfill (the slot made, its end of
+        # batch set), so that the changes it then writes lie beyond that end
+        writer = RandomWriter(self.cluster, seed=13)
+        out_path = os.path.join(self.tmp, "out.jsonl")
+        try:
+            for _ in range(60):
+                argv = self.read_argv(state, catalog)
+                with open(out_path, "wb") as out:
+                    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
+                    t0 = time.monotonic()
+                    while writer.thread is None:
+                        with open(out_path, "rb") as f:
+                            if b'"type":"STATE"' in f.read():
+                                # a change committed after the read set its end of batch, which
+                                # its catch-up must stream all the same
+                                self.cluster.psql("UPDATE acct SET note = 'during the backfill' WHERE id = 3999;")
+                                writer.start()
+                                # and ckey locked for 3.5 s: its copy waits past the deadline, so
+                                # this read times out however fast it copies
+                                locker = threading.Thread(target=self.cluster.psql, daemon=True, args=(
+                                    "BEGIN; LOCK TABLE ckey IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3.5); COMMIT;",))
+                                locker.start()
+                        self.assertIsNone(p.poll(), "the first read ended before its first STATE")
+                        self.assertLess(time.monotonic() - t0, 2.0, "the first read took 2 s to start its backfill")
+                        time.sleep(0.01)
+                    # the WAL position half a second before the read's deadline (3 s after it
+                    # started), past the end of batch it set at its start
+                    time.sleep(max(0.0, 2.5 - (time.monotonic() - t0)))
+                    wal_before_deadline = lsn_number(self.cluster.query("SELECT pg_current_wal_insert_lsn()")[0][0])
+                    _, err = p.communicate(timeout=600)
+                raw, msgs = self.output(out_path)
+                errors = [m["trace"]["error"] for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
+                before = state
+                state = dest.apply_until_last_state(msgs) or state
+                backfilling = {s["stream_descriptor"]["name"]: s["stream_state"].get("cursor")
+                               for s in state["global"]["stream_states"] if s["stream_state"]["phase"] != "streaming"}
+                if p.returncode == 0:
+                    self.assertEqual(errors, [])
+                    self.assertEqual(backfilling, {}, "a read that exits 0 finished every backfill")
+                    break
+                self.assertEqual(p.returncode, 1, raw[-3000:] + err.decode())
+                self.assertEqual(len(errors), 1, errors)
+                self.assertEqual(errors[0]["failure_type"], "transient_error")
+                self.assertIn("initial load ran longer than its timeout", errors[0]["message"])
+                self.assertEqual(msgs[-1]["type"], "TRACE", "the error comes after the last STATE")
+                self.assertTrue(backfilling, "a read that timed out left a backfill to do")
+                lsn = lsn_number(state["global"]["shared_state"]["lsn"])
+                # it streamed the changes up to when its backfill stopped, not only to its start
+                self.assertGreaterEqual(lsn, wal_before_deadline)
+                if before is None:
+                    self.assertIn("during the backfill", [m["record"]["data"].get("note") for m in msgs if m["type"] == "RECORD"])
+                else:
+                    self.assertGreater(lsn, lsn_number(before["global"]["shared_state"]["lsn"]))
+                    # and it copied at least one chunk: the attempts make progress
+                    self.assertNotEqual(backfilling, timed_out[-1][1])
+                timed_out.append((lsn, backfilling))
+            else:
+                self.fail("the backfill did not finish in 60 attempts")
+        finally:
+            if writer.thread is not None:
+                writer.stop()
+        self.assertGreaterEqual(len(timed_out), 1, "the timeout stopped the first read")
+        # each attempt started by confirming the slot at the state it was given
+        confirmed = self.cluster.query("SELECT confirmed_flush_lsn FROM pg_replication_slots")[0][0]
+        self.assertGreaterEqual(lsn_number(confirmed), timed_out[-1][0])
+        msgs, _ = self.read_once(state, catalog_path=catalog)
+        dest.apply_until_last_state(msgs)
+        cfg = self.cluster.config(cdc=False)
+        cat = run_connector(["discover"], self.tmp, config=cfg).of_type("CATALOG")[0]
+        r = run_connector(["read"], self.tmp, config=cfg, catalog=configured_catalog(cat, streams=tables, sync_mode="full_refresh"))
+        self.assertEqual(r.rc, 0)
+        for t in tables:
+            self.assertEqual(dest.table(t), source_rows(r.records(), t), t)
+        print("\ninitial load timeout: %d reads timed out, %d writer ops, %d records applied"
+              % (len(timed_out), writer.ops, dest.applied))
 
     def test_table_added_while_others_stream(self):
         """ckey joins while acct streams: backfilled in watermark chunks, interleaved with the
