@@ -1451,14 +1451,16 @@ cmd_read(const cli_args *args)
 		if (deferred > 0 && !sp_stop_requested && reader_load_expired(&r))
 		{
 			int			secs = cfg.initial_load_timeout_seconds;
+			bool		hours = secs == cfg.initial_load_timeout_hours * 3600;
+			const char *field = hours ? "initial_load_timeout_hours" : "initial_load_timeout_seconds";
 
 			/* as Airbyte's connector does: a transient error, so that the platform goes on */
-			err_set(ERR_TRANSIENT, NULL, "the initial load ran longer than its timeout (%d %s, "
-					"initial_load_timeout_hours): the backfill of %d stream%s stopped, the changes "
-					"so far were streamed, and the last STATE holds both positions; the next "
-					"attempt continues the backfill (raise initial_load_timeout_hours to do more "
-					"of it per attempt)", secs % 3600 == 0 ? secs / 3600 : secs,
-					secs % 3600 == 0 ? "h" : "s", deferred, deferred == 1 ? "" : "s");
+			err_set(ERR_TRANSIENT, NULL, "the read was still backfilling when its initial load "
+					"timeout (%s = %d, counted from the read's start) passed: the backfill of %d "
+					"stream%s stopped, the changes so far were streamed, and the last STATE holds "
+					"both positions; the next attempt continues the backfill (raise %s to do more "
+					"of it per attempt)", field, hours ? secs / 3600 : secs, deferred,
+					deferred == 1 ? "" : "s", field);
 			goto done;
 		}
 	}

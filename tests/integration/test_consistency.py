@@ -371,7 +371,7 @@ class ConsistencyTest(unittest.TestCase):
                 self.assertEqual(p.returncode, 1, raw[-3000:] + err.decode())
                 self.assertEqual(len(errors), 1, errors)
                 self.assertEqual(errors[0]["failure_type"], "transient_error")
-                self.assertIn("initial load ran longer than its timeout", errors[0]["message"])
+                self.assertIn("initial load timeout (initial_load_timeout_seconds = 3, counted from the read's start) passed", errors[0]["message"])
                 self.assertEqual(msgs[-1]["type"], "TRACE", "the error comes after the last STATE")
                 self.assertTrue(backfilling, "a read that timed out left a backfill to do")
                 lsn = lsn_number(state["global"]["shared_state"]["lsn"])
