@@ -309,13 +309,13 @@ class ConsistencyTest(unittest.TestCase):
               % (kills, writer.ops, records, dest.applied, dest.repeated, resent, sum(len(dest.table(t)) for t in TABLES)))
 
     def test_initial_load_timeout_under_concurrent_writes(self):
-        """With a 3 s initial load timeout each read copies what it can (the first waits on a lock
+        """With a 4 s initial load timeout each read copies what it can (the first waits on a lock
         past it), streams every change so far (of tables not yet copied too) and fails with a
         transient error; the attempts that follow, each given the last STATE, continue the copies (interleaved with the stream once
         the keyless table streams), confirm the slot past what the one before streamed, and end
         with the destination equal to the source."""
         cfg = dict(self.cfg)
-        cfg["replication_method"] = dict(cfg["replication_method"], initial_load_timeout_seconds=3,
+        cfg["replication_method"] = dict(cfg["replication_method"], initial_load_timeout_seconds=4,
                                          backfill_chunk_size=1)
         with open(os.path.join(self.tmp, "config.json"), "w") as f:
             json.dump(cfg, f)
@@ -345,17 +345,17 @@ class ConsistencyTest(unittest.TestCase):
                                 # its catch-up must stream all the same
                                 self.cluster.psql("UPDATE acct SET note = 'during the backfill' WHERE id = 3999;")
                                 writer.start()
-                                # and ckey locked for 3.5 s: its copy waits past the deadline, so
+                                # and ckey locked for 4.5 s: its copy waits past the deadline, so
                                 # this read times out however fast it copies
                                 locker = threading.Thread(target=self.cluster.psql, daemon=True, args=(
-                                    "BEGIN; LOCK TABLE ckey IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3.5); COMMIT;",))
+                                    "BEGIN; LOCK TABLE ckey IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4.5); COMMIT;",))
                                 locker.start()
                         self.assertIsNone(p.poll(), "the first read ended before its first STATE")
-                        self.assertLess(time.monotonic() - t0, 2.0, "the first read took 2 s to start its backfill")
+                        self.assertLess(time.monotonic() - t0, 3.0, "the first read took 3 s to start its backfill")
                         time.sleep(0.01)
-                    # the WAL position half a second before the read's deadline (3 s after it
-                    # started), past the end of batch it set at its start
-                    time.sleep(max(0.0, 2.5 - (time.monotonic() - t0)))
+                    # the WAL position 0.6 s before the read's deadline (4 s after it started),
+                    # past the end of batch it set at its start
+                    time.sleep(max(0.0, 3.4 - (time.monotonic() - t0)))
                     wal_before_deadline = lsn_number(self.cluster.query("SELECT pg_current_wal_insert_lsn()")[0][0])
                     _, err = p.communicate(timeout=600)
                 raw, msgs = self.output(out_path)
@@ -371,7 +371,7 @@ class ConsistencyTest(unittest.TestCase):
                 self.assertEqual(p.returncode, 1, raw[-3000:] + err.decode())
                 self.assertEqual(len(errors), 1, errors)
                 self.assertEqual(errors[0]["failure_type"], "transient_error")
-                self.assertIn("initial load timeout (initial_load_timeout_seconds = 3, counted from the read's start) passed", errors[0]["message"])
+                self.assertIn("initial load timeout (initial_load_timeout_seconds = 4, counted from the read's start) passed", errors[0]["message"])
                 self.assertEqual(msgs[-1]["type"], "TRACE", "the error comes after the last STATE")
                 self.assertTrue(backfilling, "a read that timed out left a backfill to do")
                 lsn = lsn_number(state["global"]["shared_state"]["lsn"])
