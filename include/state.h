@@ -8,8 +8,7 @@
  *                        "stream_state":{"phase":"backfill","cursor":["41"]}}, ...]}}
  *
  * phase "backfill": rows after `cursor` (the key columns' text values; null before the first chunk;
- * with "cursor_key", the key's columns and types, so a changed key is noticed; with "cursor_end",
- * up to that key, the largest when the backfill began: rows beyond it came later, and stream), or
+ * with "cursor_key", the key's columns and types, so a changed key is noticed), or
  * {"ctid_block":N,"relation_filenode":F} for keyless tables, remain to be copied; phase
  * "streaming": backfill done. "table_oid" tells a table dropped and created again under the same
  * name from the one the state was made with; "changes_from" (an LSN, while ahead of the state's)
@@ -31,8 +30,6 @@ typedef struct stream_state
 	int			ncursor;		/* key values of the last copied row; 0 = from the start */
 	char	  **cursor;
 	char	   *cursor_key;		/* the key the cursor is of: "name" type, ... (NULL: unknown) */
-	int			ncursor_end;	/* the last key to copy (nkey values), or 0: none known */
-	char	  **cursor_end;
 	long long	ctid_block;		/* keyless tables: next heap block to copy (-1 when unused) */
 	long long	ctid_filenode;	/* the table's relfilenode those blocks belong to (0: unknown) */
 	uint32_t	table_oid;		/* the table this state is of (0: unknown) */

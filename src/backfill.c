@@ -1017,83 +1017,6 @@ chunk_done(reader *r, rd_stream *s, bool last)
 	return !sp_stop_requested;
 }
 
-/* Append "'v1'::type1, 'v2'::type2" for the key values vals (COPY takes no parameters). */
-static bool
-append_key_values(reader *r, buf_t *sql, const rd_stream *s, char *const *vals)
-{
-	for (int k = 0; k < s->table->nkey; k++)
-	{
-		char	   *lit = PQescapeLiteral(r->conn, vals[k], strlen(vals[k]));
-
-		if (lit == NULL)
-		{
-			err_set(ERR_SYSTEM, PQerrorMessage(r->conn), "could not quote a key value");
-			return false;
-		}
-		buf_printf(sql, "%s%s::%s", k ? ", " : "", lit, s->table->cols[s->table->key[k]].type_name);
-		PQfreemem(lit);
-	}
-	return true;
-}
-
-/*
- * The last key a keyset backfill of s copies: the table's largest when its backfill began (or,
- * from a state without one, when this read took it up), kept with the cursor. A row with a larger
- * key was inserted, or given that key, after S (every query here is), so the stream carries it:
- * copying it too, a backfill under a writer appending keys (a serial key) would chase them, and
- * never end where the initial load timeout cuts each attempt short. An empty table has none.
- */
-static bool
-keyset_end(reader *r, rd_stream *s, const char *qt)
-{
-	buf_t		sql;
-	PGresult   *res;
-	bool		ok = true;
-
-	if (s->st.ncursor_end == s->table->nkey)
-		return true;
-	buf_init(&sql, 0);
-	buf_puts(&sql, "SELECT ");
-	for (int k = 0; k < s->table->nkey && ok; k++)
-	{
-		char	   *q = pgc_ident(r->conn, s->table->cols[s->table->key[k]].name);
-
-		if (q == NULL)
-			ok = false;
-		else
-			buf_printf(&sql, "%s%s::text AS sp_end_%d", k ? ", " : "", q, k);
-		PQfreemem(q);
-	}
-	/* the output columns are named apart: ORDER BY would take a column's name for its text */
-	buf_printf(&sql, " FROM %s%s ORDER BY ", copies_only(s) ? "ONLY " : "", qt);
-	for (int k = 0; k < s->table->nkey && ok; k++)
-	{
-		char	   *q = pgc_ident(r->conn, s->table->cols[s->table->key[k]].name);
-
-		if (q == NULL)
-			ok = false;
-		else
-			buf_printf(&sql, "%s%s DESC", k ? ", " : "", q);
-		PQfreemem(q);
-	}
-	buf_puts(&sql, " LIMIT 1");
-	res = ok ? pgc_query(r->conn, "reading the largest key", sql.data, 0, NULL) : NULL;
-	ok = res != NULL;
-	if (ok && PQntuples(res) == 1)
-	{
-		s->st.cursor_end = calloc((size_t) s->table->nkey, sizeof(char *));
-		if (s->st.cursor_end == NULL)
-			abort();
-		for (int k = 0; k < s->table->nkey; k++)
-			if ((s->st.cursor_end[k] = strdup(PQgetvalue(res, 0, k))) == NULL)
-				abort();
-		s->st.ncursor_end = s->table->nkey;
-	}
-	PQclear(res);
-	buf_free(&sql);
-	return ok;
-}
-
 /*
  * The COPY of the next keyset chunk of s: WHERE (k1, k2) > (cursor) ORDER BY k1, k2 LIMIT n.
  * keypos receives the key columns' positions in the row, and extra the table columns of the
@@ -1121,18 +1044,20 @@ keyset_chunk_sql(reader *r, const rd_stream *s, const char *qt, int limit, buf_t
 		if (!append_key_list(r, sql, s))
 			return -1;
 		buf_puts(sql, ") > (");
-		if (!append_key_values(r, sql, s, s->st.cursor))
-			return -1;
-		buf_puts(sql, ")");
-	}
-	if (s->st.ncursor_end == s->table->nkey && s->st.ncursor_end > 0)
-	{
-		buf_puts(sql, s->st.ncursor > 0 ? " AND (" : " WHERE (");
-		if (!append_key_list(r, sql, s))
-			return -1;
-		buf_puts(sql, ") <= (");
-		if (!append_key_values(r, sql, s, s->st.cursor_end))
-			return -1;
+		for (int k = 0; k < s->table->nkey; k++)
+		{
+			/* COPY takes no parameters: the value goes as an escaped literal */
+			char	   *lit = PQescapeLiteral(r->conn, s->st.cursor[k], strlen(s->st.cursor[k]));
+
+			if (lit == NULL)
+			{
+				err_set(ERR_SYSTEM, PQerrorMessage(r->conn), "could not quote a key value");
+				return -1;
+			}
+			buf_printf(sql, "%s%s::%s", k ? ", " : "", lit,
+					   s->table->cols[s->table->key[k]].type_name);
+			PQfreemem(lit);
+		}
 		buf_puts(sql, ")");
 	}
 	buf_puts(sql, " ORDER BY ");
@@ -1160,8 +1085,8 @@ backfill_by_key(reader *r, rd_stream *s, const char *qt)
 	while (!s->st.streaming)
 	{
 		long long	nrows;
-		int			nfields = keyset_end(r, s, qt) ?
-			keyset_chunk_sql(r, s, qt, r->cfg->backfill_chunk_size, &sql, keypos, extra) : -1;
+		int			nfields = keyset_chunk_sql(r, s, qt, r->cfg->backfill_chunk_size, &sql, keypos,
+											   extra);
 
 		if (nfields < 0 ||
 			!locked_copy(r, s, qt, &sql, extra, r->cfg->backfill_chunk_size, nfields, keypos,
@@ -1809,8 +1734,7 @@ wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows, const uint32_t *delivered
 		err_set(ERR_SYSTEM, NULL, "could not set up a backfill chunk (memory or temporary file)");
 		goto done;
 	}
-	ch->nfields = keyset_end(r, s, qt) ?
-		keyset_chunk_sql(r, s, qt, chunk_rows, &sql, ch->keypos, extra) : -1;
+	ch->nfields = keyset_chunk_sql(r, s, qt, chunk_rows, &sql, ch->keypos, extra);
 	ch->delivered = delivered;
 	ch->ndelivered = ndelivered;
 	ok = ch->nfields >= 0 &&

@@ -553,16 +553,6 @@ restore_stream(rd_stream *s, const stream_state *saved)
 		for (int k = 0; k < saved->ncursor; k++)
 			s->st.cursor[k] = strdup(saved->cursor[k]);
 		s->st.ncursor = saved->ncursor;
-		/* the end key goes with the cursor (of the same key) or not at all */
-		if (saved->ncursor_end == saved->ncursor)
-		{
-			s->st.cursor_end = calloc((size_t) saved->ncursor_end, sizeof(char *));
-			if (s->st.cursor_end == NULL)
-				abort();
-			for (int k = 0; k < saved->ncursor_end; k++)
-				s->st.cursor_end[k] = strdup(saved->cursor_end[k]);
-			s->st.ncursor_end = saved->ncursor_end;
-		}
 	}
 }
 
@@ -1317,9 +1307,6 @@ reader_free(reader *r)
 		for (int k = 0; k < s->st.ncursor; k++)
 			free(s->st.cursor[k]);
 		free(s->st.cursor);
-		for (int k = 0; k < s->st.ncursor_end; k++)
-			free(s->st.cursor_end[k]);
-		free(s->st.cursor_end);
 		free(s->st.cursor_key);
 		free(s->st.copy_snapshot);
 	}

@@ -36,7 +36,6 @@ parse_stream(const json_t *entry, stream_state *ss)
 	const json_t *s = json_object_get(entry, "stream_state");
 	const json_t *phase = json_object_get(s, "phase");
 	const json_t *cursor = json_object_get(s, "cursor");
-	const json_t *cursor_end = json_object_get(s, "cursor_end");
 	const json_t *block = json_object_get(s, "ctid_block");
 	const json_t *filenode = json_object_get(s, "relation_filenode");
 	const json_t *key = json_object_get(s, "cursor_key");
@@ -76,25 +75,6 @@ parse_stream(const json_t *entry, stream_state *ss)
 	}
 	else if (cursor != NULL && !json_is_null(cursor) && !json_is_array(cursor))
 		return bad_state("a backfill cursor is not an array");
-	if (json_is_array(cursor_end) && json_array_size(cursor_end) > 0)
-	{
-		size_t		n = json_array_size(cursor_end);
-
-		ss->cursor_end = calloc(n, sizeof(char *));
-		if (ss->cursor_end == NULL)
-			abort();
-		for (size_t i = 0; i < n; i++)
-		{
-			const json_t *v = json_array_get(cursor_end, i);
-
-			if (!json_is_string(v))
-				return bad_state("a backfill end key value is not a string");
-			ss->cursor_end[i] = dupstr(json_string_value(v));
-			ss->ncursor_end++;
-		}
-	}
-	else if (cursor_end != NULL && !json_is_null(cursor_end) && !json_is_array(cursor_end))
-		return bad_state("a backfill end key (cursor_end) is not an array");
 	if (json_is_integer(block))
 		ss->ctid_block = json_integer_value(block);
 	if (json_is_integer(filenode) && json_integer_value(filenode) > 0)
@@ -254,9 +234,6 @@ state_free(sp_state *st)
 		for (int k = 0; k < ss->ncursor; k++)
 			free(ss->cursor[k]);
 		free(ss->cursor);
-		for (int k = 0; k < ss->ncursor_end; k++)
-			free(ss->cursor_end[k]);
-		free(ss->cursor_end);
 		free(ss->cursor_key);
 		free(ss->copy_snapshot);
 		free(ss->partitions);
@@ -315,14 +292,6 @@ state_stream_json(const stream_state *ss)
 			json_object_set_new(s, "cursor", c);
 			if (ss->cursor_key)
 				json_object_set_new(s, "cursor_key", json_string(ss->cursor_key));
-			if (ss->ncursor_end == ss->ncursor)
-			{
-				json_t	   *e = json_array();
-
-				for (int i = 0; i < ss->ncursor_end; i++)
-					json_array_append_new(e, json_string(ss->cursor_end[i]));
-				json_object_set_new(s, "cursor_end", e);
-			}
 		}
 		else
 			json_object_set_new(s, "cursor", json_null());

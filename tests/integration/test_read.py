@@ -472,48 +472,6 @@ class CdcTest(ReadBase):
         r5 = self.read(cat, state=s0, cfg=self.cfg(invalid_cdc_cursor_position_behavior="Re-sync data"))
         self.assertEqual(sorted(x["data"]["id"] for x in r5.records()), list(range(1, 151)))
 
-    def test_backfill_stops_at_the_largest_key_it_began_with(self):
-        """Rows inserted beyond the table's largest key once its backfill has begun (a serial key)
-        are streamed, not copied too: the backfill ends at that key, kept in the state, so a read
-        that resumes it does not chase a writer appending keys."""
-        cluster.psql("""
-            DROP TABLE IF EXISTS grow;
-            CREATE TABLE grow (id bigint PRIMARY KEY, v text); ALTER TABLE grow OWNER TO capture;
-            INSERT INTO grow SELECT g, 'v' || g FROM generate_series(1, 3000) g;""")
-        cat = configured_catalog(self.discover(), streams=["grow"])
-        dest = Destination({"grow": ["id"]})
-        # a first read stopped early in its backfill (1-row chunks): its state keeps the end key
-        out_path = os.path.join(self.tmp, "out1")
-        p = self.start(self.read_argv(cat, cfg=self.cfg(backfill_chunk_size=1)), out_path)
-        deadline = time.time() + 60
-        while not any(m["type"] == "STATE" and m["state"]["global"]["stream_states"][0]["stream_state"].get("cursor")
-                      for m in self.messages(out_path)):
-            self.assertIsNone(p.poll(), "the read ended before its first backfill chunk")
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.01)
-        self.sigterm(p)
-        msgs = self.messages(out_path)
-        state = dest.apply_until_last_state(msgs)
-        ss = state["global"]["stream_states"][0]["stream_state"]
-        self.assertEqual(ss["phase"], "backfill")
-        self.assertEqual(ss["cursor_end"], ["3000"])
-        copied = int(ss["cursor"][0])
-        self.assertLess(copied, 3000)
-        cluster.psql("INSERT INTO grow SELECT g, 'late' || g FROM generate_series(3001, 3500) g;"
-                     "UPDATE grow SET v = 'changed' WHERE id IN (3000, 3001);")
-        r = self.read(cat, state=state, cfg=self.cfg(backfill_chunk_size=500))
-        dest.apply_until_last_state(r.messages)
-        late = [x["data"] for x in r.records("grow") if x["data"]["id"] > 3000]
-        # each late row once, as its insert (3001 twice: its insert, then its update), none copied
-        self.assertEqual(sorted(d["id"] for d in late), [3001] + list(range(3001, 3501)))
-        lsn = pg_lsn(state["global"]["shared_state"]["lsn"])
-        self.assertTrue(all(int(d["_ab_cdc_lsn"]) > lsn for d in late), "streamed, with their commit LSNs")
-        # rows up to the end key not yet copied were copied (3000 too, then its change streamed)
-        self.assertEqual(sorted(x["data"]["id"] for x in r.records("grow")
-                                if x["data"]["id"] <= 3000 and x["data"]["_ab_cdc_lsn"] == r.records("grow")[0]["data"]["_ab_cdc_lsn"]),
-                         list(range(copied + 1, 3001)))
-        self.assertEqual(dest.table("grow"), self.full_refresh(["grow"])["grow"])
-
     def test_large_transaction_streams_in_bounded_memory(self):
         cluster.psql("DROP TABLE IF EXISTS bulk; CREATE TABLE bulk (id int PRIMARY KEY, pad text); ALTER TABLE bulk OWNER TO capture;")
         cat = configured_catalog(self.discover(), streams=["bulk"])

@@ -31,10 +31,8 @@ test_round_trip(void **state)
 {
 	stream_state a = {.ns = "public", .name = "users", .ctid_block = -1};
 	char	   *cur[] = {"41", "x\"y"};
-	char	   *end[] = {"9000", "zz"};
 	stream_state b = {.ns = "s p", .name = "Tablé", .ncursor = 2, .cursor = cur,
-	.cursor_key = "\"a\" bigint, \"b\" text", .ncursor_end = 2, .cursor_end = end,
-	.ctid_block = -1, .table_oid = 4000000000u};
+	.cursor_key = "\"a\" bigint, \"b\" text", .ctid_block = -1, .table_oid = 4000000000u};
 	stream_state c = {.ns = "public", .name = "done", .streaming = true, .ctid_block = -1};
 	stream_state d = {.ns = "public", .name = "keyless", .ctid_block = 12, .ctid_filenode = 16384,
 	.changes_from = 0x1000, .copy_snapshot = "740:745:740,743"};
@@ -64,10 +62,6 @@ test_round_trip(void **state)
 	assert_false(got->streaming);
 	assert_int_equal(got->ncursor, 2);
 	assert_string_equal(got->cursor[1], "x\"y");
-	assert_int_equal(got->ncursor_end, 2);
-	assert_string_equal(got->cursor_end[0], "9000");
-	assert_string_equal(got->cursor_end[1], "zz");
-	assert_int_equal(state_find(&st, "public", "users")->ncursor_end, 0);
 	assert_true(state_find(&st, "public", "done")->streaming);
 	assert_int_equal(state_find(&st, "public", "users")->ncursor, 0);
 	assert_int_equal(state_find(&st, "public", "users")->ctid_block, -1);
@@ -154,12 +148,6 @@ test_rejected_shapes(void **state)
 		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"weird\"}}]}}",
 		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":"
 		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"backfill\",\"cursor\":[1]}}]}}",
-		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":"
-		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"backfill\",\"cursor\":[\"1\"],"
-		"\"cursor_end\":[9]}}]}}",
-		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":"
-		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"backfill\",\"cursor\":[\"1\"],"
-		"\"cursor_end\":\"9\"}}]}}",
 		/* a copy snapshot that is not one, or without the position that ends it */
 		"{\"type\":\"GLOBAL\",\"global\":{\"shared_state\":{\"lsn\":\"0/1\"},\"stream_states\":"
 		"[{\"stream_descriptor\":{\"name\":\"a\"},\"stream_state\":{\"phase\":\"backfill\","
