@@ -21,6 +21,7 @@ typedef struct sp_column
 	int			attnum;
 	uint32_t	type_oid;		/* as declared (may be a domain) */
 	char	   *type_name;		/* format_type() of the declared type */
+	char	   *collation;		/* its collation when not its type's default (quoted), or NULL */
 	tc_type		type;			/* resolved conversion */
 	bool		not_null;
 } sp_column;

@@ -130,7 +130,10 @@ static const char tables_sql[] =
 static const char columns_sql[] =
 	"SELECT a.attrelid, a.attnum, a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod), "
 	"  a.attnotnull, a.attndims, a.attgenerated <> '', "
-	"  has_column_privilege(a.attrelid, a.attnum, 'SELECT') "
+	"  has_column_privilege(a.attrelid, a.attnum, 'SELECT'), "
+	"  (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_collation co "
+	"     JOIN pg_namespace cn ON cn.oid = co.collnamespace JOIN pg_type ct ON ct.oid = a.atttypid "
+	"     WHERE co.oid = a.attcollation AND a.attcollation <> ct.typcollation) "
 	"FROM pg_attribute a "
 	"WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped "
 	"ORDER BY a.attrelid, a.attnum";
@@ -274,6 +277,7 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 				c->name = xstrdup(PQgetvalue(res, r, 2));
 				c->type_oid = (uint32_t) strtoul(PQgetvalue(res, r, 3), NULL, 10);
 				c->type_name = xstrdup(PQgetvalue(res, r, 4));
+				c->collation = PQgetisnull(res, r, 9) ? NULL : xstrdup(PQgetvalue(res, r, 9));
 				c->not_null = PQgetvalue(res, r, 5)[0] == 't';
 				if (!typecache_resolve(types, conn, c->type_oid, (int) strtol(PQgetvalue(res, r, 6), NULL, 10), &c->type))
 					goto done;
@@ -376,6 +380,7 @@ catalog_free(sp_catalog *cat)
 		{
 			free(t->cols[c].name);
 			free(t->cols[c].type_name);
+			free(t->cols[c].collation);
 		}
 		free(t->cols);
 		for (int c = 0; c < t->nunread; c++)

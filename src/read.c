@@ -245,6 +245,9 @@ key_signature(const sp_table *t)
 			buf_putc(&b, *p);
 		}
 		buf_printf(&b, "\" %s", c->type_name);
+		/* a key's order is its collation's too: a cursor saved under another would skip rows */
+		if (c->collation)
+			buf_printf(&b, " COLLATE %s", c->collation);
 	}
 	if (b.failed)
 		abort();

@@ -472,6 +472,38 @@ class CdcTest(ReadBase):
         r5 = self.read(cat, state=s0, cfg=self.cfg(invalid_cdc_cursor_position_behavior="Re-sync data"))
         self.assertEqual(sorted(x["data"]["id"] for x in r5.records()), list(range(1, 151)))
 
+    def test_key_collation_changed_mid_backfill_starts_it_again(self):
+        """A text key whose collation changes between two reads of its backfill orders its rows
+        anew: 'Z' came after the saved cursor under ICU's order and comes before it under "C", so
+        continuing after the cursor would never copy it. The saved key names its collation, and
+        the backfill starts again."""
+        cluster.psql("""
+            DROP TABLE IF EXISTS coll;
+            CREATE TABLE coll (k text COLLATE "und-x-icu" PRIMARY KEY, v text); ALTER TABLE coll OWNER TO capture;
+            INSERT INTO coll VALUES ('a', '1'), ('Z', '2');
+            INSERT INTO coll SELECT 'b' || lpad(g::text, 5, '0'), 'x' FROM generate_series(1, 3000) g;""")
+        cat = configured_catalog(self.discover(), streams=["coll"])
+        dest = Destination({"coll": ["k"]})
+        out_path = os.path.join(self.tmp, "out1")
+        p = self.start(self.read_argv(cat, cfg=self.cfg(backfill_chunk_size=1)), out_path)
+        deadline = time.time() + 60
+        while not any(m["type"] == "STATE" and m["state"]["global"]["stream_states"][0]["stream_state"].get("cursor")
+                      for m in self.messages(out_path)):
+            self.assertIsNone(p.poll(), "the read ended before its first backfill chunk")
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.01)
+        self.sigterm(p)
+        state = dest.apply_until_last_state(self.messages(out_path))
+        ss = state["global"]["stream_states"][0]["stream_state"]
+        self.assertEqual(ss["phase"], "backfill")
+        self.assertEqual(ss["cursor_key"], '"k" text COLLATE pg_catalog."und-x-icu"')
+        self.assertNotIn("Z", [d["data"]["k"] for d in [m["record"] for m in self.messages(out_path) if m["type"] == "RECORD"]])
+        cluster.psql('ALTER TABLE coll ALTER COLUMN k TYPE text COLLATE "C";')
+        r = self.read(cat, state=state, cfg=self.cfg(backfill_chunk_size=500))
+        self.assertTrue(any("backfilling it again from the start" in m["log"]["message"] for m in r.messages if m["type"] == "LOG"))
+        dest.apply_until_last_state(r.messages)
+        self.assertEqual(dest.table("coll"), self.full_refresh(["coll"])["coll"])
+
     def test_large_transaction_streams_in_bounded_memory(self):
         cluster.psql("DROP TABLE IF EXISTS bulk; CREATE TABLE bulk (id int PRIMARY KEY, pad text); ALTER TABLE bulk OWNER TO capture;")
         cat = configured_catalog(self.discover(), streams=["bulk"])
