@@ -1401,7 +1401,8 @@ cmd_read(const cli_args *args)
 	if (r.cdc)
 	{
 		bool		others_streaming = false;
-		int			deferred = 0;	/* backfills stopped by the initial load timeout */
+		int			stopped = 0;	/* backfills stopped by the initial load timeout */
+		int			unfinished = 0; /* streams whose backfill this read did not finish */
 
 		/*
 		 * A table joining streams that already stream is backfilled in watermark chunks while
@@ -1423,12 +1424,12 @@ cmd_read(const cli_args *args)
 			}
 			if (reader_load_expired(&r))
 			{
-				deferred++;		/* its backfill waits for the next attempt (below) */
+				stopped++;		/* its backfill waits for the next attempt (below) */
 				continue;
 			}
 			if (!backfill_stream(&r, s))
 				goto done;
-			deferred += !s->st.streaming;
+			stopped += !s->st.streaming;
 		}
 		/*
 		 * Backfills stopped at the initial load timeout: stream every change up to now (those of
@@ -1436,13 +1437,12 @@ cmd_read(const cli_args *args)
 		 * position), so that the next attempt, given the last STATE, confirms the slot past them
 		 * and the server can free that WAL.
 		 */
-		if (deferred > 0 && !sp_stop_requested && !set_batch_end(&r))
+		if (stopped > 0 && !sp_stop_requested && !set_batch_end(&r))
 			goto done;
 		if (!replication_run(&r))
 			goto done;
 		reader_emit_state(&r);
-		/* stopped by a signal, a stream whose backfill is unfinished is not complete */
-		deferred = 0;
+		/* stopped by a signal or the timeout, a stream whose backfill is unfinished is not complete */
 		for (int i = 0; i < r.nstreams; i++)
 			if (r.streams[i].incremental && r.streams[i].st.streaming)
 			{
@@ -1450,8 +1450,8 @@ cmd_read(const cli_args *args)
 				r.streams[i].complete = true;
 			}
 			else if (r.streams[i].incremental)
-				deferred++;
-		if (deferred > 0 && !sp_stop_requested && reader_load_expired(&r))
+				unfinished++;
+		if (unfinished > 0 && !sp_stop_requested && reader_load_expired(&r))
 		{
 			int			secs = cfg.initial_load_timeout_seconds;
 			bool		hours = secs == cfg.initial_load_timeout_hours * 3600;
@@ -1462,8 +1462,8 @@ cmd_read(const cli_args *args)
 					"timeout (%s = %d, counted from the read's start) passed: the backfill of %d "
 					"stream%s stopped, the changes so far were streamed, and the last STATE holds "
 					"both positions; the next attempt continues the backfill (raise %s to do more "
-					"of it per attempt)", field, hours ? secs / 3600 : secs, deferred,
-					deferred == 1 ? "" : "s", field);
+					"of it per attempt)", field, hours ? secs / 3600 : secs, unfinished,
+					unfinished == 1 ? "" : "s", field);
 			goto done;
 		}
 	}
