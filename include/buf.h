@@ -78,8 +78,9 @@ void		buf_put_int64(buf_t *b, long long v);
 void		buf_put_uint64(buf_t *b, unsigned long long v);
 
 /*
- * Append s[0..n) as a quoted JSON string: ", \ and control characters escaped, valid UTF-8 copied
- * as is, each invalid UTF-8 byte replaced by U+FFFD. Returns false if any byte was replaced.
+ * Append s[0..n) as a quoted JSON string: ", \, control characters, DEL, U+2028 and U+2029
+ * escaped, other valid UTF-8 copied as is, each invalid UTF-8 byte replaced by U+FFFD. Returns
+ * false if any byte was replaced.
  */
 bool		buf_json_string(buf_t *b, const char *s, size_t n);
 

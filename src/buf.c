@@ -234,7 +234,17 @@ buf_json_string(buf_t *b, const char *s, size_t n)
 		{
 			size_t		l = utf8_seq_len(p, (size_t) (end - p));
 
-			if (l)
+			if (l == 3 && p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9))
+			{
+				/*
+				 * U+2028 and U+2029, valid in JSON but line breaks to many line readers
+				 * (Python's str.splitlines, JavaScript before ES2019): escaped, as Go's
+				 * encoding/json does
+				 */
+				buf_append(b, p[2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
+				p += 3;
+			}
+			else if (l)
 			{
 				buf_append(b, p, l);
 				p += l;

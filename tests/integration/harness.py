@@ -211,7 +211,10 @@ def run_connector(args, tmpdir, config=None, catalog=None, state=None, timeout=3
     r = subprocess.run(argv, capture_output=True, timeout=timeout, env=dict(os.environ, **(env or {})))
     out = r.stdout.decode("utf-8")
     messages = []
-    for line in out.splitlines():
+    lines = out.split("\n")  # the protocol's line break only (str.splitlines also breaks at U+2028)
+    if lines[-1] == "":
+        lines.pop()
+    for line in lines:
         msg = json.loads(line)  # every stdout line must be JSON
         if validate:
             protocol_validator().validate(msg)

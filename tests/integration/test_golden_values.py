@@ -31,6 +31,7 @@ GOLDEN = [
     ("boolean", "false", False, False),
     ("text", "E'tab\\there\\nnewline \"quoted\" back\\\\slash \\x01 ctl'", 'tab\there\nnewline "quoted" back\\slash \x01 ctl', False),
     ("text", "'unicode: é 日本 😀'", "unicode: é 日本 😀", False),
+    ("text", "E'line\\u2028sep\\u2029para'", "line\u2028sep\u2029para", False),
     ("varchar(10)", "'short'", "short", False),
     ("char(4)", "'ab'", "ab  ", False),
     ("bytea", "'\\x00ff10'", "AP8Q", False),
@@ -175,9 +176,14 @@ class GoldenTest(unittest.TestCase):
                                   streams=[table], sync_mode="full_refresh")
         r3 = run_connector(["read"], self.tmp, config=std, catalog=full)
         self.assertEqual(r3.rc, 0, r3.raw[-2000:])
-        backfilled = [l for l in r1.raw.splitlines() if '"type":"RECORD"' in l]
-        streamed = [l for l in r2.raw.splitlines() if '"type":"RECORD"' in l]
-        refreshed = [l for l in r3.raw.splitlines() if '"type":"RECORD"' in l]
+        backfilled = [l for l in r1.raw.split("\n") if '"type":"RECORD"' in l]
+        streamed = [l for l in r2.raw.split("\n") if '"type":"RECORD"' in l]
+        refreshed = [l for l in r3.raw.split("\n") if '"type":"RECORD"' in l]
+        # U+2028 and U+2029 are escaped, so that no line reader breaks a record at them
+        for r in (r1, r2, r3):
+            self.assertNotIn("\u2028", r.raw)
+            self.assertNotIn("\u2029", r.raw)
+            self.assertIn("line\\u2028sep\\u2029para", r.raw)
         self.assertEqual(len(backfilled), 1)
         self.assertEqual(len(streamed), 1)
         self.assertEqual(len(refreshed), 2)

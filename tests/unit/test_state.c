@@ -184,6 +184,10 @@ test_json_string_escaping(void **state)
 	assert_true(buf_json_string(&b, "é日😀", strlen("é日😀")));
 	assert_string_equal(b.data, "\"é日😀\"");
 	buf_reset(&b);
+	/* U+2028 and U+2029 escaped (line breaks to some line readers); their neighbours not */
+	assert_true(buf_json_string(&b, "a\u2028b\u2029c\u2027\u202a", strlen("a\u2028b\u2029c\u2027\u202a")));
+	assert_string_equal(b.data, "\"a\\u2028b\\u2029c\u2027\u202a\"");
+	buf_reset(&b);
 	/* invalid UTF-8: lone continuation byte, overlong, surrogate, truncated sequence */
 	assert_false(buf_json_string(&b, "\x80" "\xC0\xAF" "\xED\xA0\x80" "\xE6\x97", 8));
 	assert_null(strstr(b.data, "\x80"));
