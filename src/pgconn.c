@@ -109,6 +109,16 @@ pgc_host_port(char *out, size_t outsz, const char *host, int port)
 	snprintf(out, outsz, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 }
 
+/* Whether jdbc_url_params set the libpq keyword key. */
+static bool
+has_libpq_param(const config_t *cfg, const char *key)
+{
+	for (size_t i = 0; i < cfg->n_libpq_params; i++)
+		if (strcmp(cfg->libpq_params[i].key, key) == 0)
+			return true;
+	return false;
+}
+
 PGconn *
 pgc_connect(const config_t *cfg, bool replication)
 {
@@ -192,14 +202,19 @@ pgc_connect(const config_t *cfg, bool replication)
 	vals[n] = NULL;
 #undef KV
 
+	/*
+	 * libpq asks OpenSSL for an encrypted client key's passphrase through its hook only when
+	 * sslpassword is set; otherwise OpenSSL prompts on the terminal, or reads stdin, and waits.
+	 * Its own hook, always installed, answers with sslpassword or nothing: no prompt, and a
+	 * key without its passphrase fails to load (reported below).
+	 */
+	PQsetSSLKeyPassHook_OpenSSL(PQdefaultSSLKeyPassHook_OpenSSL);
 	mark = cfg->tunnel != TUNNEL_NONE ? tunnel_mark() : 0;
 	conn = PQconnectdbParams(keys, vals, 0);
 	free(options);
+	/* the server's notices and warnings go to stderr (libpq's default), which Airbyte logs */
 	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
-	{
-		PQsetNoticeProcessor(conn, NULL, NULL);
 		return conn;
-	}
 
 	/* the line of the attempt that got furthest: its failure is the one to fix */
 	pick_line(conn ? PQerrorMessage(conn) : "out of memory", informative, msg, sizeof(msg));
@@ -257,6 +272,11 @@ pgc_connect(const config_t *cfg, bool replication)
 				 "entry must allow this host, user and database%s", hp,
 				 cfg->username, msg, replication ? " (replication=database connections match "
 				 "the database's entries)" : "");
+	else if ((strstr(msg, "private key") || strstr(msg, "bad decrypt")) &&
+			 cfg->client_key_password == NULL && !has_libpq_param(cfg, "sslpassword"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "could not use the client key to connect to %s: %s; if the key is encrypted, "
+				 "set client_key_password (the key's passphrase), else check client_key", hp, msg);
 	else if (strstr(msg, "private key") || strstr(msg, "sslpassword") || strstr(msg, "bad decrypt"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
 				 "could not use the client key to connect to %s: %s; check client_key and "

@@ -2080,6 +2080,24 @@ class TlsTest(ReadBase):
         with open(crt) as c, open(ekey) as k:
             cfg["ssl_mode"].update(client_certificate=c.read(), client_key=k.read(), client_key_password="wrong")
         failed(cfg, "client_key_password")
+        # an encrypted client key without client_key_password: a clear failure, not OpenSSL asking
+        # for the passphrase on the terminal or, without one, on stdin (here a pipe kept open)
+        del cfg["ssl_mode"]["client_key_password"]
+        path = os.path.join(self.tmp, "nopw.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        rfd, wfd = os.pipe()
+        try:
+            r = subprocess.run([BINARY, "check", "--config", path], stdin=rfd, capture_output=True, timeout=30,
+                               start_new_session=True)
+        finally:
+            os.close(rfd)
+            os.close(wfd)
+        self.assertEqual(r.returncode, 0)
+        self.assertNotIn(b"pass phrase", r.stderr + r.stdout)
+        st = [json.loads(l) for l in r.stdout.decode().split("\n") if l][-1]["connectionStatus"]
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("client_key_password", st["message"])
 
     def test_reads_over_tls(self):
         # plaintext is refused, so every read below went over TLS
