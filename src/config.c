@@ -1331,6 +1331,63 @@ write_cert_files(config_t *cfg)
 	return true;
 }
 
+/*
+ * Whether a value looks like a libpq connection string or URI ("host=h password=...",
+ * "postgresql://user:password@host/db") rather than one name: such a value is refused without
+ * being quoted, since it may hold a password, and the messages of a failed connection quote host,
+ * database and username.
+ */
+static bool
+looks_like_conninfo(const char *v)
+{
+	PQconninfoOption *opts;
+	char	   *errmsg = NULL;
+
+	if (strstr(v, "://") != NULL)
+		return true;
+	if (strchr(v, '=') == NULL)
+		return false;
+	if (strpbrk(v, " \t\r\n") != NULL)
+		return true;
+	opts = PQconninfoParse(v, &errmsg);
+	PQconninfoFree(opts);
+	PQfreemem(errmsg);
+	return opts != NULL;
+}
+
+/* host, database and username name one thing each (see looks_like_conninfo). */
+static bool
+check_plain_fields(const config_t *cfg)
+{
+	static const char *const rest = "put the host, port, database, username and password in "
+		"their own fields, and other connection parameters in jdbc_url_params";
+	const char *h = cfg->host;
+
+	/*
+	 * A host is a name or an address (IPv6 in brackets or not), a comma-separated list of them
+	 * (libpq tries each), or a Unix socket directory (a path; "@name" for an abstract one).
+	 */
+	if (h[0] != '/' && h[0] != '@' && (strpbrk(h, " \t\r\n=@/") != NULL || looks_like_conninfo(h)))
+	{
+		err_set(ERR_CONFIG, NULL, "config field \"host\" must be the server's host name or IP "
+				"address, not a connection string or URI; %s", rest);
+		return false;
+	}
+	if (looks_like_conninfo(cfg->database))
+	{
+		err_set(ERR_CONFIG, NULL, "config field \"database\" must be the name of the database, "
+				"not a connection string or URI; %s", rest);
+		return false;
+	}
+	if (looks_like_conninfo(cfg->username))
+	{
+		err_set(ERR_CONFIG, NULL, "config field \"username\" must be the name of the role, not "
+				"a connection string or URI; %s", rest);
+		return false;
+	}
+	return true;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * public interface
  * --------------------------------------------------------------------------------------------- */
@@ -1358,9 +1415,10 @@ config_parse(const json_t *root, config_t *cfg)
 		return false;
 	}
 	ok = get_string(root, NULL, "host", true, true, &cfg->host) &&
-		get_int(root, NULL, "port", 0, 65536, 5432, true, &cfg->port) &&
+		get_int(root, NULL, "port", 1, 65535, 5432, true, &cfg->port) &&
 		get_string(root, NULL, "database", true, true, &cfg->database) &&
 		get_string(root, NULL, "username", true, true, &cfg->username) &&
+		check_plain_fields(cfg) &&
 		get_string(root, NULL, "password", false, false, &cfg->password) &&
 		parse_schemas(root, cfg) &&
 		parse_ssl(root, cfg, &w) &&
@@ -1501,8 +1559,12 @@ config_load(const char *path, config_t *cfg)
 		char		detail[JSON_ERROR_TEXT_LENGTH + 64];
 
 		json_error_detail(&jerr, detail, sizeof(detail));
-		err_set(ERR_CONFIG, detail, "config file \"%s\" is not valid JSON (line %d, column %d)",
-				path, jerr.line, jerr.column);
+		if (json_error_code(&jerr) == json_error_numeric_overflow)
+			err_set(ERR_CONFIG, detail, "config file \"%s\" holds a number too large for a 64-bit "
+					"integer (line %d, column %d)", path, jerr.line, jerr.column);
+		else
+			err_set(ERR_CONFIG, detail, "config file \"%s\" is not valid JSON (line %d, column %d)",
+					path, jerr.line, jerr.column);
 		goto done;
 	}
 	if (!json_is_object(root))

@@ -475,17 +475,31 @@ test_cdc_defaults(void **state)
 static void
 test_xmin_and_standard(void **state)
 {
+	static const char *const hosts[] = {"db.example.com", "10.0.0.1", "[::1]", "fe80::1%eth0",
+		"h1,h2", "/var/run/postgresql", "@abstract", NULL};
 	config_t	cfg;
 
 	assert_true(parse_sq("{'host': 'h', 'port': 1, 'database': 'd', 'username': 'u',"
 						 " 'replication_method': {'method': 'Xmin'}}", &cfg));
 	assert_int_equal(cfg.method, REPL_XMIN);
 	config_free(&cfg);
-	assert_true(parse_sq("{'host': 'h', 'port': 65536, 'database': 'd', 'username': 'u',"
+	assert_true(parse_sq("{'host': 'h', 'port': 65535, 'database': 'd', 'username': 'u',"
 						 " 'replication_method': {'method': 'Standard'}}", &cfg));
 	assert_int_equal(cfg.method, REPL_STANDARD);
-	assert_int_equal(cfg.port, 65536);
+	assert_int_equal(cfg.port, 65535);
 	config_free(&cfg);
+	/* hosts of every form libpq takes, and names that merely hold '=' */
+	for (int i = 0; hosts[i]; i++)
+	{
+		char		json[256];
+
+		snprintf(json, sizeof(json), "{'host': '%s', 'port': 5432, 'database': 'a=b', "
+				 "'username': 'x=y'}", hosts[i]);
+		if (!parse_sq(json, &cfg))
+			fail_msg("%s: %s", hosts[i], err_message());
+		assert_string_equal(cfg.database, "a=b");
+		config_free(&cfg);
+	}
 }
 
 /* The ssl_mode forms: objects, legacy strings and Airbyte spellings, the legacy "ssl" flag. */
@@ -781,7 +795,7 @@ static const bad_case bad_cases[] = {
 	{"{'host': null, 'port': 5432, 'database': 'd', 'username': 'u'}", true,
 	"config field \"host\" must be a string", "found null"},
 	{"{'host': 'h', 'port': '5432', 'database': 'd', 'username': 'u'}", true,
-	"config field \"port\" must be an integer between 0 and 65536, found string", NULL},
+	"config field \"port\" must be an integer between 1 and 65535, found string", NULL},
 	{"{'host': 'h', 'port': 5432.0, 'database': 'd', 'username': 'u'}", true,
 	"config field \"port\" must be an integer", "found number"},
 	{"{'host': 'h', 'port': 5432, 'database': ['d'], 'username': 'u'}", true,
@@ -825,7 +839,25 @@ static const bad_case bad_cases[] = {
 	"\"username\" must not be empty", NULL},
 	/* ranges */
 	{"{'host': 'h', 'port': 70000, 'database': 'd', 'username': 'u'}", true,
-	"\"port\" must be an integer between 0 and 65536, found 70000", NULL},
+	"\"port\" must be an integer between 1 and 65535, found 70000", NULL},
+	{"{'host': 'h', 'port': 0, 'database': 'd', 'username': 'u'}", true,
+	"\"port\" must be an integer between 1 and 65535, found 0", NULL},
+	/* a connection string or URI where one name belongs: refused, and never quoted */
+	{"{'host': 'postgresql://u:" SECRET "@h/db', 'port': 5432, 'database': 'd', 'username': 'u'}", true,
+	"config field \"host\" must be the server's host name or IP address, not a connection string",
+	"jdbc_url_params"},
+	{"{'host': 'host=h password=" SECRET "', 'port': 5432, 'database': 'd', 'username': 'u'}", true,
+	"config field \"host\" must be", NULL},
+	{"{'host': 'u:" SECRET "@h', 'port': 5432, 'database': 'd', 'username': 'u'}", true,
+	"config field \"host\" must be", NULL},
+	{"{'host': 'h', 'port': 5432, 'database': 'dbname=d password=" SECRET "', 'username': 'u'}", true,
+	"config field \"database\" must be the name of the database", NULL},
+	{"{'host': 'h', 'port': 5432, 'database': 'd password=" SECRET "', 'username': 'u'}", true,
+	"config field \"database\" must be", NULL},
+	{"{'host': 'h', 'port': 5432, 'database': 'postgres://u:" SECRET "@h/d', 'username': 'u'}", true,
+	"config field \"database\" must be", NULL},
+	{"{'host': 'h', 'port': 5432, 'database': 'd', 'username': 'u password=" SECRET "'}", true,
+	"config field \"username\" must be the name of the role", NULL},
 	{"{'host': 'h', 'port': -1, 'database': 'd', 'username': 'u'}", true,
 	"\"port\"", "found -1"},
 	{"{'host': 'h', 'port': 99999999999999999, 'database': 'd', 'username': 'u'}", true,
