@@ -1586,6 +1586,35 @@ done:
 	return ok;
 }
 
+json_t *
+json_file_load(const char *path, const char *what, size_t flags)
+{
+	struct stat st;
+	json_error_t jerr;
+	json_t	   *root;
+
+	if (stat(path, &st) != 0)
+	{
+		if (errno == ENOENT)
+			err_set(ERR_CONFIG, strerror(errno), "the %s file \"%s\" does not exist", what, path);
+		else
+			err_set(ERR_CONFIG, strerror(errno), "could not read the %s file \"%s\": %s", what,
+					path, strerror(errno));
+		return NULL;
+	}
+	if (S_ISDIR(st.st_mode))
+	{
+		err_set(ERR_CONFIG, NULL, "the %s file \"%s\" is a directory; pass the file's path", what,
+				path);
+		return NULL;
+	}
+	root = json_load_file(path, flags, &jerr);
+	if (root == NULL)
+		err_set(ERR_CONFIG, jerr.text, "could not read the %s file \"%s\": %s", what, path,
+				jerr.text);
+	return root;
+}
+
 /* Remove a temporary file of ours (NULL: none) and free its path. */
 static void
 tmp_file_free(char *path)

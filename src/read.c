@@ -461,16 +461,12 @@ add_stream(reader *r, const json_t *cs)
 static bool
 load_catalog(reader *r, const char *path)
 {
-	json_error_t jerr;
-	json_t	   *root = json_load_file(path, 0, &jerr);
+	json_t	   *root = json_file_load(path, "catalog", 0);
 	json_t	   *streams;
 	bool		ok = false;
 
 	if (root == NULL)
-	{
-		err_set(ERR_CONFIG, jerr.text, "could not read the catalog file \"%s\": %s", path, jerr.text);
 		return false;
-	}
 	streams = json_object_get(root, "streams");
 	if (!json_is_array(streams))
 	{

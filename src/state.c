@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "error.h"
 #include "log.h"
 
@@ -205,20 +206,15 @@ state_parse(const json_t *root, sp_state *out)
 bool
 state_load(const char *path, sp_state *out)
 {
-	json_error_t jerr;
 	json_t	   *root;
 	bool		ok;
 
 	memset(out, 0, sizeof(*out));
 	if (path == NULL)
 		return true;
-	root = json_load_file(path, JSON_DECODE_ANY, &jerr);
+	root = json_file_load(path, "state", JSON_DECODE_ANY);
 	if (root == NULL)
-	{
-		err_set(ERR_CONFIG, jerr.text, "could not read the state file \"%s\": %s", path,
-				jerr.text);
 		return false;
-	}
 	ok = state_parse(root, out);
 	json_decref(root);
 	return ok;

@@ -96,6 +96,39 @@ class UsageTest(Base):
                 self.assertTrue(errs[0]["message"])
                 self.assertNotIn("Segmentation", r.stderr)
 
+    def test_bad_catalog_and_state_files(self):
+        """A catalog or state path that is a directory or missing is named as such"""
+        cfg = os.path.join(self.tmp, "cfg.json")
+        with open(cfg, "w") as f:
+            json.dump(cluster.config(cdc=False), f)
+        cat = os.path.join(self.tmp, "cat.json")
+        with open(cat, "w") as f:
+            json.dump({"streams": []}, f)
+        for argv, expect in (
+                (["--catalog", self.tmp], "the catalog file \"%s\" is a directory" % self.tmp),
+                (["--catalog", os.path.join(self.tmp, "nope.json")], "the catalog file"),
+                (["--catalog", cat, "--state", self.tmp], "the state file \"%s\" is a directory" % self.tmp),
+                (["--catalog", cat, "--state", os.path.join(self.tmp, "nope.json")], "does not exist")):
+            with self.subTest(argv):
+                r = run_connector(["read", "--config", cfg] + argv, self.tmp)
+                self.assertEqual(r.rc, 1, r.raw + r.stderr)
+                errs = r.trace_errors()
+                self.assertEqual(len(errs), 1, r.raw)
+                self.assertEqual(errs[0]["failure_type"], "config_error")
+                self.assertIn(expect, errs[0]["message"])
+
+    def test_connection_string_in_a_name_field_is_refused_unquoted(self):
+        for field, value in (("host", "postgresql://capture:%s@127.0.0.1/postgres" % PASSWORD),
+                             ("host", "host=127.0.0.1 password=%s" % PASSWORD),
+                             ("database", "dbname=postgres password=%s" % PASSWORD),
+                             ("username", "capture password=%s" % PASSWORD)):
+            with self.subTest(field=field):
+                r = self.run_cmd(["check"], config=dict(cluster.config(), **{field: value}))
+                st = self.status(r)
+                self.assertEqual(st["status"], "FAILED")
+                self.assertIn("config field \"%s\" must be" % field, st["message"])
+                self.assertNotIn(PASSWORD, r.raw + r.stderr)
+
     def test_bad_config_names_the_field(self):
         r = self.run_cmd(["discover"], raw_config=json.dumps({"host": "h", "port": "5432", "database": "d", "username": "u"}))
         self.assertIn("port", r.trace_errors()[0]["message"])
