@@ -26,6 +26,9 @@ typedef struct slot_info
 } slot_info;
 
 /* Read the slot's row from pg_replication_slots. False (error recorded) if the query fails. */
+/* Whether the server's wal_level is logical; false with a config error naming the fix if not. */
+bool		wal_level_logical(PGconn *conn);
+
 bool		slot_get(PGconn *conn, const char *name, slot_info *out);
 
 /*

@@ -57,17 +57,7 @@ check_server(PGconn *conn)
 static const char *
 check_wal_level(PGconn *conn)
 {
-	PGresult   *res = pgc_query(conn, "reading wal_level", "SHOW wal_level", 0, NULL);
-	const char *r = NULL;
-
-	if (res == NULL)
-		return fail_from_err();
-	if (strcmp(PQgetvalue(res, 0, 0), "logical") != 0)
-		r = failf("wal_level is %s; CDC needs logical decoding: set wal_level = logical "
-				  "(ALTER SYSTEM SET wal_level = logical, or the cloud provider's parameter, e.g. "
-				  "rds.logical_replication = 1) and restart PostgreSQL", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return r;
+	return wal_level_logical(conn) ? NULL : fail_from_err();
 }
 
 static const char *

@@ -873,6 +873,9 @@ prepare_cdc(reader *r, const sp_state *state)
 		PQclear(res);
 	}
 
+	/* before creating anything: without logical decoding there can be no slot */
+	if (!wal_level_logical(r->conn))
+		goto done;
 	/* the publication must exist before the slot: pgoutput reads it with historic snapshots */
 	if (!publication_exists(r->conn, cfg->publication, &pub_existed, &all))
 		goto done;

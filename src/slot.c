@@ -15,6 +15,23 @@
 #include "pgconn.h"
 
 bool
+wal_level_logical(PGconn *conn)
+{
+	PGresult   *res = pgc_query(conn, "reading wal_level", "SHOW wal_level", 0, NULL);
+	bool		ok;
+
+	if (res == NULL)
+		return false;
+	ok = strcmp(PQgetvalue(res, 0, 0), "logical") == 0;
+	if (!ok)
+		err_set(ERR_CONFIG, NULL, "wal_level is %s; CDC needs logical decoding: set wal_level = "
+				"logical (ALTER SYSTEM SET wal_level = logical, or the cloud provider's parameter, "
+				"e.g. rds.logical_replication = 1) and restart PostgreSQL", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return ok;
+}
+
+bool
 slot_get(PGconn *conn, const char *name, slot_info *out)
 {
 	const char *p[1] = {name};

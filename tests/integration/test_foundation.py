@@ -202,7 +202,10 @@ class CheckTest(Base):
             self.assertEqual(r.rc, 1)
             err = r.trace_errors()[0]
             self.assertEqual(err["failure_type"], "config_error", err)
-            self.assertIn("wal_level", err["message"])
+            self.assertIn("wal_level = logical", err["message"])
+            # and leaves nothing behind: no publication, and no server warning on stderr
+            self.assertEqual(other.query("SELECT count(*) FROM pg_publication"), [["0"]])
+            self.assertNotIn("WARNING", r.stderr)
         finally:
             other.stop()
 
