@@ -1356,6 +1356,14 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 				 cc->name, cc->type_name);
 		prev = NULL;
 	}
+	else if (prev != NULL && !json_is_null(prev) && !json_is_string(prev))
+	{
+		log_warn("stream %s.%s: the saved cursor is a JSON %s, not a string as this connector and "
+				 "Airbyte's write it: reading every row", s->table->ns, s->table->name,
+				 json_is_number(prev) ? "number" : json_is_boolean(prev) ? "boolean" :
+				 json_is_array(prev) ? "array" : "object");
+		prev = NULL;
+	}
 	if (json_is_string(prev))
 	{
 		int			pj = partitions_joined(r, s->table, saved);
@@ -1484,6 +1492,17 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 	buf_init(&filter, 0);
 	s->xmin_from = json_is_integer(prev) && json_integer_value(prev) > 0 ?
 		(unsigned long long) json_integer_value(prev) : 0;
+	if (prev != NULL && s->xmin_from == 0)
+		log_warn("stream %s.%s: the saved xmin_raw_value is not a positive integer: reading every "
+				 "row", s->table->ns, s->table->name);
+	if (s->xmin_from > top)
+	{
+		err_set(ERR_CONFIG, NULL, "stream %s.%s: the state's xmin_raw_value %llu is ahead of this "
+				"server's transactions (next %llu): the state was saved on another server, or "
+				"this one was restored from a backup; reset the stream to read it again",
+				s->table->ns, s->table->name, s->xmin_from, top);
+		goto done;
+	}
 	if (s->xmin_from > 0)
 	{
 		int			pj = partitions_joined(r, s->table, saved);

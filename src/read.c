@@ -1355,6 +1355,13 @@ cmd_read(const cli_args *args)
 				"replication_method");
 		goto done;
 	}
+	if (!r.cdc && state.present)
+	{
+		err_set(ERR_CONFIG, NULL, "the state is a GLOBAL state from CDC replication, but Xmin and "
+				"Standard keep one STREAM state per stream; reset the streams after changing "
+				"replication_method");
+		goto done;
+	}
 	if (r.cdc && !prepare_cdc(&r, &state))
 		goto done;
 	if (sp_stop_requested)

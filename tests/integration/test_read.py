@@ -1881,6 +1881,39 @@ class NonCdcIncrementalTest(ReadBase):
         r = self.read(cat, state=self.stream_state(r), cfg=cfg)
         self.assertEqual(r.records(), [])
 
+    def test_xmin_and_standard_states_that_cannot_be_theirs(self):
+        """A state these reads could not have written: an xmin ahead of the server's transactions
+        fails naming it; a value of the wrong type reads every row, with a warning; a CDC GLOBAL
+        state fails naming the fix"""
+        cfg = cluster.config(cdc=False, replication_method={"method": "Xmin"})
+        cat = self.catalog(cfg, None)
+        st = self.stream_state(self.read(cat, cfg=cfg))
+        ahead = json.loads(json.dumps(st))
+        ahead["stream"]["stream_state"]["xmin_raw_value"] = 1 << 40
+        r = self.read(cat, state=ahead, cfg=cfg, expect_rc=1)
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("xmin_raw_value %d is ahead of this server's transactions" % (1 << 40), err["message"])
+        self.assertEqual(r.records(), [])
+        garbage = json.loads(json.dumps(st))
+        garbage["stream"]["stream_state"]["xmin_raw_value"] = "garbage"
+        r = self.read(cat, state=garbage, cfg=cfg)
+        self.assertEqual(len(r.records("inc")), int(cluster.query("SELECT count(*) FROM inc")[0][0]))
+        self.assertTrue(any("xmin_raw_value is not a positive integer" in m for m in r.logs()), r.raw[-2000:])
+        std = cluster.config(cdc=False)
+        std_cat = self.catalog(std, "id")
+        st = self.stream_state(self.read(std_cat, cfg=std))
+        st["stream"]["stream_state"]["cursor"] = 5
+        r = self.read(std_cat, state=st, cfg=std)
+        self.assertEqual(len(r.records("inc")), int(cluster.query("SELECT count(*) FROM inc")[0][0]))
+        self.assertTrue(any("the saved cursor is a JSON number" in m for m in r.logs()), r.raw[-2000:])
+        glob = {"type": "GLOBAL", "global": {"shared_state": {"lsn": "0/1"}, "stream_states": []}}
+        for method, cursor in (("Xmin", None), ("Standard", "id")):
+            mcfg = cluster.config(cdc=False, replication_method={"method": method})
+            r = self.read(self.catalog(mcfg, cursor), state=glob, cfg=mcfg, expect_rc=1)
+            err = r.trace_errors()[0]
+            self.assertEqual(err["failure_type"], "config_error")
+            self.assertIn("reset the streams after changing replication_method", err["message"])
 
     def big_xmin_table(self):
         """xmin_big: 9,000 rows one to a block (fillfactor 10, 700-byte rows), so an Xmin pass
