@@ -210,6 +210,8 @@ bool		backfill_stream(reader *r, rd_stream *s);
 FILE	   *sp_tmpfile(char **iobuf);
 /* The same, unbuffered: its descriptor, or -1 (errno set). */
 int			sp_tmpfd(void);
+/* The directory those files go to, for messages. */
+const char *sp_tmpdir(void);
 void		sp_tmpfile_close(FILE *f, char *iobuf);
 /* Append one key column's text to an encoded key ("<len>:<text>" per column). */
 void		wm_key_append(buf_t *key, const char *text, size_t len);

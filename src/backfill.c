@@ -4,6 +4,7 @@
  * after every chunk so a resumed read continues after the last copied key. Keyless tables under
  * REPLICA IDENTITY FULL are copied in ctid block ranges (PostgreSQL 14+: TID range scans).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
@@ -1574,14 +1575,21 @@ incremental_stream(reader *r, rd_stream *s, const json_t *saved, json_t **new_st
 
 /* ---- interleaved backfill: watermark chunks ---- */
 
+const char *
+sp_tmpdir(void)
+{
+	const char *dir = getenv("TMPDIR");
+
+	return dir && *dir ? dir : "/tmp";
+}
+
 int
 sp_tmpfd(void)
 {
-	const char *dir = getenv("TMPDIR");
 	char		path[4096];
 	int			fd;
 
-	snprintf(path, sizeof(path), "%s/source-postgres-XXXXXX", dir && *dir ? dir : "/tmp");
+	snprintf(path, sizeof(path), "%s/source-postgres-XXXXXX", sp_tmpdir());
 	fd = mkstemp(path);
 	if (fd >= 0)
 		unlink(path);
@@ -1725,7 +1733,8 @@ spool_row(reader *r, wm_chunk *ch, const char *row, size_t len, const copy_field
 	ch->keys[slot] = strndup(key->data, key->len);
 	if (fwrite(&n, sizeof(n), 1, ch->rows) != 1 || fwrite(row, 1, len, ch->rows) != len)
 	{
-		err_set(ERR_SYSTEM, NULL, "could not spool a backfill chunk (disk full?)");
+		err_set(ERR_SYSTEM, NULL, "could not spool a backfill chunk in %s: %s (TMPDIR must be "
+				"writable, with free space)", sp_tmpdir(), strerror(errno));
 		return false;
 	}
 	return true;
@@ -1748,9 +1757,15 @@ wm_chunk_fill(reader *r, wm_chunk *ch, int chunk_rows, const uint32_t *delivered
 	ch->keys = calloc(ch->cap, sizeof(char *));
 	ch->used = calloc(ch->cap, sizeof(bool));
 	ch->rows = sp_tmpfile(&ch->rows_iobuf);
-	if (qt == NULL || ch->keys == NULL || ch->used == NULL || ch->rows == NULL)
+	if (ch->rows == NULL)
 	{
-		err_set(ERR_SYSTEM, NULL, "could not set up a backfill chunk (memory or temporary file)");
+		err_set(ERR_SYSTEM, NULL, "could not create a temporary file in %s for a backfill chunk: "
+				"%s (TMPDIR must be writable, with free space)", sp_tmpdir(), strerror(errno));
+		goto done;
+	}
+	if (qt == NULL || ch->keys == NULL || ch->used == NULL)
+	{
+		err_set(ERR_SYSTEM, NULL, "could not set up a backfill chunk (out of memory)");
 		goto done;
 	}
 	ch->nfields = keyset_chunk_sql(r, s, qt, chunk_rows, &sql, ch->keypos, extra);

@@ -798,6 +798,14 @@ spool_drop(repl_ctx *c, spool *sp)
 	*sp = c->spools[--c->nspools];
 }
 
+static void
+spool_write_failed(void)
+{
+	err_set(ERR_SYSTEM, NULL, "could not write the spool of a streamed transaction in %s: %s "
+			"(TMPDIR must be writable, with free space)", sp_tmpdir(),
+			errno ? strerror(errno) : "short write");
+}
+
 /* Write the shared buffer out to its transaction's spool. */
 static bool
 spool_flush(repl_ctx *c)
@@ -806,7 +814,7 @@ spool_flush(repl_ctx *c)
 
 	if (sp != NULL && !fd_write_all(sp->fd, c->spool_wbuf, c->spool_wlen))
 	{
-		err_set(ERR_SYSTEM, NULL, "could not write the spool of a streamed transaction (disk full?)");
+		spool_write_failed();
 		return false;
 	}
 	c->spool_wlen = 0;
@@ -833,8 +841,9 @@ spool_append(repl_ctx *c, uint32_t xid, const uint8_t *data, size_t len)
 		sp->fd = sp_tmpfd();
 		if (sp->fd < 0)
 		{
-			err_set(ERR_SYSTEM, NULL, "could not create a temporary file to spool a streamed "
-					"transaction (check TMPDIR and free disk space)");
+			err_set(ERR_SYSTEM, NULL, "could not create a temporary file in %s to spool a "
+					"streamed transaction: %s (TMPDIR must be writable, with free space)",
+					sp_tmpdir(), strerror(errno));
 			return false;
 		}
 	}
@@ -853,7 +862,7 @@ spool_append(repl_ctx *c, uint32_t xid, const uint8_t *data, size_t len)
 	{
 		if (!fd_write_all(sp->fd, &n, sizeof(n)) || !fd_write_all(sp->fd, data, len))
 		{
-			err_set(ERR_SYSTEM, NULL, "could not write the spool of a streamed transaction (disk full?)");
+			spool_write_failed();
 			return false;
 		}
 	}
@@ -1417,6 +1426,8 @@ stream_loop(repl_ctx *c)
 			return false;
 		}
 		PQfreemem(buf);
+		/* a message that took long to handle (a streamed transaction replayed) is no idle time */
+		last_data_us = now_us();
 		if (ab_broken())
 		{
 			err_set(ERR_SYSTEM, NULL, "stdout was closed while streaming");

@@ -84,6 +84,35 @@ class StreamingTest(unittest.TestCase):
             cluster.stop()
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def test_spool_directory_unusable(self):
+        """A streamed transaction that cannot be spooled (TMPDIR missing) fails the read naming
+        the directory and why, emits no state past it, and the next read delivers it whole"""
+        cluster = Cluster(settings={"logical_decoding_work_mem": "64kB"}).start()
+        tmp = tempfile.mkdtemp()
+        try:
+            cfg, cat, r = first_read(cluster, tmp, "CREATE TABLE sp (id int PRIMARY KEY, pad text)", "sp")
+            state = r.states()[-1]
+            cluster.psql("INSERT INTO sp SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g;")
+            end = cluster.query("SELECT pg_current_wal_lsn()")[0][0]
+            missing = tmp + "/no-such-dir"
+            r = run_connector(["read"], tmp, config=cfg, catalog=cat, state=[state], env={"TMPDIR": missing})
+            self.assertEqual(r.rc, 1, r.raw[-2000:])
+            err = r.trace_errors()[-1]
+            self.assertEqual(err["failure_type"], "system_error")
+            self.assertIn("could not create a temporary file in %s" % missing, err["message"])
+            self.assertIn("No such file or directory", err["message"])
+            self.assertEqual(r.records(), [])
+            for st in r.states():
+                lsn = st["global"]["shared_state"]["lsn"]
+                self.assertEqual(cluster.query("SELECT '%s'::pg_lsn < '%s'::pg_lsn" % (lsn, end)), [["t"]],
+                                 "a state past the transaction that was not delivered")
+            r = run_connector(["read"], tmp, config=cfg, catalog=cat, state=[state])
+            self.assertEqual(r.rc, 0, r.raw[-2000:])
+            self.assertEqual(sorted(x["data"]["id"] for x in r.records()), list(range(1, 5001)))
+        finally:
+            cluster.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_many_transactions_streamed_at_once(self):
         """Twelve transactions in progress together, each streamed in several blocks that
         interleave (they share one write buffer in the connector): each comes out whole and in
