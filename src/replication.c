@@ -1394,7 +1394,6 @@ stream_loop(repl_ctx *c)
 					PQerrorMessage(c->conn));
 			return false;
 		}
-		last_data_us = now_us();
 		busy_batch++;
 		if (!pgo_parse_frame((const uint8_t *) buf, (size_t) n, &f, &ferr))
 		{
@@ -1426,7 +1425,7 @@ stream_loop(repl_ctx *c)
 			return false;
 		}
 		PQfreemem(buf);
-		/* a message that took long to handle (a streamed transaction replayed) is no idle time */
+		/* from the end of its handling: a streamed transaction replayed is no idle time */
 		last_data_us = now_us();
 		if (ab_broken())
 		{
