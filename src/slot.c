@@ -64,7 +64,11 @@ slot_get(PGconn *conn, const char *name, slot_info *out)
 bool
 slot_foreign(const slot_info *s, const char *name, const char *database, char *msg, size_t n)
 {
-	if (!s->logical || strcmp(s->plugin, "pgoutput") != 0)
+	if (!s->logical)
+		snprintf(msg, n, "replication slot \"%s\" is a physical slot (a standby's or a backup's, "
+				 "which dropping would break), not a logical one; set replication_slot to another "
+				 "name, and the connector creates that slot", name);
+	else if (strcmp(s->plugin, "pgoutput") != 0)
 		snprintf(msg, n, "replication slot \"%s\" exists but uses plugin \"%s\"; source-postgres "
 				 "needs pgoutput: SELECT pg_drop_replication_slot('%s'); then let the connector "
 				 "create it, or SELECT pg_create_logical_replication_slot('%s', 'pgoutput')",

@@ -209,6 +209,18 @@ class CheckTest(Base):
         finally:
             other.stop()
 
+    def test_physical_slot_of_that_name(self):
+        cluster.psql("SELECT pg_create_physical_replication_slot('phys_slot');")
+        try:
+            cfg = cluster.config()
+            cfg["replication_method"]["replication_slot"] = "phys_slot"
+            st = self.status(self.run_cmd(["check"], config=cfg))
+            self.assertEqual(st["status"], "FAILED")
+            self.assertIn("is a physical slot", st["message"])
+            self.assertNotIn("pg_drop_replication_slot", st["message"])
+        finally:
+            cluster.psql("SELECT pg_drop_replication_slot('phys_slot');")
+
     def test_slot_with_wrong_plugin(self):
         cluster.psql("SELECT pg_create_logical_replication_slot('wrong_plugin', 'test_decoding');")
         try:
