@@ -118,15 +118,16 @@ void		config_init(config_t *cfg);
  */
 bool		config_load(const char *path, config_t *cfg);
 
+/* The same, from parsed JSON (borrowed). */
+bool		config_parse(const json_t *root, config_t *cfg);
+/* Free everything and remove the temporary certificate files. */
+void		config_free(config_t *cfg);
+
 /*
  * Load the JSON file at path (what names it in errors: "catalog", "state"); NULL with a config
  * error naming the file and what is wrong with it (missing, a directory, unreadable, not JSON).
  */
 json_t	   *json_file_load(const char *path, const char *what, size_t flags);
-/* The same, from parsed JSON (borrowed). */
-bool		config_parse(const json_t *root, config_t *cfg);
-/* Free everything and remove the temporary certificate files. */
-void		config_free(config_t *cfg);
 /* A JSON copy of the config with every secret replaced by "**********"; caller decrefs. */
 json_t	   *config_redacted(const config_t *cfg);
 

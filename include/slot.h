@@ -25,10 +25,10 @@ typedef struct slot_info
 	pg_lsn		confirmed_flush;
 } slot_info;
 
-/* Read the slot's row from pg_replication_slots. False (error recorded) if the query fails. */
 /* Whether the server's wal_level is logical; false with a config error naming the fix if not. */
 bool		wal_level_logical(PGconn *conn);
 
+/* Read the slot's row from pg_replication_slots. False (error recorded) if the query fails. */
 bool		slot_get(PGconn *conn, const char *name, slot_info *out);
 
 /*

@@ -1361,30 +1361,35 @@ check_plain_fields(const config_t *cfg)
 {
 	static const char *const rest = "put the host, port, database, username and password in "
 		"their own fields, and other connection parameters in jdbc_url_params";
+	const struct
+	{
+		const char *field;
+		const char *value;
+		const char *what;
+	}			names[] = {
+		{"database", cfg->database, "the name of the database"},
+		{"username", cfg->username, "the name of the role"},
+	};
 	const char *h = cfg->host;
 
 	/*
 	 * A host is a name or an address (IPv6 in brackets or not), a comma-separated list of them
-	 * (libpq tries each), or a Unix socket directory (a path; "@name" for an abstract one).
+	 * (libpq tries each), or a Unix socket directory (a path; "@name" for an abstract one). Any
+	 * connection string or URI has an '=' or a '/'.
 	 */
-	if (h[0] != '/' && h[0] != '@' && (strpbrk(h, " \t\r\n=@/") != NULL || looks_like_conninfo(h)))
+	if (h[0] != '/' && h[0] != '@' && strpbrk(h, " \t\r\n=@/") != NULL)
 	{
 		err_set(ERR_CONFIG, NULL, "config field \"host\" must be the server's host name or IP "
 				"address, not a connection string or URI; %s", rest);
 		return false;
 	}
-	if (looks_like_conninfo(cfg->database))
-	{
-		err_set(ERR_CONFIG, NULL, "config field \"database\" must be the name of the database, "
-				"not a connection string or URI; %s", rest);
-		return false;
-	}
-	if (looks_like_conninfo(cfg->username))
-	{
-		err_set(ERR_CONFIG, NULL, "config field \"username\" must be the name of the role, not "
-				"a connection string or URI; %s", rest);
-		return false;
-	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (looks_like_conninfo(names[i].value))
+		{
+			err_set(ERR_CONFIG, NULL, "config field \"%s\" must be %s, not a connection string "
+					"or URI; %s", names[i].field, names[i].what, rest);
+			return false;
+		}
 	return true;
 }
 
