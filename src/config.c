@@ -192,6 +192,24 @@ warnings_free(warnings_t *w)
  * --------------------------------------------------------------------------------------------- */
 
 /*
+ * Whether field v (at path) is to be treated as absent: missing, or null when not required.
+ * A missing required field also sets the config error and *err.
+ */
+static bool
+field_absent(const json_t *v, const char *path, bool required, bool *err)
+{
+	*err = false;
+	if (v != NULL && !(json_is_null(v) && !required))
+		return false;
+	if (required)
+	{
+		err_set(ERR_CONFIG, NULL, "config is missing required field \"%s\"", path);
+		*err = true;
+	}
+	return true;
+}
+
+/*
  * Read the string field key of obj into *out (malloc'd; left NULL when the field is absent or
  * null and not required). nonempty: "" is an error. The value is never quoted in a message, so
  * this serves secrets too.
@@ -204,18 +222,12 @@ get_string(const json_t *obj, const char *prefix, const char *key, bool required
 	char		path[160];
 	const char *s;
 	size_t		len;
+	bool		missing;
 
 	*out = NULL;
 	field_path(path, sizeof(path), prefix, key);
-	if (v == NULL || (json_is_null(v) && !required))
-	{
-		if (required)
-		{
-			err_set(ERR_CONFIG, NULL, "config is missing required field \"%s\"", path);
-			return false;
-		}
-		return true;
-	}
+	if (field_absent(v, path, required, &missing))
+		return !missing;
 	if (!json_is_string(v))
 	{
 		err_set(ERR_CONFIG, NULL, "config field \"%s\" must be a string, found %s", path,
@@ -251,17 +263,13 @@ get_int(const json_t *obj, const char *prefix, const char *key, long long min, l
 	json_t	   *v = json_object_get(obj, key);
 	char		path[160];
 	json_int_t	n;
+	bool		missing;
 
 	field_path(path, sizeof(path), prefix, key);
-	if (v == NULL || (json_is_null(v) && !required))
+	if (field_absent(v, path, required, &missing))
 	{
-		if (required)
-		{
-			err_set(ERR_CONFIG, NULL, "config is missing required field \"%s\"", path);
-			return false;
-		}
 		*out = def;
-		return true;
+		return !missing;
 	}
 	if (!json_is_integer(v))
 	{
