@@ -192,7 +192,7 @@ publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int 
 
 			if (qn == NULL)
 				goto done;
-			buf_puts(&sql, i ? ", " : " FOR TABLE ");
+			buf_puts(&sql, i ? ", ONLY " : " FOR TABLE ONLY ");
 			buf_puts(&sql, qn);
 			free(qn);
 		}
@@ -220,7 +220,7 @@ publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int 
 			if (qn == NULL)
 				goto done;
 			buf_reset(&sql);
-			buf_printf(&sql, "ALTER PUBLICATION %s ADD TABLE %s", pub, qn);
+			buf_printf(&sql, "ALTER PUBLICATION %s ADD TABLE ONLY %s", pub, qn);
 			free(qn);
 			if (!pgc_command(conn, "adding a table to the publication (ALTER PUBLICATION needs "
 							 "ownership of the publication and of the table)", sql.data))

@@ -1821,6 +1821,18 @@ class NonCdcIncrementalTest(ReadBase):
         cat = configured_catalog(self.discover(), streams=["par"])
         self.assertEqual(cat["streams"][0]["sync_mode"], "incremental")
         self.assertEqual([x["data"]["id"] for x in self.read(cat).records("par")], [0])
+        # the publication holds the parent ONLY: a keyless child published would make the
+        # application's UPDATEs and DELETEs on it fail, both when the read creates the
+        # publication and when it adds the table to one that exists
+        for created in (True, False):
+            self.drop_slot()
+            if not created:
+                cluster.psql("CREATE PUBLICATION %s; ALTER PUBLICATION %s OWNER TO capture;" % (self.pub, self.pub))
+            self.read(cat)
+            self.assertEqual(cluster.query("SELECT tablename FROM pg_publication_tables WHERE pubname = '%s'"
+                                           % self.pub), [["par"]])
+            cluster.psql("UPDATE par_child SET v = 'updated'; DELETE FROM par WHERE id = 1;"
+                         "INSERT INTO par_child VALUES (1, 'child');")
         self.drop_slot()
 
     def test_generated_column_is_read(self):
