@@ -43,6 +43,7 @@ typedef struct sp_table
 	 * of the pg_inherits rows from it up to the table (the CREATE or ATTACH that made it one)
 	 */
 	char	   *partitions;
+	bool		unpopulated;	/* a materialized view never refreshed: it cannot be read */
 	bool		is_partition;	/* a partition listed itself (no ancestor is): full refresh only */
 	bool		unpublishable;	/* a partitioned table before PostgreSQL 13: not publishable */
 	bool		has_generated;	/* a stored generated column among cols (COPY by name refuses it) */
@@ -69,6 +70,8 @@ bool		catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out);
 void		catalog_free(sp_catalog *cat);
 /* The table with this namespace and name, or NULL (borrowed). */
 sp_table   *catalog_find(sp_catalog *cat, const char *ns, const char *name);
+/* The first table named name in any schema (borrowed), and in *nfound how many there are. */
+sp_table   *catalog_find_name(sp_catalog *cat, const char *name, int *nfound);
 /* The column with this name, or -1. */
 int			table_column(const sp_table *t, const char *name);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "log.h"
 #include "pgconn.h"
 
 /* Build a PostgreSQL text[] literal ({"a","b"}) from names; caller frees. */
@@ -97,7 +98,7 @@ static const char tables_sql[] =
 	"  CASE WHEN c.relpersistence = 'u' THEN format('%I.%I', n.nspname, c.relname) "
 	"  ELSE lv.not_in_wal END, "
 	"  CASE WHEN c.relkind = 'p' THEN coalesce(lv.leaves, '') END, "
-	"  c.relispartition "
+	"  c.relispartition, c.relkind = 'm' AND NOT c.relispopulated "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"CROSS JOIN LATERAL (WITH RECURSIVE tree(relid, inhx) AS ("
 	"    SELECT c.oid, NULL::xid WHERE c.relkind = 'p' "
@@ -126,6 +127,11 @@ static const char tables_sql[] =
 	"    WHERE a.relid <> c.oid AND " IN_SCHEMAS("an")
 	"      AND has_schema_privilege(an.oid, 'USAGE') AND has_any_column_privilege(ac.oid, 'SELECT'))) "
 	"ORDER BY n.nspname, c.relname";
+
+/* The schemas of $1 that do not exist or that the role cannot use. */
+static const char missing_schemas_sql[] =
+	"SELECT s FROM unnest($1::text[]) AS s WHERE NOT EXISTS (SELECT 1 FROM pg_namespace n "
+	"WHERE n.nspname = s AND has_schema_privilege(n.oid, 'USAGE')) ORDER BY s";
 
 static const char columns_sql[] =
 	"SELECT a.attrelid, a.attnum, a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod), "
@@ -220,6 +226,7 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 		if (!PQgetisnull(res, i, 10))
 			t->partitions = xstrdup(PQgetvalue(res, i, 10));
 		t->is_partition = PQgetvalue(res, i, 11)[0] == 't';
+		t->unpopulated = PQgetvalue(res, i, 12)[0] == 't';
 		/* 12 publishes a partitioned table's changes under its partitions' names only */
 		t->unpublishable = t->relkind == 'p' && PQserverVersion(conn) < 130000;
 		if (i)
@@ -229,6 +236,20 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 	buf_putc(&oids, '}');
 	PQclear(res);
 	res = NULL;
+
+	/* a misspelt schema would otherwise just list nothing of it */
+	{
+		const char *p[1] = {schemas};
+
+		res = pgc_query(conn, "listing schemas", missing_schemas_sql, 1, p);
+		if (res == NULL)
+			goto done;
+		for (int i = 0; i < PQntuples(res); i++)
+			log_warn("schema \"%s\" of the config does not exist or the role has no USAGE on it "
+					 "(GRANT USAGE ON SCHEMA): it has no streams", PQgetvalue(res, i, 0));
+		PQclear(res);
+		res = NULL;
+	}
 
 	/* columns */
 	{
@@ -407,6 +428,18 @@ catalog_find(sp_catalog *cat, const char *ns, const char *name)
 	return NULL;
 }
 
+sp_table *
+catalog_find_name(sp_catalog *cat, const char *name, int *nfound)
+{
+	sp_table   *found = NULL;
+
+	*nfound = 0;
+	for (int i = 0; i < cat->ntables; i++)
+		if (strcmp(cat->tables[i].name, name) == 0 && (*nfound)++ == 0)
+			found = &cat->tables[i];
+	return found;
+}
+
 int
 table_column(const sp_table *t, const char *name)
 {
@@ -505,6 +538,7 @@ typedef struct tc_entry
 	uint32_t	base;			/* after stripping domains */
 	uint32_t	elem;			/* base's array element, after stripping domains, or 0 */
 	char		elem_delim;
+	int			ndims;			/* array dimensions a domain on the way declares */
 } tc_entry;
 
 struct sp_typecache
@@ -530,12 +564,18 @@ typecache_free(sp_typecache *tc)
 }
 
 static const char type_sql[] =
-	"SELECT typtype, typbasetype, typelem, typcategory, typdelim FROM pg_type WHERE oid = $1";
+	"SELECT typtype, typbasetype, typelem, typcategory, typdelim, typndims FROM pg_type "
+	"WHERE oid = $1";
 
-/* Follow domains down to the base type; also report the base's element and typdelim. */
+/*
+ * Follow domains down to the base type; also report the base's element and typdelim, and the
+ * most array dimensions a domain on the way declares (CREATE DOMAIN m AS int[][]: 2; a column of
+ * a domain type has attndims 0).
+ */
 static bool
-lookup_base(PGconn *conn, uint32_t oid, uint32_t *base, uint32_t *elem, char *delim)
+lookup_base(PGconn *conn, uint32_t oid, uint32_t *base, uint32_t *elem, char *delim, int *ndims)
 {
+	*ndims = 0;
 	for (int depth = 0; depth < 32; depth++)
 	{
 		char		oidtxt[16];
@@ -557,6 +597,10 @@ lookup_base(PGconn *conn, uint32_t oid, uint32_t *base, uint32_t *elem, char *de
 		}
 		if (PQgetvalue(res, 0, 0)[0] == 'd')
 		{
+			int			nd = (int) strtol(PQgetvalue(res, 0, 5), NULL, 10);
+
+			if (nd > *ndims)
+				*ndims = nd;
 			oid = (uint32_t) strtoul(PQgetvalue(res, 0, 1), NULL, 10);
 			PQclear(res);
 			continue;
@@ -583,17 +627,18 @@ typecache_resolve(sp_typecache *tc, PGconn *conn, uint32_t oid, int ndims, tc_ty
 			e = &tc->e[i];
 	if (e == NULL)
 	{
-		tc_entry	ne = {oid, 0, 0, ','};
+		tc_entry	ne = {oid, 0, 0, ',', 0};
 		uint32_t	unused;
+		int			unused_ndims;
 
-		if (!lookup_base(conn, oid, &ne.base, &ne.elem, &ne.elem_delim))
+		if (!lookup_base(conn, oid, &ne.base, &ne.elem, &ne.elem_delim, &ne.ndims))
 			return false;
 		if (ne.elem)
 		{
 			uint32_t	elem_base;
 			char		elem_delim;
 
-			if (!lookup_base(conn, ne.elem, &elem_base, &unused, &elem_delim))
+			if (!lookup_base(conn, ne.elem, &elem_base, &unused, &elem_delim, &unused_ndims))
 				return false;
 			ne.elem = elem_base;
 			ne.elem_delim = elem_delim;
@@ -614,7 +659,8 @@ typecache_resolve(sp_typecache *tc, PGconn *conn, uint32_t oid, int ndims, tc_ty
 		tc->e[tc->n] = ne;
 		e = &tc->e[tc->n++];
 	}
-	*out = tc_resolve(e->base ? e->base : TC_OID_TEXT, e->elem, e->elem_delim, ndims);
+	*out = tc_resolve(e->base ? e->base : TC_OID_TEXT, e->elem, e->elem_delim,
+					  ndims > e->ndims ? ndims : e->ndims);
 	return true;
 }
 

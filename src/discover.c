@@ -6,6 +6,7 @@
 
 #include "airbyte.h"
 #include "catalog.h"
+#include "log.h"
 #include "commands.h"
 #include "config.h"
 #include "error.h"
@@ -43,7 +44,15 @@ cmd_discover(const cli_args *args)
 		goto done;
 	streams = json_array();
 	for (int i = 0; i < cat.ntables; i++)
-		json_array_append_new(streams, table_stream_json(&cat.tables[i], &cfg));
+	{
+		/* no column to read (none the role may, or only generated ones in CDC): no stream */
+		if (cat.tables[i].ncols == 0)
+			log_info("%s.%s has no column the role can read%s: it is not a stream",
+					 cat.tables[i].ns, cat.tables[i].name,
+					 cfg.method == REPL_CDC ? " (stored generated columns are left out in CDC mode)" : "");
+		else
+			json_array_append_new(streams, table_stream_json(&cat.tables[i], &cfg));
+	}
 	ab_emit(json_pack("{s:s,s:{s:o}}", "type", "CATALOG", "catalog", "streams", streams));
 	ok = true;
 done:

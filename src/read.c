@@ -266,6 +266,23 @@ json_key(const char *name)
 	return b.data;
 }
 
+/* "a view", "a materialized view", "a foreign table" for a relkind not a table's */
+static const char *
+relkind_name(char relkind)
+{
+	switch (relkind)
+	{
+		case 'v':
+			return "a view";
+		case 'm':
+			return "a materialized view";
+		case 'f':
+			return "a foreign table";
+		default:
+			return "not a table";
+	}
+}
+
 /* The names of the metadata fields a CDC record carries. */
 static bool
 is_cdc_meta(const char *name)
@@ -315,8 +332,6 @@ add_stream(reader *r, const json_t *cs)
 	const json_t *ns = json_object_get(stream, "namespace");
 	const json_t *mode = json_object_get(cs, "sync_mode");
 	const json_t *props = json_object_get(json_object_get(stream, "json_schema"), "properties");
-	const char *nsname = json_is_string(ns) ? json_string_value(ns) :
-		(r->cfg->n_schemas ? r->cfg->schemas[0] : "public");
 	sp_table   *t;
 	rd_stream  *s;
 	size_t		nkeys;
@@ -327,12 +342,41 @@ add_stream(reader *r, const json_t *cs)
 				"sync_mode; pass the catalog Airbyte configured from discover's output");
 		return false;
 	}
-	t = catalog_find(&r->cat, nsname, json_string_value(name));
+	if (json_is_string(ns))
+		t = catalog_find(&r->cat, json_string_value(ns), json_string_value(name));
+	else
+	{
+		/* discover always gives a namespace: without one, the name must say which table */
+		int			nfound;
+
+		t = catalog_find_name(&r->cat, json_string_value(name), &nfound);
+		if (nfound > 1)
+		{
+			err_set(ERR_CONFIG, NULL, "stream %s has no namespace, and %d schemas of the config "
+					"have a table of that name; give the stream its namespace (the schema)",
+					json_string_value(name), nfound);
+			return false;
+		}
+	}
 	if (t == NULL)
 	{
-		log_warn("stream %s.%s is in the catalog but is not a table or view the role can read "
-				 "in schemas of the config; skipping it", nsname, json_string_value(name));
+		log_warn("stream %s%s%s is in the catalog but is not a table or view the role can read "
+				 "in schemas of the config; skipping it", json_is_string(ns) ? json_string_value(ns) : "",
+				 json_is_string(ns) ? "." : "", json_string_value(name));
 		return true;
+	}
+	if (t->ncols == 0)
+	{
+		/* discover leaves such tables out: nothing of a row could be read */
+		log_warn("stream %s.%s has no column the role can read%s; skipping it", t->ns, t->name,
+				 r->cfg->method == REPL_CDC ? " (stored generated columns are left out in CDC mode)" : "");
+		return true;
+	}
+	if (t->unpopulated)
+	{
+		err_set(ERR_CONFIG, NULL, "stream %s.%s is a materialized view that has not been populated; "
+				"run REFRESH MATERIALIZED VIEW on it, or deselect the stream", t->ns, t->name);
+		return false;
 	}
 	for (int i = 0; i < r->nstreams; i++)
 		if (r->streams[i].table == t)
@@ -357,11 +401,19 @@ add_stream(reader *r, const json_t *cs)
 
 		if (t->relkind != 'r' && t->relkind != 'p')
 		{
-			err_set(ERR_CONFIG, NULL, "stream %s.%s is a view: sync it as full refresh", t->ns, t->name);
+			err_set(ERR_CONFIG, NULL, "stream %s.%s is %s: sync it as full refresh", t->ns, t->name,
+					relkind_name(t->relkind));
 			return false;
 		}
 		if (r->cfg->method == REPL_XMIN)
 			s->xmin = true;
+		else if (json_array_size(cf) > 1)
+		{
+			err_set(ERR_CONFIG, NULL, "stream %s.%s has a cursor_field of %zu names, a path into a "
+					"column; the cursor must be one of the table's columns", t->ns, t->name,
+					json_array_size(cf));
+			return false;
+		}
 		else if (!json_is_string(json_array_get(cf, 0)) ||
 				 (s->cursor_col = table_column(t, json_string_value(json_array_get(cf, 0)))) < 0)
 		{
@@ -373,6 +425,13 @@ add_stream(reader *r, const json_t *cs)
 	}
 	else if (strcmp(json_string_value(mode), "incremental") == 0)
 	{
+		if (t->relkind != 'r' && t->relkind != 'p')
+		{
+			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: it is %s, whose "
+					"changes logical replication does not decode; sync it as full refresh",
+					t->ns, t->name, relkind_name(t->relkind));
+			return false;
+		}
 		if (t->unlogged)
 		{
 			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: %s is UNLOGGED (or a "
@@ -435,12 +494,15 @@ add_stream(reader *r, const json_t *cs)
 	{
 		if (json_is_object(props) && json_object_get(props, t->cols[i].name) == NULL)
 			continue;
-		if (s->incremental && is_cdc_meta(t->cols[i].name))
+		if (r->cfg->method == REPL_CDC && is_cdc_meta(t->cols[i].name))
 		{
-			/* one key per name in a record: the change's own metadata is the stream's cursor */
+			/*
+			 * One key per name in a record: the change's own metadata is the stream's cursor.
+			 * In full refresh too, since discover gives the name the metadata's schema.
+			 */
 			log_warn("stream %s.%s: its column %s has the name of a CDC metadata field, which "
-					 "records carry instead; rename the column to read it by CDC", t->ns, t->name,
-					 t->cols[i].name);
+					 "discover describes as that field; rename the column to read it in CDC mode",
+					 t->ns, t->name, t->cols[i].name);
 			continue;
 		}
 		s->sel[s->nsel] = i;

@@ -69,7 +69,7 @@ class ReadBase(unittest.TestCase):
 
     def check_record_schemas(self, r, catalog):
         import jsonschema
-        schemas = {(s["stream"]["namespace"], s["stream"]["name"]): s["stream"]["json_schema"] for s in catalog["streams"]}
+        schemas = {(s["stream"].get("namespace", "public"), s["stream"]["name"]): s["stream"]["json_schema"] for s in catalog["streams"]}
         validators = {k: jsonschema.Draft7Validator(v) for k, v in schemas.items()}
         for rec in r.records():
             validators[(rec["namespace"], rec["stream"])].validate(rec["data"])
@@ -563,6 +563,86 @@ class CatalogChangesTest(ReadBase):
         self.assertEqual([x["data"]["id"] for x in r.records("cc_b")], [2])
         names = [s["stream_descriptor"]["name"] for s in r.states()[-1]["global"]["stream_states"]]
         self.assertEqual(names, ["cc_b"])
+
+
+    def test_odd_relations_in_the_catalog(self):
+        """Relations discover must describe or leave out with care, and catalogs that name them
+        oddly: each read either validates against the discovered schema or fails naming the fix"""
+        self.drop_slot()
+        cluster.psql("""
+            DROP TABLE IF EXISTS cc_none, cc_dropped, cc_gen, cc_meta, cc_dims, other.cc_a CASCADE;
+            DROP MATERIALIZED VIEW IF EXISTS cc_mv_nodata, cc_mv; DROP DOMAIN IF EXISTS cc_matrix;
+            CREATE SCHEMA IF NOT EXISTS other; GRANT USAGE ON SCHEMA other TO capture;
+            CREATE TABLE other.cc_a (id int PRIMARY KEY); ALTER TABLE other.cc_a OWNER TO capture;
+            CREATE TABLE cc_none (); CREATE TABLE cc_dropped (a int); ALTER TABLE cc_dropped DROP COLUMN a;
+            CREATE TABLE cc_gen (a int, b int GENERATED ALWAYS AS (a * 2) STORED);
+            GRANT SELECT (b) ON cc_gen TO capture; ALTER TABLE cc_gen REPLICA IDENTITY FULL;
+            INSERT INTO cc_none DEFAULT VALUES; INSERT INTO cc_dropped DEFAULT VALUES; INSERT INTO cc_gen VALUES (1);
+            CREATE TABLE cc_meta (id int PRIMARY KEY, "_ab_cdc_lsn" text, v text);
+            INSERT INTO cc_meta VALUES (1, 'abc', 'x');
+            CREATE DOMAIN cc_matrix AS int[][];
+            CREATE TABLE cc_dims (id int PRIMARY KEY, m cc_matrix, a2 int[][]);
+            INSERT INTO cc_dims VALUES (1, '{{1,2},{3,4}}', '{{5,6},{7,8}}');
+            CREATE MATERIALIZED VIEW cc_mv_nodata AS SELECT 1 AS x WITH NO DATA;
+            CREATE MATERIALIZED VIEW cc_mv AS SELECT 1 AS x; GRANT SELECT ON cc_mv TO capture;
+            ALTER TABLE cc_none OWNER TO capture; ALTER TABLE cc_dropped OWNER TO capture;
+            ALTER TABLE cc_meta OWNER TO capture; ALTER TABLE cc_dims OWNER TO capture;
+            ALTER MATERIALIZED VIEW cc_mv_nodata OWNER TO capture;
+        """)
+        self.addCleanup(cluster.psql, "DROP TABLE cc_none, cc_dropped, cc_gen, cc_meta, cc_dims, other.cc_a;"
+                        "DROP MATERIALIZED VIEW cc_mv_nodata, cc_mv; DROP DOMAIN cc_matrix;")
+        cfg = self.cfg()
+        disc = self.discover(cfg)
+        names = [s["name"] for s in disc["catalog"]["streams"]]
+        # no column to read (in CDC, generated columns are left out): no stream
+        for gone in ("cc_none", "cc_dropped", "cc_gen"):
+            self.assertNotIn(gone, names)
+        dims = [s for s in disc["catalog"]["streams"] if s["name"] == "cc_dims"][0]["json_schema"]["properties"]
+        for col in ("m", "a2"):
+            self.assertEqual(dims[col]["items"]["type"], ["null", "array"], col)
+        # a catalog naming them anyway: they are skipped with a warning
+        cat = configured_catalog(disc, streams=["cc_meta", "cc_dims"], sync_mode="full_refresh")
+        extra = json.loads(json.dumps(cat["streams"][0]))
+        extra["stream"]["name"] = "cc_none"
+        cat["streams"].append(extra)
+        r = self.read(cat, cfg=cfg)    # validates each record against its discovered schema
+        self.assertTrue(any("cc_none has no column" in l for l in r.logs()), r.logs())
+        self.assertEqual([x["data"] for x in r.records("cc_meta")], [{"id": 1, "v": "x"}])
+        self.assertTrue(any("_ab_cdc_lsn has the name of a CDC metadata field" in l for l in r.logs()))
+        self.assertEqual(r.records("cc_dims")[0]["data"]["m"], [[1, 2], [3, 4]])
+        # the same tables by CDC validate too
+        cdc = configured_catalog(disc, streams=["cc_meta", "cc_dims"])
+        self.read(cdc, cfg=cfg)
+        self.drop_slot()
+        # a materialized view never refreshed, and one by CDC: errors naming the fix
+        for streams, mode, says in ((["cc_mv_nodata"], "full_refresh", "REFRESH MATERIALIZED VIEW"),
+                                    (["cc_mv"], "incremental", "it is a materialized view")):
+            c = configured_catalog(disc, streams=streams, sync_mode="full_refresh")
+            c["streams"][0]["sync_mode"] = mode
+            err = self.read(c, cfg=cfg, expect_rc=1).trace_errors()[0]
+            self.assertEqual(err["failure_type"], "config_error", err)
+            self.assertIn(says, err["message"])
+        # no namespace: the name must say which table
+        c = configured_catalog(disc, streams=["cc_meta"], sync_mode="full_refresh")
+        del c["streams"][0]["stream"]["namespace"]
+        self.assertEqual(len(self.read(c, cfg=cfg).records("cc_meta")), 1)
+        two = self.cfg()
+        two["schemas"] = ["other", "public"]
+        c = configured_catalog(self.discover(two), streams=["cc_a"], sync_mode="full_refresh")
+        del c["streams"][0]["stream"]["namespace"]
+        err = self.read(c, cfg=two, expect_rc=1).trace_errors()[0]
+        self.assertIn("give the stream its namespace", err["message"])
+        # a misspelt schema beside a good one is named
+        typo = self.cfg()
+        typo["schemas"] = ["public", "pubilc"]
+        r = run_connector(["discover"], self.tmp, config=typo)
+        self.assertTrue(any('schema "pubilc"' in l for l in r.logs()), r.logs())
+        # a cursor_field that is a path into a column (Standard)
+        std = cluster.config(cdc=False)
+        c = configured_catalog(self.discover(std), streams=["cc_meta"])
+        c["streams"][0]["cursor_field"] = ["v", "x"]
+        err = self.read(c, cfg=std, expect_rc=1).trace_errors()[0]
+        self.assertIn("a path into a column", err["message"])
 
 
 class LostPositionTest(ReadBase):
