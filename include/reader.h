@@ -129,6 +129,7 @@ typedef struct reader
 	long long	load_chunks;
 	char		backfill_updated_at[40];	/* _ab_cdc_updated_at of backfilled rows */
 	buf_t		scratch;		/* COPY unescaping */
+	bool		key_nulled_warned;	/* a key column's value was nulled (warned once) */
 	int			nnulled;
 	const char *nulled[64];		/* fields nulled in the current record */
 	/*

@@ -59,18 +59,97 @@ format_pg_timestamp(int64_t pg_us, char out[40])
 	snprintf(out + n, 40 - n, "Z");
 }
 
+/* Whether selected column selidx is one of the stream's key columns. */
+static bool
+is_key_column(const rd_stream *s, int selidx)
+{
+	if (selidx >= s->nsel)
+		return false;
+	for (int k = 0; k < s->table->nkey; k++)
+		if (s->table->key[k] == s->sel[selidx])
+			return true;
+	return false;
+}
+
+/*
+ * "infinity" or "-infinity" when value (text, or COPY binary) is a date's or timestamp's, else
+ * NULL. Nulled, as other columns have it, a key column's infinity would make rows that differ
+ * only in it (valid_to = 'infinity' in a temporal table's key) one row to a deduplicating
+ * destination; so a key column keeps it, as PostgreSQL prints it (Airbyte's connector gives
+ * these strings in every column).
+ */
+static const char *
+key_infinity(const tc_type *t, const char *value, size_t len, bool binary)
+{
+	if (t->kind != TC_DATE && t->kind != TC_TIMESTAMP && t->kind != TC_TIMESTAMPTZ)
+		return NULL;
+	if (binary && len == 4)
+	{
+		int32_t		v = (int32_t) (((uint32_t) (unsigned char) value[0] << 24) |
+								   ((uint32_t) (unsigned char) value[1] << 16) |
+								   ((uint32_t) (unsigned char) value[2] << 8) |
+								   (uint32_t) (unsigned char) value[3]);
+
+		return v == INT32_MAX ? "infinity" : v == INT32_MIN ? "-infinity" : NULL;
+	}
+	if (binary && len == 8)
+	{
+		uint64_t	u = 0;
+
+		for (int i = 0; i < 8; i++)
+			u = (u << 8) | (unsigned char) value[i];
+		return u == (uint64_t) INT64_MAX ? "infinity" :
+			u == (uint64_t) INT64_MAX + 1 ? "-infinity" : NULL;
+	}
+	if (!binary && len == 8 && memcmp(value, "infinity", 8) == 0)
+		return "infinity";
+	if (!binary && len == 9 && memcmp(value, "-infinity", 9) == 0)
+		return "-infinity";
+	return NULL;
+}
+
+/* A value that could not be written (null was): kept as text in a key column, else noted. */
+static void
+unrepresentable(reader *r, buf_t *out, size_t at, const rd_stream *s, int selidx,
+				const tc_type *t, const char *value, size_t len, bool binary)
+{
+	bool		key = is_key_column(s, selidx);
+	const char *inf = key ? key_infinity(t, value, len, binary) : NULL;
+
+	if (inf != NULL)
+	{
+		out->len = at;
+		buf_putc(out, '"');
+		buf_puts(out, inf);
+		buf_putc(out, '"');
+		return;
+	}
+	if (key && !r->key_nulled_warned)
+	{
+		r->key_nulled_warned = true;
+		log_warn("stream %s.%s: key column %s holds a value JSON cannot carry (NaN or Infinity): "
+				 "it is null with a meta change, and rows that differ only in it share a key in "
+				 "a deduplicating destination (warned once a read)", s->table->ns, s->table->name,
+				 rd_col_name(s, selidx));
+	}
+	if (r->nnulled < 64)
+		r->nulled[r->nnulled++] = rd_col_name(s, selidx);
+}
+
 static inline void
 emit_value(reader *r, buf_t *out, const rd_stream *s, int selidx, const tc_type *t, bool first,
 		   const char *value, size_t len, bool is_null, bool binary)
 {
+	size_t		at;
+
 	if (!first)
 		buf_putc(out, ',');
 	buf_append(out, s->json_keys[selidx], s->json_key_lens[selidx]);
+	at = out->len;
 	if (is_null)
 		buf_append(out, "null", 4);
-	else if (!(binary ? copybin_write_json(out, t, value, len) : tc_write(out, t, value, len)) &&
-			 r->nnulled < 64)
-		r->nulled[r->nnulled++] = rd_col_name(s, selidx);
+	else if (!(binary ? copybin_write_json(out, t, value, len) : tc_write(out, t, value, len)))
+		unrepresentable(r, out, at, s, selidx, t, value, len, binary);
 }
 
 void

@@ -645,6 +645,50 @@ class CatalogChangesTest(ReadBase):
         self.assertIn("a path into a column", err["message"])
 
 
+    def test_infinity_in_a_key_keeps_rows_apart(self):
+        """A key column's ±infinity (valid_to in a temporal table) goes out as PostgreSQL prints
+        it, in full refresh (binary COPY), CDC backfill and the stream, so a destination
+        deduplicating on the key keeps every row; a column outside the key is nulled as usual"""
+        self.drop_slot()
+        cluster.psql("""
+            DROP TABLE IF EXISTS cc_hist;
+            CREATE TABLE cc_hist (id int, valid_to timestamptz, d date, ts timestamp, at timestamptz,
+                                  v text, PRIMARY KEY (id, valid_to, d, ts));
+            ALTER TABLE cc_hist OWNER TO capture;
+            INSERT INTO cc_hist VALUES (1, 'infinity', 'infinity', '-infinity', 'infinity', 'current'),
+                                       (1, '-infinity', '-infinity', 'infinity', '-infinity', 'ancient'),
+                                       (1, '2020-01-01 00:00+00', '2020-01-01', '2020-01-01', now(), 'old');
+        """)
+        self.addCleanup(cluster.psql, "DROP TABLE cc_hist;")
+        want = [("-infinity", "-infinity", "infinity", "ancient"),
+                ("2020-01-01T00:00:00Z", "2020-01-01", "2020-01-01T00:00:00", "old"),
+                ("infinity", "infinity", "-infinity", "current")]
+
+        def rows(records):
+            for x in records:
+                nulled = [c["field"] for c in x.get("meta", {}).get("changes", [])]
+                self.assertEqual(nulled, ["at"] if x["data"]["at"] is None else [], x)
+            return sorted((x["data"]["valid_to"], x["data"]["d"], x["data"]["ts"], x["data"]["v"])
+                          for x in records)
+        std = cluster.config(cdc=False)
+        fr = configured_catalog(self.discover(std), streams=["cc_hist"], sync_mode="full_refresh")
+        self.assertEqual(rows(self.read(fr, cfg=std).records("cc_hist")), want)
+        cat = configured_catalog(self.discover(), streams=["cc_hist"])
+        dest = Destination({"cc_hist": ["id", "valid_to", "d", "ts"]})
+        r = self.read(cat)
+        self.assertEqual(rows(r.records("cc_hist")), want)
+        state = dest.apply_until_last_state(r.messages)
+        cluster.psql("UPDATE cc_hist SET v = v || '!'; DELETE FROM cc_hist WHERE v = 'ancient!';")
+        r = self.read(cat, state=state)
+        changed = [x for x in r.records("cc_hist") if x["data"]["_ab_cdc_deleted_at"] is None]
+        self.assertEqual(rows(changed), [(a, b, c, v + "!") for a, b, c, v in want])
+        deleted = [x["data"] for x in r.records("cc_hist") if x["data"]["_ab_cdc_deleted_at"]]
+        self.assertEqual([(x["valid_to"], x["d"], x["ts"]) for x in deleted], [want[0][:3]])
+        dest.apply_until_last_state(r.messages)
+        self.assertEqual(len(dest.table("cc_hist")), 2)
+        self.drop_slot()
+
+
 class LostPositionTest(ReadBase):
     slot = "sp_slot_lost"
     pub = "sp_pub_lost"
