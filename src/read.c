@@ -76,7 +76,7 @@ is_key_column(const rd_stream *s, int selidx)
  * NULL. Nulled, as other columns have it, a key column's infinity would make rows that differ
  * only in it (valid_to = 'infinity' in a temporal table's key) one row to a deduplicating
  * destination; so a key column keeps it, as PostgreSQL prints it (Airbyte's connector gives
- * these strings in every column).
+ * infinity strings in every column).
  */
 static const char *
 key_infinity(const tc_type *t, const char *value, size_t len, bool binary)
