@@ -40,7 +40,9 @@ typedef struct sp_table
 	bool		has_children;	/* inheritance children (or partitions): their rows are its own */
 	/*
 	 * A partitioned table: its leaf partitions, "oid/xid,..." by OID, each with the newest xmin
-	 * of the pg_inherits rows from it up to the table (the CREATE or ATTACH that made it one)
+	 * of the pg_inherits rows from it up to the table (the CREATE or ATTACH that made it one).
+	 * Outside CDC, an inheritance parent's children alike (NULL when it has none): Standard and
+	 * Xmin read them with it, and an INHERIT is no more a change than an ATTACH.
 	 */
 	char	   *partitions;
 	bool		unpopulated;	/* a materialized view never refreshed: it cannot be read */

@@ -543,7 +543,7 @@ typedef struct cursor_ckpt
 	bool		stopped;		/* stopped by a signal, at a state */
 } cursor_ckpt;
 
-/* A partitioned table's partitions in a Standard or Xmin state (see catalog.h). */
+/* A table's partitions or inheritance children in a Standard or Xmin state (see catalog.h). */
 static json_t *
 with_partitions(json_t *st, const sp_table *tb)
 {
@@ -561,7 +561,7 @@ partitions_joined(reader *r, const sp_table *tb, const json_t *saved)
 {
 	const json_t *was = json_object_get(saved, "partitions");
 
-	return json_is_string(was) ? reader_partitions_joined(r, tb, json_string_value(was)) : 0;
+	return reader_partitions_joined(r, tb, json_is_string(was) ? json_string_value(was) : NULL);
 }
 
 /* A Standard stream's state; without cursor_record_count when count < 0. */

@@ -93,15 +93,15 @@ static const char tables_sql[] =
 	"  (CASE WHEN c.relkind = 'p' THEN coalesce(lv.pages, 0) "
 	"  WHEN c.relkind IN ('r', 'm') THEN c.relpages ELSE 0 END::int8 "
 	"  * current_setting('block_size')::int8), "
-	"  lv.without_identity, "
+	"  CASE WHEN c.relkind = 'p' THEN lv.without_identity END, "
 	"  c.relhassubclass, "
 	"  CASE WHEN c.relpersistence = 'u' THEN format('%I.%I', n.nspname, c.relname) "
-	"  ELSE lv.not_in_wal END, "
-	"  CASE WHEN c.relkind = 'p' THEN coalesce(lv.leaves, '') END, "
+	"  WHEN c.relkind = 'p' THEN lv.not_in_wal END, "
+	"  CASE WHEN c.relkind = 'p' THEN coalesce(lv.leaves, '') WHEN c.relkind = 'r' THEN lv.leaves END, "
 	"  c.relispartition, c.relkind = 'm' AND NOT c.relispopulated "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"CROSS JOIN LATERAL (WITH RECURSIVE tree(relid, inhx) AS ("
-	"    SELECT c.oid, NULL::xid WHERE c.relkind = 'p' "
+	"    SELECT c.oid, NULL::xid WHERE c.relkind = 'p' OR (c.relkind = 'r' AND c.relhassubclass) "
 	"    UNION ALL SELECT i.inhrelid, CASE WHEN tree.inhx IS NULL OR age(i.xmin) < age(tree.inhx) "
 	"    THEN i.xmin ELSE tree.inhx END FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid) "
 	"  SELECT sum(greatest(l.reltuples, 0)) AS tuples, sum(l.relpages) AS pages, "
@@ -223,7 +223,8 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 		t->has_children = PQgetvalue(res, i, 8)[0] == 't';
 		if (!PQgetisnull(res, i, 9))
 			t->unlogged = xstrdup(PQgetvalue(res, i, 9));
-		if (!PQgetisnull(res, i, 10))
+		/* an inheritance parent's children, read with it except by CDC (which reads it ONLY) */
+		if (!PQgetisnull(res, i, 10) && (t->relkind == 'p' || cfg->method != REPL_CDC))
 			t->partitions = xstrdup(PQgetvalue(res, i, 10));
 		t->is_partition = PQgetvalue(res, i, 11)[0] == 't';
 		t->unpopulated = PQgetvalue(res, i, 12)[0] == 't';

@@ -805,6 +805,9 @@ reader_partitions_joined(reader *r, const sp_table *tb, const char *was)
 	int			again = 0;
 	int			gone = 0;
 
+	/* a plain table's state lists children only once it has some */
+	if (was == NULL && tb->relkind == 'r')
+		was = "";
 	if (now == NULL || was == NULL || strcmp(now, was) == 0)
 		return 0;
 	/* a fingerprint of an earlier form (no "oid/xid" items) tells nothing: take the list now */
@@ -866,13 +869,14 @@ reader_partitions_joined(reader *r, const sp_table *tb, const char *was)
 		q += l + (q[l] == ',');
 	}
 	if (gone > 0)
-		log_warn("stream %s.%s: %d partition(s) were detached or dropped since the state was saved "
+		log_warn("stream %s.%s: %d partition(s) or inheritance child(ren) were detached or dropped "
+				 "since the state was saved "
 				 "(not changes the stream carries): their rows stay in the destination until the "
 				 "stream is refreshed", tb->ns, tb->name, gone);
 	if (again)
-		log_warn("stream %s.%s: a partition that holds (or held) rows joined the table since the "
-				 "state was saved, and the rows it had before it joined were never read: reading "
-				 "the table again in full", tb->ns, tb->name);
+		log_warn("stream %s.%s: a partition or inheritance child that holds (or held) rows joined "
+				 "the table since the state was saved, and the rows it had before it joined were "
+				 "never read: reading the table again in full", tb->ns, tb->name);
 	return again;
 }
 

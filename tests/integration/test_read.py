@@ -2199,6 +2199,45 @@ class PartitionTest(ReadBase):
             # and the next read, from a state that lists the partition, reads nothing again
             r = self.read(c, state=r.states()[-1], cfg=f)
             self.assertNotIn(11, [x["data"]["id"] for x in r.records()])
+    def test_inheritance_child_joining_between_standard_and_xmin_reads(self):
+        """ALTER TABLE ... INHERIT of a loaded table between Standard or Xmin reads, which read a
+        parent with its children: as with an attached partition, its rows are below the saved
+        cursor or older than the saved horizon, so the read reads every row; for a parent that
+        had children at the first read, and one that had none"""
+        for had_child in (True, False):
+            cluster.psql("""
+                DROP TABLE IF EXISTS ih, ih_c1, ih_loaded;
+                CREATE TABLE ih (id int PRIMARY KEY, c int NOT NULL);
+                CREATE TABLE ih_loaded (id int PRIMARY KEY, c int NOT NULL);
+                ALTER TABLE ih OWNER TO capture; ALTER TABLE ih_loaded OWNER TO capture;
+                INSERT INTO ih VALUES (1, 100); INSERT INTO ih_loaded VALUES (11, 5), (12, 6);
+            """ + ("CREATE TABLE ih_c1 () INHERITS (ih); ALTER TABLE ih_c1 OWNER TO capture;"
+                   "INSERT INTO ih_c1 VALUES (2, 200);" if had_child else ""))
+            cat, cfg = self.standard_catalog("ih", "c")
+            std = self.read(cat, cfg=cfg)
+            xcfg = cluster.config(cdc=False, replication_method={"method": "Xmin"})
+            xcat = configured_catalog(self.discover(xcfg), streams=["ih"])
+            xcat["streams"][0].pop("cursor_field", None)
+            xmin = self.read(xcat, cfg=xcfg)
+            self.assertEqual(sorted(x["data"]["id"] for x in xmin.records()), [1, 2] if had_child else [1])
+            cluster.psql("ALTER TABLE ih_loaded INHERIT ih;")
+            for r0, c, f in ((std, cat, cfg), (xmin, xcat, xcfg)):
+                r = self.read(c, state=r0.states()[-1], cfg=f)
+                self.assertTrue(any("reading the table again in full" in l for l in r.logs()), r.logs())
+                self.assertIn(11, [x["data"]["id"] for x in r.records()])
+                r = self.read(c, state=r.states()[-1], cfg=f)
+                self.assertEqual(r.records(), [])
+        # CDC reads the parent ONLY: a child joining changes nothing of it
+        self.drop_slot()
+        cat = configured_catalog(self.discover(), streams=["ih"])
+        r = self.read(cat)
+        self.assertEqual([x["data"]["id"] for x in r.records()], [1])
+        cluster.psql("CREATE TABLE ih_c2 () INHERITS (ih); INSERT INTO ih_c2 VALUES (3, 300);")
+        r = self.read(cat, state=r.states()[-1])
+        self.assertEqual(r.records(), [])
+        self.drop_slot()
+        cluster.psql("DROP TABLE ih, ih_loaded, ih_c2;")
+
 
 class TlsTest(ReadBase):
     """Backfill, streaming and full refresh over TLS (the server rejects plaintext TCP). Reads over
