@@ -55,6 +55,7 @@ struct rd_stream
 	/* an Xmin pass: the rows from transactions at or after xmin_from; then the state's xmin_next */
 	unsigned long long xmin_from;
 	unsigned long long xmin_next;
+	bool		ns_given;		/* the configured stream has a namespace */
 	int			nsel;			/* selected columns, in table order */
 	int		   *sel;			/* indexes into table->cols */
 	/*

@@ -64,8 +64,12 @@ bool		state_load(const char *path, sp_state *out);
 /* The same from parsed JSON (borrowed). */
 bool		state_parse(const json_t *root, sp_state *out);
 void		state_free(sp_state *st);
-/* Xmin/Standard: the stream_state object saved for this stream, or NULL (borrowed). */
-const json_t *state_per_stream(const sp_state *st, const char *ns, const char *name);
+/*
+ * Xmin/Standard: the stream_state object saved for this stream, or NULL (borrowed). A saved
+ * stream without a namespace is the configured stream without one (ns_given false), whichever
+ * schema it was found in, never a table of that name in another schema.
+ */
+const json_t *state_per_stream(const sp_state *st, const char *ns, const char *name, bool ns_given);
 /* The state of this stream, or NULL (borrowed). */
 const stream_state *state_find(const sp_state *st, const char *ns, const char *name);
 

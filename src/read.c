@@ -467,6 +467,7 @@ add_stream(reader *r, const json_t *cs)
 	s = &r->streams[r->nstreams++];
 	memset(s, 0, sizeof(*s));
 	s->table = t;
+	s->ns_given = json_is_string(ns);
 	s->cursor_col = -1;
 	s->st.ns = t->ns;
 	s->st.name = t->name;
@@ -1628,7 +1629,7 @@ cmd_read(const cli_args *args)
 
 			if (s->xmin || s->cursor_col >= 0)
 			{
-				if (!incremental_stream(&r, s, state_per_stream(&state, s->table->ns, s->table->name), &ss))
+				if (!incremental_stream(&r, s, state_per_stream(&state, s->table->ns, s->table->name, s->ns_given), &ss))
 					goto done;
 				if (ss == NULL)
 					break;		/* stopped by a signal, at a state */

@@ -244,7 +244,7 @@ state_free(sp_state *st)
 }
 
 const json_t *
-state_per_stream(const sp_state *st, const char *ns, const char *name)
+state_per_stream(const sp_state *st, const char *ns, const char *name, bool ns_given)
 {
 	size_t		i;
 	const json_t *m;
@@ -257,7 +257,7 @@ state_per_stream(const sp_state *st, const char *ns, const char *name)
 		const json_t *dns = json_object_get(d, "namespace");
 
 		if (json_is_string(dn) && strcmp(json_string_value(dn), name) == 0 &&
-			(!json_is_string(dns) || strcmp(json_string_value(dns), ns) == 0))
+			(json_is_string(dns) ? strcmp(json_string_value(dns), ns) == 0 : !ns_given))
 			return json_object_get(s, "stream_state");
 	}
 	return NULL;

@@ -123,10 +123,19 @@ test_accepted_shapes(void **state)
 			snprintf(wrapped, sizeof(wrapped), "{\"type\":\"STATE\",\"state\":%s}", one);
 		assert_true(parse(i == 1 ? wrapped : one, &st));
 		assert_false(st.present);
-		assert_non_null(state_per_stream(&st, "public", "t"));
-		assert_null(state_per_stream(&st, "public", "u"));
+		assert_non_null(state_per_stream(&st, "public", "t", true));
+		assert_non_null(state_per_stream(&st, "public", "t", false));
+		assert_null(state_per_stream(&st, "other", "t", true));
+		assert_null(state_per_stream(&st, "public", "u", true));
 		state_free(&st);
 	}
+	/* a saved stream without a namespace: the configured stream without one, not s2.t */
+	assert_true(parse("[{\"type\":\"STREAM\",\"stream\":{\"stream_descriptor\":{\"name\":\"t\"},"
+					  "\"stream_state\":{\"cursor\":\"5\"}}}]", &st));
+	assert_null(state_per_stream(&st, "s2", "t", true));
+	assert_null(state_per_stream(&st, "public", "t", true));
+	assert_non_null(state_per_stream(&st, "s2", "t", false));
+	state_free(&st);
 }
 
 static void
