@@ -1295,7 +1295,7 @@ count_at(reader *r, const char *qt, const char *cq, const char *type, const char
 
 	buf_init(&sql, 0);
 	buf_printf(&sql, "SELECT count(*) FROM %s WHERE %s = $1::%s", qt, cq, type);
-	res = pgc_query(r->conn, "counting the rows at the cursor value", sql.data, 1, p);
+	res = pgc_query(r->conn, "counting the rows at the saved cursor value", sql.data, 1, p);
 	if (res != NULL)
 		n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -1365,6 +1365,9 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 				 json_is_array(prev) ? "array" : "object");
 		prev = NULL;
 	}
+	else if (prev == NULL && json_object_get(saved, "xmin_raw_value") != NULL)
+		log_warn("stream %s.%s: the saved state is an Xmin read's (replication_method was "
+				 "changed): reading every row", s->table->ns, s->table->name);
 	if (json_is_string(prev))
 	{
 		int			pj = partitions_joined(r, s->table, saved);
@@ -1493,15 +1496,24 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 	buf_init(&filter, 0);
 	s->xmin_from = json_is_integer(prev) && json_integer_value(prev) > 0 ?
 		(unsigned long long) json_integer_value(prev) : 0;
-	if (prev != NULL && s->xmin_from == 0)
+	/* (a first pass under way saves 0: it reads every row) */
+	if (prev != NULL && s->xmin_from == 0 &&
+		!(json_is_integer(prev) && json_integer_value(prev) == 0 && json_is_object(pass)))
 		log_warn("stream %s.%s: the saved xmin_raw_value is not a positive integer: reading every "
 				 "row", s->table->ns, s->table->name);
-	if (s->xmin_from > top)
+	else if (prev == NULL && json_object_get(saved, "cursor") != NULL)
+		log_warn("stream %s.%s: the saved state is a Standard read's (replication_method was "
+				 "changed): reading every row", s->table->ns, s->table->name);
+	if (s->xmin_from > top ||
+		(json_is_integer(next) && json_integer_value(next) > 0 &&
+		 (unsigned long long) json_integer_value(next) > top))
 	{
-		err_set(ERR_CONFIG, NULL, "stream %s.%s: the state's xmin_raw_value %llu is ahead of this "
-				"server's transactions (next %llu): the state was saved on another server, or "
-				"this one was restored from a backup; reset the stream to read it again",
-				s->table->ns, s->table->name, s->xmin_from, top);
+		err_set(ERR_CONFIG, NULL, "stream %s.%s: the state's %s %llu is ahead of this server's "
+				"transactions (next %llu): the state was saved on another server, or this one "
+				"was restored from a backup; reset the stream to read it again",
+				s->table->ns, s->table->name, s->xmin_from > top ? "xmin_raw_value" :
+				"xmin_pass.xmin_next", s->xmin_from > top ? s->xmin_from :
+				(unsigned long long) json_integer_value(next), top);
 		goto done;
 	}
 	if (s->xmin_from > 0)

@@ -2043,6 +2043,13 @@ class NonCdcIncrementalTest(ReadBase):
         r = self.read(std_cat, state=st, cfg=std)
         self.assertEqual(len(r.records("inc")), int(cluster.query("SELECT count(*) FROM inc")[0][0]))
         self.assertTrue(any("the saved cursor is a JSON number" in m for m in r.logs()), r.raw[-2000:])
+        # the other mode's state: every row, with a warning saying why
+        xst = self.stream_state(self.read(cat, cfg=cfg))
+        sst = self.stream_state(self.read(std_cat, cfg=std))
+        for c, f, other, says in ((std_cat, std, xst, "an Xmin read's"), (cat, cfg, sst, "a Standard read's")):
+            r = self.read(c, state=other, cfg=f)
+            self.assertEqual(len(r.records("inc")), int(cluster.query("SELECT count(*) FROM inc")[0][0]))
+            self.assertTrue(any("the saved state is %s" % says in m for m in r.logs()), r.logs())
         glob = {"type": "GLOBAL", "global": {"shared_state": {"lsn": "0/1"}, "stream_states": []}}
         for method, cursor in (("Xmin", None), ("Standard", "id")):
             mcfg = cluster.config(cdc=False, replication_method={"method": method})
@@ -2086,6 +2093,12 @@ class NonCdcIncrementalTest(ReadBase):
         cluster.psql("UPDATE xmin_big SET pad = 'changed' WHERE id = 1;")
         rest = self.read(cat, state=states[0][1], cfg=cfg)
         self.assertEqual(sorted(x["data"]["id"] for x in rest.records()), sorted(seen[states[0][0]:]))
+        # its own first pass saves xmin_raw_value 0: nothing to warn about
+        self.assertFalse([l for l in rest.logs() if "not a positive integer" in l], rest.logs())
+        ahead = json.loads(json.dumps(states[0][1]))
+        ahead["stream"]["stream_state"]["xmin_pass"]["xmin_next"] = 1 << 40
+        err = self.read(cat, state=ahead, cfg=cfg, expect_rc=1).trace_errors()[0]
+        self.assertIn("xmin_pass.xmin_next %d is ahead" % (1 << 40), err["message"])
         end = self.stream_state(rest)["stream"]["stream_state"]
         self.assertEqual(end, {"xmin_raw_value": mid["xmin_pass"]["xmin_next"]})
         after = self.read(cat, state=self.stream_state(rest), cfg=cfg)
