@@ -1383,6 +1383,19 @@ incremental_by_cursor(reader *r, rd_stream *s, const char *qt, const json_t *sav
 												 "BEGIN ISOLATION LEVEL REPEATABLE READ")))
 		goto done;
 	in_txn = true;
+	{
+		char		what[200];
+
+		/* a type without an ordering (json, point, xml) fails here, named as the cursor's */
+		snprintf(what, sizeof(what), "ordering by the cursor field %s (choose a cursor column "
+				 "whose type has an ordering)", cc->name);
+		buf_printf(&sql, "SELECT %s FROM %s WHERE false ORDER BY 1", cq, qt);
+		res = pgc_query(r->conn, what, sql.data, 0, NULL);
+		buf_reset(&sql);
+		if (res == NULL)
+			goto done;
+		PQclear(res);
+	}
 	if (!cc->not_null)
 	{
 		/* as Airbyte's connector does: a row without a cursor value could never be read */

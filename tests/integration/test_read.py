@@ -643,6 +643,14 @@ class CatalogChangesTest(ReadBase):
         c["streams"][0]["cursor_field"] = ["v", "x"]
         err = self.read(c, cfg=std, expect_rc=1).trace_errors()[0]
         self.assertIn("a path into a column", err["message"])
+        # a cursor of a type without an ordering is named as the cursor
+        cluster.psql("ALTER TABLE cc_meta ADD COLUMN j json;")
+        c = configured_catalog(self.discover(std), streams=["cc_meta"])
+        c["streams"][0]["cursor_field"] = ["j"]
+        err = self.read(c, cfg=std, expect_rc=1).trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error", err)
+        self.assertIn("ordering by the cursor field j (choose a cursor column whose type has an ordering)",
+                      err["message"])
 
 
     def test_infinity_in_a_key_keeps_rows_apart(self):
