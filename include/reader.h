@@ -250,7 +250,12 @@ bool		reader_wait_xids(reader *r, const char *xids, bool prepared_too, const cha
  * *new_state NULL.
  */
 bool		incremental_stream(reader *r, rd_stream *s, const json_t *saved, json_t **new_state);
-bool		full_refresh_stream(reader *r, rd_stream *s);
+/*
+ * A full refresh of s; with Standard and Xmin configs, resumable from saved (the stream_state a
+ * previous read emitted, or NULL), emitting STREAM states as it goes. *finished is false when
+ * it stopped at a state (a signal).
+ */
+bool		full_refresh_stream(reader *r, rd_stream *s, const json_t *saved, bool *finished);
 bool		replication_run(reader *r);
 
 #endif

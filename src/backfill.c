@@ -950,43 +950,6 @@ locked_copy(reader *r, rd_stream *s, const char *qt, buf_t *sql, const int *extr
 										nrows, cdc_meta, into, NULL));
 }
 
-bool
-full_refresh_stream(reader *r, rd_stream *s)
-{
-	buf_t		sql;
-	char	   *qt = pgc_qualified(r->conn, s->table->ns, s->table->name);
-	long long	nrows;
-	bool		ok = false;
-
-	buf_init(&sql, 0);
-	if (qt == NULL)
-		goto done;
-	if (s->table->relkind == 'r' && !s->table->has_children && !s->table->has_generated &&
-		s->nsel > 0)
-	{
-		/*
-		 * A plain table is copied by name: the server's COPY then reads the heap directly, about
-		 * 20% less of its CPU than the same rows through a query (measured on 10M rows). Views,
-		 * partitioned tables and the rest can only be copied through a query, and so is a table
-		 * with inheritance children (COPY by name leaves their rows out, a query includes them)
-		 * or with a stored generated column (COPY by name refuses to name it).
-		 */
-		buf_printf(&sql, "COPY %s (", qt);
-		if (!append_select_list(r, &sql, s, NULL))
-			goto done;
-	}
-	else if (!copy_select_from(r, &sql, s, qt, NULL))
-		goto done;
-	buf_puts(&sql, ") TO STDOUT");
-	ok = locked_copy(r, s, qt, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL);
-	if (ok)
-		log_info("stream %s.%s: full refresh copied %lld rows", s->table->ns, s->table->name, nrows);
-done:
-	free(qt);
-	buf_free(&sql);
-	return ok;
-}
-
 /*
  * An Xmin pass under way: xmin_raw_value stays the value it reads from (a reader that does not
  * know xmin_pass reads the rows from it again, at least once), xmin_pass where it is.
@@ -1474,6 +1437,20 @@ done:
 }
 
 /*
+ * The condition "the row's xmin, widened to 64 bits, is at least from", for a snapshot whose
+ * xmax is top. A row's 32-bit xmin is below the snapshot's xmax: below xmax's low half it is of
+ * xmax's epoch, at or above it of the one before. (Split at xmin instead, every transaction
+ * committed since the oldest one still running would count as an epoch older.)
+ */
+static void
+xmin_at_least(buf_t *sql, unsigned long long top, unsigned long long from)
+{
+	buf_printf(sql, "(CASE WHEN xmin::text::int8 < %llu THEN %llu ELSE %llu END) "
+			   "* 4294967296 + xmin::text::int8 >= %llu",
+			   top & 0xFFFFFFFFULL, top >> 32, (top >> 32) ? (top >> 32) - 1 : 0, from);
+}
+
+/*
  * Xmin: rows written by transactions at or after the oldest one still running when the previous
  * read started. xmin is 32 bits and wraps around: its 64-bit value is rebuilt from the current
  * epoch (an xmin above the current 32-bit counter belongs to the previous epoch).
@@ -1560,17 +1537,9 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 		s->st.ctid_block = 0;
 		s->st.ctid_filenode = 0;
 	}
-	/*
-	 * A row's 32-bit xmin is below the snapshot's xmax: below xmax's low half it is of xmax's
-	 * epoch, at or above it of the one before. (Split at xmin instead, every transaction
-	 * committed since the oldest one still running would count as an epoch older.) The state
-	 * keeps the snapshot's xmin, so rows of transactions running now are read next time.
-	 */
+	/* the state keeps the snapshot's xmin, so rows of transactions running now are read next time */
 	if (s->xmin_from > 0)
-		buf_printf(&filter, "(CASE WHEN xmin::text::int8 < %llu THEN %llu ELSE %llu END) "
-				   "* 4294967296 + xmin::text::int8 >= %llu",
-				   top & 0xFFFFFFFFULL, top >> 32, (top >> 32) ? (top >> 32) - 1 : 0,
-				   s->xmin_from);
+		xmin_at_least(&filter, top, s->xmin_from);
 	if (!copy_by_ctid(r, s, qt, filter.len > 0 ? filter.data : NULL, &nrows))
 		goto done;
 	*new_state = s->st.streaming ? with_partitions(json_pack("{s:I}", "xmin_raw_value",
@@ -1870,5 +1839,187 @@ done:
 	free(f);
 	buf_free(&key);
 	buf_free(&row);
+	return ok;
+}
+
+/* The full refresh of s as one COPY: by name when it can be (see full_refresh_stream). */
+static bool
+full_refresh_whole(reader *r, rd_stream *s, const char *qt, long long *nrows)
+{
+	buf_t		sql;
+	bool		ok = false;
+
+	buf_init(&sql, 0);
+	if (s->table->relkind == 'r' && !s->table->has_children && !s->table->has_generated &&
+		s->nsel > 0)
+	{
+		/*
+		 * A plain table is copied by name: the server's COPY then reads the heap directly, about
+		 * 20% less of its CPU than the same rows through a query (measured on 10M rows). Views,
+		 * partitioned tables and the rest can only be copied through a query, and so is a table
+		 * with inheritance children (COPY by name leaves their rows out, a query includes them)
+		 * or with a stored generated column (COPY by name refuses to name it).
+		 */
+		buf_printf(&sql, "COPY %s (", qt);
+		if (!append_select_list(r, &sql, s, NULL))
+			goto done;
+	}
+	else if (!copy_select_from(r, &sql, s, qt, NULL))
+		goto done;
+	buf_puts(&sql, ") TO STDOUT");
+	ok = locked_copy(r, s, qt, &sql, NULL, 0, s->nsel, NULL, 0, nrows, false, NULL);
+done:
+	buf_free(&sql);
+	return ok;
+}
+
+/* A resumable full refresh under way: where it is, and the horizon of its first snapshot. */
+static json_t *
+full_refresh_state(const rd_stream *s, unsigned long long horizon)
+{
+	return json_pack("{s:I,s:I,s:I}", "ctid_block", (json_int_t) s->st.ctid_block,
+					 "relation_filenode", (json_int_t) s->st.ctid_filenode, "xmin_horizon",
+					 (json_int_t) horizon);
+}
+
+/*
+ * A resumable full refresh (Standard and Xmin configs; PostgreSQL 14+, a plain table larger than
+ * a chunk): ctid block ranges, all in one REPEATABLE READ snapshot as the single COPY is (chunks
+ * in snapshots of their own would miss a row an update moves into a range already copied), a
+ * STREAM state after each. A read resumed from one, in a new snapshot, copies the ranges left
+ * and, in those copied before, the rows written since the first snapshot: an update may have
+ * moved a row there (a row updated in place comes in its new version too, at least once).
+ * A rewrite (its relfilenode changed) starts again from block 0.
+ */
+static bool
+full_refresh_by_ctid(reader *r, rd_stream *s, const char *qt, const json_t *saved,
+					 long long nblocks, long long filenode, long long *total, bool *finished)
+{
+	const json_t *block = json_object_get(saved, "ctid_block");
+	const json_t *node = json_object_get(saved, "relation_filenode");
+	const json_t *hz = json_object_get(saved, "xmin_horizon");
+	long long	step = r->cfg->backfill_chunk_size / 50 + 1;
+	unsigned long long horizon;
+	unsigned long long top;
+	buf_t		sql;
+	PGresult   *res;
+	bool		binary;
+	int			begun;
+	bool		ok = false;
+
+	buf_init(&sql, 0);
+	begun = copy_begin(r, s, qt, true, &binary);
+	if (begun < 0 || (begun == 0 && !pgc_command(r->conn, "starting the full refresh",
+												 "BEGIN ISOLATION LEVEL REPEATABLE READ")))
+		goto done;
+	res = pgc_query(r->conn, "reading the transaction horizon",
+					"SELECT txid_snapshot_xmin(s)::text, txid_snapshot_xmax(s)::text "
+					"FROM txid_current_snapshot() AS s", 0, NULL);
+	if (res == NULL)
+		goto done;
+	horizon = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	top = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	/* the size as of the lock, which holds off a rewrite until the COMMIT */
+	if (!table_layout(r, s, &filenode, &nblocks))
+		goto done;
+	s->st.ctid_block = 0;
+	s->st.ctid_filenode = filenode;
+	if (json_is_integer(block) && json_integer_value(block) > 0 && json_is_integer(node) &&
+		json_is_integer(hz) && json_integer_value(hz) > 0)
+	{
+		if (json_integer_value(node) != filenode)
+			ctid_restart(s, filenode, "since its full refresh began");
+		else if ((unsigned long long) json_integer_value(hz) > top)
+		{
+			err_set(ERR_CONFIG, NULL, "stream %s.%s: the state's xmin_horizon %lld is ahead of "
+					"this server's transactions (next %llu): the state was saved on another "
+					"server, or this one was restored from a backup; reset the stream",
+					s->table->ns, s->table->name, (long long) json_integer_value(hz), top);
+			goto done;
+		}
+		else
+		{
+			long long	nrows = 0;
+
+			/* the ranges copied before: only what was written since their snapshot */
+			s->st.ctid_block = json_integer_value(block);
+			horizon = (unsigned long long) json_integer_value(hz);
+			log_info("stream %s.%s: resuming the full refresh at block %lld (and the rows "
+					 "written since in the blocks before it)", s->table->ns, s->table->name,
+					 s->st.ctid_block);
+			if (!copy_select_from(r, &sql, s, qt, NULL))
+				goto done;
+			buf_printf(&sql, " WHERE ctid < '(%lld,0)'::tid AND ", s->st.ctid_block);
+			xmin_at_least(&sql, top, horizon);
+			buf_puts(&sql, ") TO STDOUT");
+			if (!copy_rows(r, s, &sql, binary, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL,
+						   NULL))
+				goto done;
+			*total += nrows;
+		}
+	}
+	while (s->st.ctid_block < nblocks)
+	{
+		long long	nrows = 0;
+
+		buf_reset(&sql);
+		if (!copy_select_from(r, &sql, s, qt, NULL))
+			goto done;
+		/* the last range is open: blocks the table grew by are in the snapshot's rows too */
+		buf_printf(&sql, " WHERE ctid >= '(%lld,0)'::tid", s->st.ctid_block);
+		if (s->st.ctid_block + step < nblocks)
+			buf_printf(&sql, " AND ctid < '(%lld,0)'::tid", s->st.ctid_block + step);
+		buf_puts(&sql, ") TO STDOUT");
+		if (!copy_rows(r, s, &sql, binary, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL, NULL))
+			goto done;
+		*total += nrows;
+		s->st.ctid_block += step;
+		if (s->st.ctid_block >= nblocks)
+			break;
+		reader_emit_stream_state(r, s, full_refresh_state(s, horizon));
+		if (sp_stop_requested)
+		{
+			ok = true;
+			goto done;			/* stopped at a state: the next read resumes from it */
+		}
+	}
+	*finished = true;
+	ok = true;
+done:
+	buf_free(&sql);
+	return copy_end(r, begun, ok);
+}
+
+bool
+full_refresh_stream(reader *r, rd_stream *s, const json_t *saved, bool *finished)
+{
+	char	   *qt = pgc_qualified(r->conn, s->table->ns, s->table->name);
+	long long	nrows = 0;
+	long long	filenode = 0;
+	long long	nblocks = 0;
+	bool		ok = false;
+
+	*finished = false;
+	if (qt == NULL)
+		return false;
+	/*
+	 * Resumable in ctid ranges where those are TID range scans (14+) of the table's own heap, and
+	 * where STREAM states are what the read emits; a table of one chunk needs none (and its COPY
+	 * by name is cheaper).
+	 */
+	if (!r->cdc && r->server_version >= 140000 && s->table->relkind == 'r' &&
+		!s->table->has_children && !s->cannot_lock && table_layout(r, s, &filenode, &nblocks) &&
+		(nblocks > r->cfg->backfill_chunk_size / 50 + 1 || json_is_integer(json_object_get(saved, "ctid_block"))))
+		ok = full_refresh_by_ctid(r, s, qt, saved, nblocks, filenode, &nrows, finished);
+	else if (!err_isset())
+	{
+		ok = full_refresh_whole(r, s, qt, &nrows);
+		*finished = ok;
+	}
+	if (ok)
+		log_info("stream %s.%s: full refresh copied %lld rows%s", s->table->ns, s->table->name,
+				 nrows, *finished ? "" : ", stopped before the end of the table");
+	free(qt);
 	return ok;
 }

@@ -1543,10 +1543,16 @@ cmd_read(const cli_args *args)
 	{
 		rd_stream  *s = &r.streams[i];
 
+		bool		finished;
+
 		if (s->incremental || s->xmin || s->cursor_col >= 0)
 			continue;
-		if (!full_refresh_stream(&r, s))
+		if (!full_refresh_stream(&r, s, r.cdc ? NULL : state_per_stream(&state, s->table->ns,
+																			s->table->name, s->ns_given),
+								 &finished))
 			goto done;
+		if (!finished)
+			break;				/* stopped by a signal, at a state */
 		ab_stream_status(s->table->ns, s->table->name, "COMPLETE");
 		s->complete = true;
 	}

@@ -2112,6 +2112,35 @@ class NonCdcIncrementalTest(ReadBase):
         after = self.read(cat, state=self.stream_state(rest), cfg=cfg)
         self.assertEqual([x["data"]["id"] for x in after.records()], [1])
 
+    def test_full_refresh_checkpoints_and_resumes(self):
+        """A full refresh of a table larger than a chunk emits a state after each ctid range, all
+        in one snapshot; stopped by SIGTERM it ends at one, and a read resumed from it, in a new
+        snapshot, copies the ranges left and the rows an update moved into the ranges copied
+        before (which a copy of the ranges left alone would miss)"""
+        cat, cfg = self.big_xmin_table()
+        cat["streams"][0]["sync_mode"] = "full_refresh"
+        r = self.read(cat, cfg=cfg)
+        self.assertEqual(sorted(x["data"]["id"] for x in r.records()), list(range(1, 9001)))
+        states = [s["stream"]["stream_state"] for s in r.states()]
+        self.assertEqual([s.get("ctid_block") for s in states], [4001, 8002, None])
+        self.assertEqual(states[-1], {})
+        self.assertEqual(sum(s["sourceStats"]["recordCount"] for s in r.states()), 9000)
+        seen, state = self.sigterm_after_first_record(cat, cfg)
+        self.assertEqual(sorted(x["id"] for x in seen), list(range(1, 4002)))
+        # id 9000 (block 8999, not copied yet) moves to block 0 (copied): too big for its own
+        # block, it goes where VACUUM found room
+        cluster.psql("ALTER TABLE xmin_big ALTER pad SET STORAGE PLAIN, SET (fillfactor = 100);"
+                     "DELETE FROM xmin_big WHERE id = 1; VACUUM (INDEX_CLEANUP on) xmin_big;"
+                     "UPDATE xmin_big SET pad = repeat('y', 7600) WHERE id = 9000;")
+        self.assertEqual(cluster.query("SELECT (ctid::text::point)[0] FROM xmin_big WHERE id = 9000"), [["0"]])
+        rest = self.read(cat, state=state, cfg=cfg)
+        self.assertTrue(any("resuming the full refresh at block 4001" in l for l in rest.logs()), rest.logs())
+        self.assertEqual(sorted(x["data"]["id"] for x in rest.records()), list(range(4002, 9001)))
+        self.assertEqual(rest.states()[-1]["stream"]["stream_state"], {})
+        # the platform starts the next sync from its final state: the whole table again
+        again = self.read(cat, state=rest.states()[-1], cfg=cfg)
+        self.assertEqual(len(again.records()), 8999)
+
     def test_xmin_pass_stopped_by_sigterm_ends_at_a_state(self):
         cat, cfg = self.big_xmin_table()
         seen, state = self.sigterm_after_first_record(cat, cfg)
