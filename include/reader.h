@@ -56,6 +56,7 @@ struct rd_stream
 	unsigned long long xmin_from;
 	unsigned long long xmin_next;
 	bool		ns_given;		/* the configured stream has a namespace */
+	bool	   *is_key;			/* per selected column: in the configured (or the table's) key */
 	int			nsel;			/* selected columns, in table order */
 	int		   *sel;			/* indexes into table->cols */
 	/*
@@ -131,6 +132,8 @@ typedef struct reader
 	char		backfill_updated_at[40];	/* _ab_cdc_updated_at of backfilled rows */
 	buf_t		scratch;		/* COPY unescaping */
 	bool		key_nulled_warned;	/* a key column's value was nulled (warned once) */
+	const rd_stream *key_nulled_stream; /* ... in this record (warned after it) */
+	int			key_nulled_col;
 	int			nnulled;
 	const char *nulled[64];		/* fields nulled in the current record */
 	/*
@@ -161,6 +164,8 @@ void		reader_emit_binary_value(reader *r, buf_t *out, const rd_stream *s, int se
 									 bool is_null);
 /* Begin a RECORD of stream s (see ab_record_begin). */
 buf_t	   *reader_record_begin(reader *r, const rd_stream *s);
+/* Close the record begun (its meta changes), then log what its values called for. */
+void		reader_record_end(reader *r);
 /* Emit STREAM_STATUS RUNNING once per stream. */
 void		reader_mark_running(reader *r, rd_stream *s);
 /*

@@ -148,7 +148,7 @@ emit_row(reader *r, rd_stream *s, const tc_wire *wire, const copy_field *f, cons
 		buf_puts(out, r->backfill_updated_at);
 		buf_append(out, "\",\"_ab_cdc_deleted_at\":null", 27);
 	}
-	ab_record_end(r->nulled, r->nnulled);
+	reader_record_end(r);
 	s->records++;
 	r->records_since_state++;
 }

@@ -63,12 +63,7 @@ format_pg_timestamp(int64_t pg_us, char out[40])
 static bool
 is_key_column(const rd_stream *s, int selidx)
 {
-	if (selidx >= s->nsel)
-		return false;
-	for (int k = 0; k < s->table->nkey; k++)
-		if (s->table->key[k] == s->sel[selidx])
-			return true;
-	return false;
+	return selidx < s->nsel && s->is_key[selidx];
 }
 
 /*
@@ -126,11 +121,10 @@ unrepresentable(reader *r, buf_t *out, size_t at, const rd_stream *s, int selidx
 	}
 	if (key && !r->key_nulled_warned)
 	{
+		/* not now: a log line would land inside the record */
 		r->key_nulled_warned = true;
-		log_warn("stream %s.%s: key column %s holds a value JSON cannot carry (NaN or Infinity): "
-				 "it is null with a meta change, and rows that differ only in it share a key in "
-				 "a deduplicating destination (warned once a read)", s->table->ns, s->table->name,
-				 rd_col_name(s, selidx));
+		r->key_nulled_stream = s;
+		r->key_nulled_col = selidx;
 	}
 	if (r->nnulled < 64)
 		r->nulled[r->nnulled++] = rd_col_name(s, selidx);
@@ -164,6 +158,22 @@ reader_emit_binary_value(reader *r, buf_t *out, const rd_stream *s, int selidx, 
 						 bool first, const char *bin, size_t len, bool is_null)
 {
 	emit_value(r, out, s, selidx, t, first, bin, len, is_null, true);
+}
+
+void
+reader_record_end(reader *r)
+{
+	const rd_stream *s = r->key_nulled_stream;
+
+	ab_record_end(r->nulled, r->nnulled);
+	if (s != NULL)
+	{
+		r->key_nulled_stream = NULL;
+		log_warn("stream %s.%s: key column %s holds a value JSON cannot carry (NaN or Infinity): "
+				 "it is null with a meta change, and rows that differ only in it share a key in "
+				 "a deduplicating destination (warned once a read)", s->table->ns, s->table->name,
+				 rd_col_name(s, r->key_nulled_col));
+	}
 }
 
 buf_t *
@@ -403,6 +413,39 @@ add_gone_columns(rd_stream *s, const json_t *props)
 	}
 }
 
+/*
+ * The selected columns the destination deduplicates on: the configured primary_key (the user's
+ * choice, for a table or view without a key of its own), else the table's.
+ */
+static void
+mark_key_columns(rd_stream *s, const json_t *pk)
+{
+	bool		configured = json_array_size(pk) > 0;
+
+	s->is_key = calloc((size_t) (s->nsel ? s->nsel : 1), sizeof(bool));
+	if (s->is_key == NULL)
+		abort();
+	for (int i = 0; i < s->nsel; i++)
+	{
+		const char *name = s->table->cols[s->sel[i]].name;
+		size_t		j;
+		const json_t *path;
+
+		if (!configured)
+		{
+			for (int k = 0; k < s->table->nkey; k++)
+				s->is_key[i] |= s->table->key[k] == s->sel[i];
+			continue;
+		}
+		json_array_foreach(pk, j, path)
+		{
+			const json_t *first = json_array_get(path, 0);
+
+			s->is_key[i] |= json_is_string(first) && strcmp(json_string_value(first), name) == 0;
+		}
+	}
+}
+
 static bool
 add_stream(reader *r, const json_t *cs)
 {
@@ -597,6 +640,7 @@ add_stream(reader *r, const json_t *cs)
 	}
 	if (s->incremental && json_is_object(props))
 		add_gone_columns(s, props);
+	mark_key_columns(s, json_object_get(cs, "primary_key"));
 	return true;
 }
 
@@ -805,9 +849,10 @@ reader_partitions_joined(reader *r, const sp_table *tb, const char *was)
 	const char *now = tb->partitions;
 	int			again = 0;
 	int			gone = 0;
+	/* a plain table's state lists children only once it has some (or had: then "") */
+	bool		unlisted = was == NULL && tb->relkind == 'r';
 
-	/* a plain table's state lists children only once it has some */
-	if (was == NULL && tb->relkind == 'r')
+	if (unlisted)
 		was = "";
 	if (now == NULL || was == NULL || strcmp(now, was) == 0)
 		return 0;
@@ -874,7 +919,12 @@ reader_partitions_joined(reader *r, const sp_table *tb, const char *was)
 				 "since the state was saved "
 				 "(not changes the stream carries): their rows stay in the destination until the "
 				 "stream is refreshed", tb->ns, tb->name, gone);
-	if (again)
+	if (again && unlisted)
+		log_warn("stream %s.%s: the saved state does not list the table's inheritance children "
+				 "(it was saved when the table had none, or by an earlier version), and one that "
+				 "holds rows may have joined since, with rows never read: reading the table again "
+				 "in full", tb->ns, tb->name);
+	else if (again)
 		log_warn("stream %s.%s: a partition or inheritance child that holds (or held) rows joined "
 				 "the table since the state was saved, and the rows it had before it joined were "
 				 "never read: reading the table again in full", tb->ns, tb->name);
@@ -1452,6 +1502,7 @@ reader_free(reader *r)
 		free(s->json_key_lens);
 		free(s->rec_prefix);
 		free(s->sel);
+		free(s->is_key);
 		for (int k = 0; k < s->st.ncursor; k++)
 			free(s->st.cursor[k]);
 		free(s->st.cursor);

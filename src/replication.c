@@ -546,7 +546,7 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 		first = false;
 	}
 	append_meta(c, out, false);
-	ab_record_end(r->nulled, r->nnulled);
+	reader_record_end(r);
 	PQclear(refetched);
 	r->records_since_state++;
 	return true;
@@ -576,7 +576,7 @@ emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char 
 		first = false;
 	}
 	append_meta(c, out, true);
-	ab_record_end(r->nulled, r->nnulled);
+	reader_record_end(r);
 	r->records_since_state++;
 }
 
