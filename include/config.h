@@ -101,6 +101,12 @@ typedef struct config
 	int			checkpoint_interval_seconds;	/* default 5 */
 	int			checkpoint_records;	/* default 10000 */
 	/*
+	 * Standard and Xmin: a full refresh of a table this large or larger (MB on disk) is copied in
+	 * ctid ranges with a STATE after each (resumable), a smaller one in one faster COPY. Default
+	 * 8192; 0 for every table larger than a chunk.
+	 */
+	int			full_refresh_checkpoint_min_mb;
+	/*
 	 * CDC: seconds a batch read may spend on backfills before it stops them, streams the changes
 	 * so far and fails with a transient error (the next attempt continues the backfills); 0 for
 	 * no limit. Default initial_load_timeout_hours in seconds.

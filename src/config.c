@@ -709,6 +709,7 @@ parse_replication(const json_t *root, config_t *cfg)
 	if (rm == NULL)
 	{
 		cfg->method = REPL_STANDARD;
+		cfg->full_refresh_checkpoint_min_mb = 8192;
 		return true;
 	}
 	method = json_object_get(rm, "method");
@@ -726,11 +727,13 @@ parse_replication(const json_t *root, config_t *cfg)
 			return parse_cdc(rm, cfg);
 		case 2:
 			cfg->method = REPL_XMIN;
-			return true;
+			break;
 		default:
 			cfg->method = REPL_STANDARD;
-			return true;
+			break;
 	}
+	return get_int(rm, "replication_method", "full_refresh_checkpoint_min_mb", 0, 1 << 30, 8192,
+				   false, &cfg->full_refresh_checkpoint_min_mb);
 }
 
 /* An IPv6 address in brackets, as a JDBC URL writes it ("[::1]"), made bare for libpq and ssh. */

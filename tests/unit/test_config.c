@@ -413,6 +413,7 @@ test_minimal_defaults(void **state)
 	assert_int_equal(cfg.backfill_chunk_size, 200000);
 	assert_int_equal(cfg.checkpoint_interval_seconds, 5);
 	assert_int_equal(cfg.checkpoint_records, 10000);
+	assert_int_equal(cfg.full_refresh_checkpoint_min_mb, 8192);
 	assert_int_equal(cfg.connect_timeout_seconds, 10);
 	config_free(&cfg);
 }
@@ -878,6 +879,10 @@ static const bad_case bad_cases[] = {
 	"replication_method.checkpoint_interval_seconds", "between 1 and 3600"},
 	{BASE ", " CDC("'checkpoint_records': 0"), false, "replication_method.checkpoint_records",
 	NULL},
+	{BASE ", 'replication_method': {'method': 'Xmin', 'full_refresh_checkpoint_min_mb': -1}", false,
+	"replication_method.full_refresh_checkpoint_min_mb", "between 0 and 1073741824"},
+	{BASE ", 'replication_method': {'method': 'Standard', 'full_refresh_checkpoint_min_mb': '1'}",
+	false, "replication_method.full_refresh_checkpoint_min_mb", "found string"},
 	{BASE ", 'connect_timeout_seconds': 301", false, "\"connect_timeout_seconds\"",
 	"between 1 and 300"},
 	/* schemas */
