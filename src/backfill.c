@@ -1893,7 +1893,7 @@ full_refresh_state(const rd_stream *s, unsigned long long horizon)
  */
 static bool
 full_refresh_by_ctid(reader *r, rd_stream *s, const char *qt, const json_t *saved,
-					 long long nblocks, long long filenode, long long *total, bool *finished)
+					 long long *total, bool *finished)
 {
 	const json_t *block = json_object_get(saved, "ctid_block");
 	const json_t *node = json_object_get(saved, "relation_filenode");
@@ -1901,6 +1901,8 @@ full_refresh_by_ctid(reader *r, rd_stream *s, const char *qt, const json_t *save
 	long long	step = r->cfg->backfill_chunk_size / 50 + 1;
 	unsigned long long horizon;
 	unsigned long long top;
+	long long	filenode;
+	long long	nblocks;
 	buf_t		sql;
 	PGresult   *res;
 	bool		binary;
@@ -2001,8 +2003,6 @@ full_refresh_stream(reader *r, rd_stream *s, const json_t *saved, bool *finished
 {
 	char	   *qt = pgc_qualified(r->conn, s->table->ns, s->table->name);
 	long long	nrows = 0;
-	long long	filenode = 0;
-	long long	nblocks = 0;
 	bool		ok = false;
 
 	*finished = false;
@@ -2014,15 +2014,17 @@ full_refresh_stream(reader *r, rd_stream *s, const json_t *saved, bool *finished
 	 * and more: a TID range scan has no bulk-read buffer ring, and takes about 25% more of the
 	 * server's CPU than COPY by name's sequential scan (measured on PostgreSQL 15), which is what
 	 * a full refresh waits for; a small table's restart costs less than that. A table of one
-	 * chunk needs no state. A saved position is resumed whatever the size.
+	 * chunk needs no state. A saved position is resumed whatever the size. The size is the
+	 * catalog's (as of the last VACUUM or ANALYZE): pg_relation_size would wait for a lock
+	 * before the copy's own lock handling (copy_begin) can.
 	 */
 	if (!r->cdc && r->server_version >= 140000 && s->table->relkind == 'r' &&
-		!s->table->has_children && !s->cannot_lock && table_layout(r, s, &filenode, &nblocks) &&
-		((nblocks > r->cfg->backfill_chunk_size / 50 + 1 &&
-		  nblocks * 8192 / 1048576 >= r->cfg->full_refresh_checkpoint_min_mb) ||
+		!s->table->has_children && !s->cannot_lock &&
+		((s->table->relbytes / 8192 > r->cfg->backfill_chunk_size / 50 + 1 &&
+		  s->table->relbytes / 1048576 >= r->cfg->full_refresh_checkpoint_min_mb) ||
 		 json_is_integer(json_object_get(saved, "ctid_block"))))
-		ok = full_refresh_by_ctid(r, s, qt, saved, nblocks, filenode, &nrows, finished);
-	else if (!err_isset())
+		ok = full_refresh_by_ctid(r, s, qt, saved, &nrows, finished);
+	else
 	{
 		ok = full_refresh_whole(r, s, qt, &nrows);
 		*finished = ok;
