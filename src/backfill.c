@@ -1436,6 +1436,22 @@ done:
 	return ok;
 }
 
+/* The current snapshot's xmin and xmax, as 64-bit transaction ids. */
+static bool
+snapshot_horizon(reader *r, unsigned long long *xmin, unsigned long long *xmax)
+{
+	PGresult   *res = pgc_query(r->conn, "reading the transaction horizon",
+								"SELECT txid_snapshot_xmin(s)::text, txid_snapshot_xmax(s)::text "
+								"FROM txid_current_snapshot() AS s", 0, NULL);
+
+	if (res == NULL)
+		return false;
+	*xmin = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	*xmax = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	return true;
+}
+
 /*
  * The condition "the row's xmin, widened to 64 bits, is at least from", for a snapshot whose
  * xmax is top. A row's 32-bit xmin is below the snapshot's xmax: below xmax's low half it is of
@@ -1468,21 +1484,14 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 	const json_t *next = json_object_get(pass, "xmin_next");
 	const json_t *block = json_object_get(pass, "ctid_block");
 	const json_t *filenode = json_object_get(pass, "relation_filenode");
-	PGresult   *res;
 	unsigned long long cur;
 	unsigned long long top;
 	buf_t		filter;
 	long long	nrows = 0;
 	bool		ok = false;
 
-	res = pgc_query(r->conn, "reading the transaction horizon",
-					"SELECT txid_snapshot_xmin(s)::text, txid_snapshot_xmax(s)::text "
-					"FROM txid_current_snapshot() AS s", 0, NULL);
-	if (res == NULL)
+	if (!snapshot_horizon(r, &cur, &top))
 		return false;
-	cur = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	top = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-	PQclear(res);
 	buf_init(&filter, 0);
 	s->xmin_from = json_is_integer(prev) && json_integer_value(prev) > 0 ?
 		(unsigned long long) json_integer_value(prev) : 0;
@@ -1904,7 +1913,6 @@ full_refresh_by_ctid(reader *r, rd_stream *s, const char *qt, const json_t *save
 	long long	filenode;
 	long long	nblocks;
 	buf_t		sql;
-	PGresult   *res;
 	bool		binary;
 	int			begun;
 	bool		ok = false;
@@ -1914,14 +1922,8 @@ full_refresh_by_ctid(reader *r, rd_stream *s, const char *qt, const json_t *save
 	if (begun < 0 || (begun == 0 && !pgc_command(r->conn, "starting the full refresh",
 												 "BEGIN ISOLATION LEVEL REPEATABLE READ")))
 		goto done;
-	res = pgc_query(r->conn, "reading the transaction horizon",
-					"SELECT txid_snapshot_xmin(s)::text, txid_snapshot_xmax(s)::text "
-					"FROM txid_current_snapshot() AS s", 0, NULL);
-	if (res == NULL)
+	if (!snapshot_horizon(r, &horizon, &top))
 		goto done;
-	horizon = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	top = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-	PQclear(res);
 	/* the size as of the lock, which holds off a rewrite until the COMMIT */
 	if (!table_layout(r, s, &filenode, &nblocks))
 		goto done;
