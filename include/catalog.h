@@ -46,6 +46,7 @@ typedef struct sp_table
 	 */
 	char	   *partitions;
 	bool		unpopulated;	/* a materialized view never refreshed: it cannot be read */
+	bool		table_select;	/* SELECT on the table, not only on columns (ctid, xmin) */
 	bool		is_partition;	/* a partition listed itself (no ancestor is): full refresh only */
 	bool		unpublishable;	/* a partitioned table before PostgreSQL 13: not publishable */
 	bool		has_generated;	/* a stored generated column among cols (COPY by name refuses it) */

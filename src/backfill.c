@@ -1929,7 +1929,9 @@ full_refresh_by_ctid(reader *r, rd_stream *s, const char *qt, const json_t *save
 		goto done;
 	s->st.ctid_block = 0;
 	s->st.ctid_filenode = filenode;
-	if (json_is_integer(block) && json_integer_value(block) > 0 && json_is_integer(node) &&
+	/* a block number is 32 bits: a larger one is no position of ours (from the start, then) */
+	if (json_is_integer(block) && json_integer_value(block) > 0 &&
+		json_integer_value(block) <= 0xFFFFFFFFLL && json_is_integer(node) &&
 		json_is_integer(hz) && json_integer_value(hz) > 0)
 	{
 		if (json_integer_value(node) != filenode)
@@ -2018,10 +2020,11 @@ full_refresh_stream(reader *r, rd_stream *s, const json_t *saved, bool *finished
 	 * a full refresh waits for; a small table's restart costs less than that. A table of one
 	 * chunk needs no state. A saved position is resumed whatever the size. The size is the
 	 * catalog's (as of the last VACUUM or ANALYZE): pg_relation_size would wait for a lock
-	 * before the copy's own lock handling (copy_begin) can.
+	 * before the copy's own lock handling (copy_begin) can. Conditions on ctid and xmin need
+	 * SELECT on the table: a role granted only columns reads it in one COPY.
 	 */
 	if (!r->cdc && r->server_version >= 140000 && s->table->relkind == 'r' &&
-		!s->table->has_children && !s->cannot_lock &&
+		!s->table->has_children && !s->cannot_lock && s->table->table_select &&
 		((s->table->relbytes / 8192 > r->cfg->backfill_chunk_size / 50 + 1 &&
 		  s->table->relbytes / 1048576 >= r->cfg->full_refresh_checkpoint_min_mb) ||
 		 json_is_integer(json_object_get(saved, "ctid_block"))))

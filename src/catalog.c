@@ -99,7 +99,8 @@ static const char tables_sql[] =
 	"  WHEN c.relkind = 'p' THEN lv.not_in_wal END, "
 	"  CASE WHEN c.relkind = 'p' THEN coalesce(lv.leaves, '') "
 	"  WHEN c.relkind = 'r' AND c.relhassubclass THEN coalesce(lv.leaves, '') END, "
-	"  c.relispartition, c.relkind = 'm' AND NOT c.relispopulated "
+	"  c.relispartition, c.relkind = 'm' AND NOT c.relispopulated, "
+	"  has_table_privilege(c.oid, 'SELECT') "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"CROSS JOIN LATERAL (WITH RECURSIVE tree(relid, inhx) AS ("
 	"    SELECT c.oid, NULL::xid WHERE c.relkind = 'p' OR (c.relkind = 'r' AND c.relhassubclass) "
@@ -229,6 +230,7 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 			t->partitions = xstrdup(PQgetvalue(res, i, 10));
 		t->is_partition = PQgetvalue(res, i, 11)[0] == 't';
 		t->unpopulated = PQgetvalue(res, i, 12)[0] == 't';
+		t->table_select = PQgetvalue(res, i, 13)[0] == 't';
 		/* 12 publishes a partitioned table's changes under its partitions' names only */
 		t->unpublishable = t->relkind == 'p' && PQserverVersion(conn) < 130000;
 		if (i)

@@ -1604,6 +1604,9 @@ cmd_read(const cli_args *args)
 			goto done;
 		if (!finished)
 			break;				/* stopped by a signal, at a state */
+		/* its state at once: a stop or failure later must not leave it at a range */
+		if (!r.cdc)
+			reader_emit_stream_state(&r, s, json_object());
 		ab_stream_status(s->table->ns, s->table->name, "COMPLETE");
 		s->complete = true;
 	}
@@ -1694,7 +1697,7 @@ cmd_read(const cli_args *args)
 				s->complete = true;
 			}
 			else
-				ss = json_object();	/* a full refresh stream's state is empty */
+				continue;		/* a full refresh stream: its (empty) state is out */
 			reader_emit_stream_state(&r, s, ss);
 		}
 	}

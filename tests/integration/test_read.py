@@ -2164,6 +2164,18 @@ class NonCdcIncrementalTest(ReadBase):
         self.assertEqual([s.get("ctid_block") for s in states], [4001, 8002, None])
         self.assertEqual(states[-1], {})
         self.assertEqual(sum(s["sourceStats"]["recordCount"] for s in r.states()), 9000)
+        # its last state follows its last record at once (a stop after it then costs nothing)
+        last = max(i for i, m in enumerate(r.messages) if m["type"] == "RECORD")
+        self.assertEqual([m["type"] for m in r.messages[last + 1:] if m["type"] != "LOG"][0], "STATE")
+        # a role granted only columns cannot name ctid or xmin: one COPY instead
+        cluster.psql("DROP TABLE IF EXISTS cols_only; CREATE TABLE cols_only (id int PRIMARY KEY, pad text,"
+                     " secret text) WITH (fillfactor = 10); INSERT INTO cols_only SELECT g, repeat('x', 700),"
+                     " 's' FROM generate_series(1, 9000) g; ANALYZE cols_only; GRANT SELECT (id, pad) ON cols_only TO capture;")
+        self.addCleanup(cluster.psql, "DROP TABLE cols_only;")
+        cc = configured_catalog(self.discover(cfg), streams=["cols_only"], sync_mode="full_refresh")
+        cr = self.read(cc, cfg=cfg)
+        self.assertEqual(len(cr.records()), 9000)
+        self.assertEqual([s["stream"]["stream_state"] for s in cr.states()], [{}])
         seen, state = self.sigterm_after_first_record(cat, cfg)
         self.assertEqual(sorted(x["id"] for x in seen), list(range(1, 4002)))
         # id 9000 (block 8999, not copied yet) moves to block 0 (copied): too big for its own
