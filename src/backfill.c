@@ -2014,7 +2014,8 @@ full_refresh_stream(reader *r, rd_stream *s, const json_t *saved, bool *finished
 		return false;
 	/*
 	 * Resumable in ctid ranges where those are TID range scans (14+) of the table's own heap, and
-	 * where STREAM states are what the read emits, for tables of full_refresh_checkpoint_min_mb
+	 * with Standard and Xmin configs, whose states are STREAM states (a CDC config's are GLOBAL
+	 * once it captures a table), for tables of full_refresh_checkpoint_min_mb
 	 * and more: a TID range scan has no bulk-read buffer ring, and takes about 25% more of the
 	 * server's CPU than COPY by name's sequential scan (measured on PostgreSQL 15), which is what
 	 * a full refresh waits for; a small table's restart costs less than that. A table of one
@@ -2023,7 +2024,7 @@ full_refresh_stream(reader *r, rd_stream *s, const json_t *saved, bool *finished
 	 * before the copy's own lock handling (copy_begin) can. Conditions on ctid and xmin need
 	 * SELECT on the table: a role granted only columns reads it in one COPY.
 	 */
-	if (!r->cdc && r->server_version >= 140000 && s->table->relkind == 'r' &&
+	if (r->cfg->method != REPL_CDC && r->server_version >= 140000 && s->table->relkind == 'r' &&
 		!s->table->has_children && !s->cannot_lock && s->table->table_select &&
 		((s->table->relbytes / 8192 > r->cfg->backfill_chunk_size / 50 + 1 &&
 		  s->table->relbytes / 1048576 >= r->cfg->full_refresh_checkpoint_min_mb) ||

@@ -704,12 +704,12 @@ parse_replication(const json_t *root, config_t *cfg)
 	json_t	   *method;
 	int			m;
 
+	cfg->full_refresh_checkpoint_min_mb = 8192;	/* CDC configs keep it (and never use it) */
 	if (!get_object(root, "replication_method", &rm))
 		return false;
 	if (rm == NULL)
 	{
 		cfg->method = REPL_STANDARD;
-		cfg->full_refresh_checkpoint_min_mb = 8192;
 		return true;
 	}
 	method = json_object_get(rm, "method");

@@ -2176,6 +2176,12 @@ class NonCdcIncrementalTest(ReadBase):
         cr = self.read(cc, cfg=cfg)
         self.assertEqual(len(cr.records()), 9000)
         self.assertEqual([s["stream"]["stream_state"] for s in cr.states()], [{}])
+        # a CDC config copies in one COPY (its states are GLOBAL once it captures a table)
+        cdc = self.cfg()
+        cdc["replication_method"]["full_refresh_checkpoint_min_mb"] = 0
+        fr = self.read(cat, cfg=cdc)
+        self.assertEqual([s["stream"]["stream_state"] for s in fr.states()], [{}])
+        self.assertEqual(len(fr.records()), 9000)
         seen, state = self.sigterm_after_first_record(cat, cfg)
         self.assertEqual(sorted(x["id"] for x in seen), list(range(1, 4002)))
         # id 9000 (block 8999, not copied yet) moves to block 0 (copied): too big for its own

@@ -460,6 +460,7 @@ test_cdc_defaults(void **state)
 	assert_int_equal(cfg.method, REPL_CDC);
 	assert_string_equal(cfg.replication_slot, "s_1");
 	assert_string_equal(cfg.publication, "Pub-1");
+	assert_int_equal(cfg.full_refresh_checkpoint_min_mb, 8192);
 	assert_int_equal(cfg.initial_waiting_seconds, 1200);
 	assert_int_equal(cfg.queue_size, 10000);
 	assert_int_equal(cfg.lsn_commit, LSN_COMMIT_AFTER_DESTINATION);
