@@ -67,38 +67,32 @@ is_key_column(const rd_stream *s, int selidx)
 }
 
 /*
- * "infinity" or "-infinity" when value (text, or COPY binary) is a date's or timestamp's, else
- * NULL. Nulled, as other columns have it, a key column's infinity would make rows that differ
- * only in it (valid_to = 'infinity' in a temporal table's key) one row to a deduplicating
- * destination; so a key column keeps it, as PostgreSQL prints it (Airbyte's connector gives
- * infinity strings in every column).
+ * "infinity" or "-infinity" when value (text, or COPY binary: rendered as the server's text by
+ * copybin) is a date's or timestamp's, else NULL. Nulled, as other columns have it, a key
+ * column's infinity would make rows that differ only in it (valid_to = 'infinity' in a temporal
+ * table's key) one row to a deduplicating destination; so a key column keeps it, as PostgreSQL
+ * prints it (Airbyte's connector gives infinity strings in every column).
  */
 static const char *
 key_infinity(const tc_type *t, const char *value, size_t len, bool binary)
 {
+	char		text[64];
+
 	if (t->kind != TC_DATE && t->kind != TC_TIMESTAMP && t->kind != TC_TIMESTAMPTZ)
 		return NULL;
-	if (binary && len == 4)
+	if (binary)
 	{
-		int32_t		v = (int32_t) (((uint32_t) (unsigned char) value[0] << 24) |
-								   ((uint32_t) (unsigned char) value[1] << 16) |
-								   ((uint32_t) (unsigned char) value[2] << 8) |
-								   (uint32_t) (unsigned char) value[3]);
+		long		n = copybin_text_bound(t->wire, value, len);
 
-		return v == INT32_MAX ? "infinity" : v == INT32_MIN ? "-infinity" : NULL;
+		if (n < 0 || (size_t) n > sizeof(text) ||
+			(n = copybin_render(t->wire, value, len, text)) < 0)
+			return NULL;
+		value = text;
+		len = (size_t) n;
 	}
-	if (binary && len == 8)
-	{
-		uint64_t	u = 0;
-
-		for (int i = 0; i < 8; i++)
-			u = (u << 8) | (unsigned char) value[i];
-		return u == (uint64_t) INT64_MAX ? "infinity" :
-			u == (uint64_t) INT64_MAX + 1 ? "-infinity" : NULL;
-	}
-	if (!binary && len == 8 && memcmp(value, "infinity", 8) == 0)
+	if (len == 8 && memcmp(value, "infinity", 8) == 0)
 		return "infinity";
-	if (!binary && len == 9 && memcmp(value, "-infinity", 9) == 0)
+	if (len == 9 && memcmp(value, "-infinity", 9) == 0)
 		return "-infinity";
 	return NULL;
 }
