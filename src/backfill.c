@@ -1119,6 +1119,34 @@ ctid_restart(rd_stream *s, long long filenode, const char *when)
 	s->st.ctid_filenode = filenode;
 }
 
+/* Blocks per ctid range: about backfill_chunk_size rows at a guessed 50 rows per 8 kB block. */
+static long long
+ctid_range_blocks(const reader *r)
+{
+	return r->cfg->backfill_chunk_size / 50 + 1;
+}
+
+/*
+ * "COPY (SELECT <selected columns> FROM qt WHERE true [AND ctid in [from, to)] [AND filter])
+ * TO STDOUT" into sql; from < 0 for no range. Both bounds always: with one, the planner may
+ * choose a whole-table scan.
+ */
+static bool
+ctid_copy_sql(reader *r, buf_t *sql, const rd_stream *s, const char *qt, long long from,
+			  long long to, const char *filter)
+{
+	buf_reset(sql);
+	if (!copy_select_from(r, sql, s, qt, NULL))
+		return false;
+	buf_puts(sql, " WHERE true");
+	if (from >= 0)
+		buf_printf(sql, " AND ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid", from, to);
+	if (filter)
+		buf_printf(sql, " AND %s", filter);
+	buf_puts(sql, ") TO STDOUT");
+	return true;
+}
+
 /*
  * Keyless tables: ctid block ranges on PostgreSQL 14+, else one pass. A row's ctid is stable
  * unless the row changes (then the stream carries the change) or the table is rewritten: the
@@ -1166,22 +1194,14 @@ copy_by_ctid(reader *r, rd_stream *s, const char *qt, const char *filter, long l
 		s->st.ctid_filenode = filenode;
 		end = nblocks;
 	}
-	/* about backfill_chunk_size rows per chunk at a guessed 50 rows per 8 kB block */
-	step = r->cfg->backfill_chunk_size / 50 + 1;
+	step = ctid_range_blocks(r);
 	while (!s->st.streaming)
 	{
 		long long	nrows;
 
-		buf_reset(&sql);
-		if (!copy_select_from(r, &sql, s, qt, NULL))
+		if (!ctid_copy_sql(r, &sql, s, qt, ranges ? s->st.ctid_block : -1,
+						   s->st.ctid_block + step, filter))
 			goto done;
-		buf_puts(&sql, " WHERE true");
-		if (ranges)
-			buf_printf(&sql, " AND ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
-					   s->st.ctid_block, s->st.ctid_block + step);
-		if (filter)
-			buf_printf(&sql, " AND %s", filter);
-		buf_puts(&sql, ") TO STDOUT");
 		if (!locked_copy(r, s, qt, &sql, NULL, 0, s->nsel, NULL, 0, &nrows, r->cdc, NULL))
 			goto done;
 		*total += nrows;
@@ -1452,6 +1472,16 @@ snapshot_horizon(reader *r, unsigned long long *xmin, unsigned long long *xmax)
 	return true;
 }
 
+/* A state's transaction id ahead of the server's next one (xmax): a config error naming field. */
+static void
+xid_ahead(const rd_stream *s, const char *field, unsigned long long xid, unsigned long long xmax)
+{
+	err_set(ERR_CONFIG, NULL, "stream %s.%s: the state's %s %llu is ahead of this server's "
+			"transactions (next %llu): the state was saved on another server, or this one was "
+			"restored from a backup; reset the stream to read it again", s->table->ns,
+			s->table->name, field, xid, xmax);
+}
+
 /*
  * The condition "the row's xmin, widened to 64 bits, is at least from", for a snapshot whose
  * xmax is top. A row's 32-bit xmin is below the snapshot's xmax: below xmax's low half it is of
@@ -1503,16 +1533,15 @@ incremental_by_xmin(reader *r, rd_stream *s, const char *qt, const json_t *saved
 	else if (prev == NULL && json_object_get(saved, "cursor") != NULL)
 		log_warn("stream %s.%s: the saved state is a Standard read's (replication_method was "
 				 "changed): reading every row", s->table->ns, s->table->name);
-	if (s->xmin_from > top ||
-		(json_is_integer(next) && json_integer_value(next) > 0 &&
-		 (unsigned long long) json_integer_value(next) > top))
+	if (s->xmin_from > top)
 	{
-		err_set(ERR_CONFIG, NULL, "stream %s.%s: the state's %s %llu is ahead of this server's "
-				"transactions (next %llu): the state was saved on another server, or this one "
-				"was restored from a backup; reset the stream to read it again",
-				s->table->ns, s->table->name, s->xmin_from > top ? "xmin_raw_value" :
-				"xmin_pass.xmin_next", s->xmin_from > top ? s->xmin_from :
-				(unsigned long long) json_integer_value(next), top);
+		xid_ahead(s, "xmin_raw_value", s->xmin_from, top);
+		goto done;
+	}
+	if (json_is_integer(next) && json_integer_value(next) > 0 &&
+		(unsigned long long) json_integer_value(next) > top)
+	{
+		xid_ahead(s, "xmin_pass.xmin_next", (unsigned long long) json_integer_value(next), top);
 		goto done;
 	}
 	if (s->xmin_from > 0)
@@ -1907,7 +1936,7 @@ full_refresh_by_ctid(reader *r, rd_stream *s, const char *qt, const json_t *save
 	const json_t *block = json_object_get(saved, "ctid_block");
 	const json_t *node = json_object_get(saved, "relation_filenode");
 	const json_t *hz = json_object_get(saved, "xmin_horizon");
-	long long	step = r->cfg->backfill_chunk_size / 50 + 1;
+	long long	step = ctid_range_blocks(r);
 	unsigned long long horizon;
 	unsigned long long top;
 	long long	filenode;
@@ -1938,15 +1967,14 @@ full_refresh_by_ctid(reader *r, rd_stream *s, const char *qt, const json_t *save
 			ctid_restart(s, filenode, "since its full refresh began");
 		else if ((unsigned long long) json_integer_value(hz) > top)
 		{
-			err_set(ERR_CONFIG, NULL, "stream %s.%s: the state's xmin_horizon %lld is ahead of "
-					"this server's transactions (next %llu): the state was saved on another "
-					"server, or this one was restored from a backup; reset the stream",
-					s->table->ns, s->table->name, (long long) json_integer_value(hz), top);
+			xid_ahead(s, "xmin_horizon", (unsigned long long) json_integer_value(hz), top);
 			goto done;
 		}
 		else
 		{
 			long long	nrows = 0;
+			buf_t		since;
+			bool		built;
 
 			/* the ranges copied before: only what was written since their snapshot */
 			s->st.ctid_block = json_integer_value(block);
@@ -1954,13 +1982,12 @@ full_refresh_by_ctid(reader *r, rd_stream *s, const char *qt, const json_t *save
 			log_info("stream %s.%s: resuming the full refresh at block %lld (and the rows "
 					 "written since in the blocks before it)", s->table->ns, s->table->name,
 					 s->st.ctid_block);
-			if (!copy_select_from(r, &sql, s, qt, NULL))
+			buf_init(&since, 0);
+			xmin_at_least(&since, top, horizon);
+			built = ctid_copy_sql(r, &sql, s, qt, 0, s->st.ctid_block, since.data);
+			buf_free(&since);
+			if (!built)
 				goto done;
-			/* both bounds: with one, the planner may scan the whole table instead */
-			buf_printf(&sql, " WHERE ctid >= '(0,0)'::tid AND ctid < '(%lld,0)'::tid AND ",
-					   s->st.ctid_block);
-			xmin_at_least(&sql, top, horizon);
-			buf_puts(&sql, ") TO STDOUT");
 			if (!copy_rows(r, s, &sql, binary, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL,
 						   NULL))
 				goto done;
@@ -1971,17 +1998,11 @@ full_refresh_by_ctid(reader *r, rd_stream *s, const char *qt, const json_t *save
 	{
 		long long	nrows = 0;
 
-		buf_reset(&sql);
-		if (!copy_select_from(r, &sql, s, qt, NULL))
+		/* the last range ends at the size read after the snapshot, which holds every row it sees */
+		if (!ctid_copy_sql(r, &sql, s, qt, s->st.ctid_block,
+						   s->st.ctid_block + step < nblocks ? s->st.ctid_block + step : nblocks,
+						   NULL))
 			goto done;
-		/*
-		 * Both bounds (with one, the planner may choose a whole-table scan); the last ends at
-		 * the size read after the snapshot was taken, which holds every row it sees.
-		 */
-		buf_printf(&sql, " WHERE ctid >= '(%lld,0)'::tid AND ctid < '(%lld,0)'::tid",
-				   s->st.ctid_block, s->st.ctid_block + step < nblocks ?
-				   s->st.ctid_block + step : nblocks);
-		buf_puts(&sql, ") TO STDOUT");
 		if (!copy_rows(r, s, &sql, binary, NULL, 0, s->nsel, NULL, 0, &nrows, false, NULL, NULL))
 			goto done;
 		*total += nrows;
@@ -2026,7 +2047,7 @@ full_refresh_stream(reader *r, rd_stream *s, const json_t *saved, bool *finished
 	 */
 	if (r->cfg->method != REPL_CDC && r->server_version >= 140000 && s->table->relkind == 'r' &&
 		!s->table->has_children && !s->cannot_lock && s->table->table_select &&
-		((s->table->relbytes / 8192 > r->cfg->backfill_chunk_size / 50 + 1 &&
+		((s->table->relbytes / 8192 > ctid_range_blocks(r) &&
 		  s->table->relbytes / 1048576 >= r->cfg->full_refresh_checkpoint_min_mb) ||
 		 json_is_integer(json_object_get(saved, "ctid_block"))))
 		ok = full_refresh_by_ctid(r, s, qt, saved, &nrows, finished);
