@@ -2280,6 +2280,14 @@ class PartitionTest(ReadBase):
               [1, 2, 11, 21, 31, 41], True)
         self.drop_slot()
 
+    def standard_and_xmin_reads(self, table, cursor):
+        """A Standard read of table by cursor and an Xmin read of it: [(result, catalog, config)]"""
+        cat, cfg = self.standard_catalog(table, cursor)
+        xcfg = cluster.config(cdc=False, replication_method={"method": "Xmin"})
+        xcat = configured_catalog(self.discover(xcfg), streams=[table])
+        xcat["streams"][0].pop("cursor_field", None)
+        return [(self.read(cat, cfg=cfg), cat, cfg), (self.read(xcat, cfg=xcfg), xcat, xcfg)]
+
     def test_partition_attached_between_standard_and_xmin_reads(self):
         """A loaded table attached between Standard or Xmin reads: its rows are below the saved
         cursor, or older than the saved horizon, and would never be read; the read finds the new
@@ -2292,20 +2300,16 @@ class PartitionTest(ReadBase):
             ALTER TABLE ps OWNER TO capture; ALTER TABLE ps1 OWNER TO capture; ALTER TABLE ps_old OWNER TO capture;
             INSERT INTO ps VALUES (1, 100); INSERT INTO ps_old VALUES (11, 5);
         """)
-        cat, cfg = self.standard_catalog("ps", "ts")
-        std = self.read(cat, cfg=cfg)
-        xcfg = cluster.config(cdc=False, replication_method={"method": "Xmin"})
-        xcat = configured_catalog(self.discover(xcfg), streams=["ps"])
-        xcat["streams"][0].pop("cursor_field", None)
-        xmin = self.read(xcat, cfg=xcfg)
+        reads = self.standard_and_xmin_reads("ps", "ts")
         cluster.psql("ALTER TABLE ps ATTACH PARTITION ps_old FOR VALUES FROM (10) TO (20);")
-        for r0, c, f in ((std, cat, cfg), (xmin, xcat, xcfg)):
+        for r0, c, f in reads:
             r = self.read(c, state=r0.states()[-1], cfg=f)
             self.assertTrue(any("reading the table again in full" in l for l in r.logs()), r.logs())
             self.assertIn(11, [x["data"]["id"] for x in r.records()])
             # and the next read, from a state that lists the partition, reads nothing again
             r = self.read(c, state=r.states()[-1], cfg=f)
             self.assertNotIn(11, [x["data"]["id"] for x in r.records()])
+
     def test_inheritance_child_joining_between_standard_and_xmin_reads(self):
         """ALTER TABLE ... INHERIT of a loaded table between Standard or Xmin reads, which read a
         parent with its children: as with an attached partition, its rows are below the saved
@@ -2320,15 +2324,11 @@ class PartitionTest(ReadBase):
                 INSERT INTO ih VALUES (1, 100); INSERT INTO ih_loaded VALUES (11, 5), (12, 6);
             """ + ("CREATE TABLE ih_c1 () INHERITS (ih); ALTER TABLE ih_c1 OWNER TO capture;"
                    "INSERT INTO ih_c1 VALUES (2, 200);" if had_child else ""))
-            cat, cfg = self.standard_catalog("ih", "c")
-            std = self.read(cat, cfg=cfg)
-            xcfg = cluster.config(cdc=False, replication_method={"method": "Xmin"})
-            xcat = configured_catalog(self.discover(xcfg), streams=["ih"])
-            xcat["streams"][0].pop("cursor_field", None)
-            xmin = self.read(xcat, cfg=xcfg)
+            reads = self.standard_and_xmin_reads("ih", "c")
+            xmin = reads[1][0]
             self.assertEqual(sorted(x["data"]["id"] for x in xmin.records()), [1, 2] if had_child else [1])
             cluster.psql("ALTER TABLE ih_loaded INHERIT ih;")
-            for r0, c, f in ((std, cat, cfg), (xmin, xcat, xcfg)):
+            for r0, c, f in reads:
                 r = self.read(c, state=r0.states()[-1], cfg=f)
                 self.assertTrue(any("reading the table again in full" in l for l in r.logs()), r.logs())
                 self.assertIn(11, [x["data"]["id"] for x in r.records()])
