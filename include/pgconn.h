@@ -63,6 +63,26 @@ void		pgc_fail(const char *what, const char *sqlstate, const char *msg, const ch
 bool		pgc_command(PGconn *c, const char *what, const char *sql);
 
 /*
+ * A statement that can wait a long time for others (a lock, the transactions a new slot waits
+ * out) is armed: a stop signal arriving while it runs cancels it on the server, so SIGTERM or
+ * SIGINT ends the read promptly rather than after lock_timeout, or never. pgc_cancel_arm(c)
+ * before the statement (false: a stop was already requested, do not run it), pgc_cancel_disarm()
+ * after. pgc_stop_signal() is for the signal handler (PQcancel is safe there).
+ * pgc_stopped_by_cancel(): a statement failed because a stop cancelled it, which is a stop, not an
+ * error.
+ */
+bool		pgc_cancel_arm(PGconn *c);
+/*
+ * pgc_query for such a statement, armed while it runs; denied_hint ("" for none) follows what in
+ * the error when the role lacks a privilege (42501).
+ */
+PGresult   *pgc_query_waiting(PGconn *c, const char *what, const char *denied_hint,
+							  const char *sql);
+void		pgc_cancel_disarm(void);
+void		pgc_stop_signal(void);
+bool		pgc_stopped_by_cancel(void);
+
+/*
  * Wait until the connection has input or timeout_ms passes, then read what arrived into libpq's
  * buffer. With batch_ms > 0 (a busy stream), wake only once PGC_BATCH_BYTES have gathered in the
  * socket or batch_ms passed: the server flushes small messages, and reading them in large

@@ -352,7 +352,14 @@ copy_begin(reader *r, rd_stream *s, const char *qt, bool repeatable, bool *binar
 			if (repeatable && !snap)
 				buf_puts(&sql, "; " CHANGED_SINCE_SNAPSHOT_SQL);
 		}
+		if (!pgc_cancel_arm(r->conn))
+		{
+			err_set(ERR_TRANSIENT, NULL, "stopped before locking %s.%s for its copy",
+					s->table->ns, s->table->name);
+			break;
+		}
 		res = pgc_try(r->conn, sql.data, 0, NULL, state, msg, sizeof(msg));
+		pgc_cancel_disarm();
 		if (res == NULL)
 		{
 			PQclear(PQexec(r->conn, "ROLLBACK"));

@@ -2,6 +2,7 @@
  * main.c: the entry point. Parses the command line, dispatches to a subcommand from a table,
  * and maps the outcome to the exit code: 0 success, 1 failure (after one TRACE ERROR), 2 usage.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "commands.h"
 #include "error.h"
 #include "log.h"
+#include "pgconn.h"
 #include "tunnel.h"
 
 
@@ -34,7 +36,11 @@ static const subcommand subcommands[] = {
 static void
 on_signal(int sig)
 {
+	int			saved = errno;
+
 	sp_stop_requested = sig;
+	pgc_stop_signal();			/* cancels a statement that waits for others */
+	errno = saved;
 }
 
 static int

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -465,8 +466,91 @@ pgc_fail(const char *what, const char *sqlstate, const char *msg, const char *in
 	else if (strstr(msg, "wal_level") != NULL)
 		err_set(ERR_CONFIG, internal, "%s failed: %s; set wal_level = logical in "
 				"postgresql.conf and restart the server", what, msg);
+	else if (strcmp(sqlstate, "55P03") == 0 || strcmp(sqlstate, "40P01") == 0)
+		err_set(ERR_TRANSIENT, internal, "%s failed: %s: another session held a lock it needed "
+				"(for longer than %d s, or in a deadlock); the next attempt tries again", what,
+				msg, PGC_LOCK_TIMEOUT_MS / 1000);
 	else
 		err_set(pgc_error_kind(sqlstate), internal, "%s failed: %s", what, msg);
+}
+
+static PGcancel *volatile cancel_armed;
+static volatile sig_atomic_t stop_signalled;
+static volatile sig_atomic_t cancel_sent;
+
+bool
+pgc_cancel_arm(PGconn *c)
+{
+	PGcancel   *k;
+
+	if (stop_signalled)
+	{
+		cancel_sent = 1;		/* not run: stopped as if cancelled */
+		return false;
+	}
+	k = PQgetCancel(c);
+	cancel_armed = k;
+	/* a signal between the test above and here found nothing armed */
+	if (stop_signalled)
+	{
+		pgc_cancel_disarm();
+		cancel_sent = 1;
+		return false;
+	}
+	return true;
+}
+
+void
+pgc_cancel_disarm(void)
+{
+	PGcancel   *k = cancel_armed;
+
+	cancel_armed = NULL;
+	if (k)
+		PQfreeCancel(k);
+}
+
+void
+pgc_stop_signal(void)
+{
+	PGcancel   *k = cancel_armed;
+	char		errbuf[256];
+
+	stop_signalled = 1;
+	if (k != NULL && !cancel_sent)
+	{
+		cancel_sent = 1;
+		PQcancel(k, errbuf, sizeof(errbuf));
+	}
+}
+
+PGresult *
+pgc_query_waiting(PGconn *c, const char *what, const char *denied_hint, const char *sql)
+{
+	char		state[6];
+	char		msg[1024];
+	char		full[512];
+	PGresult   *res;
+
+	if (!pgc_cancel_arm(c))
+	{
+		err_set(ERR_TRANSIENT, NULL, "stopped before %s", what);
+		return NULL;
+	}
+	res = pgc_try(c, sql, 0, NULL, state, msg, sizeof(msg));
+	pgc_cancel_disarm();
+	if (res == NULL)
+	{
+		snprintf(full, sizeof(full), "%s%s", what, strcmp(state, "42501") == 0 ? denied_hint : "");
+		pgc_fail(full, state, msg, NULL);
+	}
+	return res;
+}
+
+bool
+pgc_stopped_by_cancel(void)
+{
+	return stop_signalled && cancel_sent;
 }
 
 bool

@@ -1699,6 +1699,13 @@ cmd_read(const cli_args *args)
 	if (!ok)
 		err_set(ERR_SYSTEM, NULL, "stdout was closed before the read finished");
 done:
+	/* a stop that cancelled a statement waiting for a lock or for transactions: a stop */
+	if (!ok && pgc_stopped_by_cancel())
+	{
+		log_info("stopped while waiting for the server (%s)", err_message());
+		err_clear();
+		ok = !ab_broken();
+	}
 	if (!ok || sp_stop_requested)
 		for (int i = 0; i < r.nstreams; i++)
 			if (!r.streams[i].complete)

@@ -116,7 +116,8 @@ slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point, char *snap
 	snprintf(sql, sizeof(sql), "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", q,
 			 snapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT");
 	PQfreemem(q);
-	res = pgc_query(repl, "creating the replication slot", sql, 0, NULL);
+	/* it waits for the transactions running on the server to end */
+	res = pgc_query_waiting(repl, "creating the replication slot", "", sql);
 	if (res == NULL)
 		return false;
 	if (consistent_point && PQntuples(res) == 1)
@@ -165,6 +166,16 @@ publication_exists(PGconn *conn, const char *name, bool *exists, bool *all_table
 	return true;
 }
 
+/* DDL that waits for a lock on each table, while the stop signal can cancel it */
+static bool
+publication_ddl(PGconn *conn, const char *what, const char *denied_hint, const char *sql)
+{
+	PGresult   *res = pgc_query_waiting(conn, what, denied_hint, sql);
+
+	PQclear(res);
+	return res != NULL;
+}
+
 bool
 publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int n,
 				   int server_version)
@@ -198,8 +209,9 @@ publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int 
 		}
 		if (server_version >= 130000)
 			buf_puts(&sql, " WITH (publish_via_partition_root = true)");
-		if (!pgc_command(conn, "creating the publication (CREATE PUBLICATION needs the CREATE "
-						 "privilege on the database and ownership of the tables)", sql.data))
+		if (!publication_ddl(conn, "creating the publication", " (CREATE PUBLICATION needs the "
+							 "CREATE privilege on the database and ownership of the tables)",
+							 sql.data))
 			goto done;
 		log_info("created publication \"%s\" for %d table(s)", name, n);
 		for (int i = 0; i < n; i++)
@@ -222,8 +234,8 @@ publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int 
 			buf_reset(&sql);
 			buf_printf(&sql, "ALTER PUBLICATION %s ADD TABLE ONLY %s", pub, qn);
 			free(qn);
-			if (!pgc_command(conn, "adding a table to the publication (ALTER PUBLICATION needs "
-							 "ownership of the publication and of the table)", sql.data))
+			if (!publication_ddl(conn, "adding a table to the publication", " (ALTER PUBLICATION "
+								 "needs ownership of the publication and of the table)", sql.data))
 				goto done;
 			log_info("added %s.%s to publication \"%s\"", tables[i]->ns, tables[i]->name, name);
 			tables[i]->in_publication = true;

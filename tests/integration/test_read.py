@@ -1036,6 +1036,112 @@ class SlotBusyTest(ReadBase):
         self.assertEqual([m for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"], [])
         self.sigterm(holder)
 
+class LockWaitTest(ReadBase):
+    """Statements that wait for another session's lock (the publication's DDL, a copy's LOCK
+    TABLE): SIGTERM cancels the wait and the read stops cleanly at once, instead of failing when
+    lock_timeout (10 s) runs out; and a lock timeout is a transient error that says what held it
+    up, not a missing privilege."""
+    slot = "sp_slot_lock"
+    pub = "sp_pub_lock"
+
+    def setUp(self):
+        super().setUp()
+        self.drop_slot()
+        cluster.psql("DROP TABLE IF EXISTS lk_a, lk_b;"
+                     "CREATE TABLE lk_a (id int PRIMARY KEY, v int); ALTER TABLE lk_a OWNER TO capture;"
+                     "CREATE TABLE lk_b (id int PRIMARY KEY, v int); ALTER TABLE lk_b OWNER TO capture;"
+                     "INSERT INTO lk_a SELECT g, 0 FROM generate_series(1, 100) g;"
+                     "INSERT INTO lk_b SELECT g, 0 FROM generate_series(1, 100) g;")
+        self.addCleanup(self.drop_slot)
+
+    def hold_lock(self, table):
+        """Another session holding an ACCESS EXCLUSIVE lock on table until the test ends"""
+        locker = subprocess.Popen(["psql", "-X", "-q", "-h", cluster.sockdir, "-p", str(cluster.port), "-U",
+                                   "postgres", "-d", "postgres"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  text=True, user="postgres" if os.geteuid() == 0 else None,
+                                  env=dict(os.environ, PGAPPNAME="sp_locker"))
+        locker.stdin.write("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300);\n" % table)
+        locker.stdin.flush()
+
+        def release():
+            # its backend sleeps on, holding the lock, after its psql is gone: end it first
+            cluster.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sp_locker'")
+            locker.kill()
+            locker.wait()
+            locker.stdin.close()
+        self.addCleanup(lambda: locker.poll() is None and release())
+        deadline = time.monotonic() + 30
+        while cluster.query("SELECT count(*) FROM pg_locks WHERE relation = '%s'::regclass AND mode = "
+                            "'AccessExclusiveLock' AND granted" % table) != [["1"]]:
+            self.assertLess(time.monotonic(), deadline, "the locker never took its lock")
+            time.sleep(0.05)
+        return release
+
+    def wait_for_blocked(self, p, query_prefix):
+        deadline = time.monotonic() + 60
+        while not cluster.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                                "query LIKE '%s%%'" % query_prefix):
+            self.assertIsNone(p.poll(), "the read ended before it waited for the lock")
+            self.assertLess(time.monotonic(), deadline, "the read never waited for the lock")
+            time.sleep(0.05)
+
+    def stop_promptly(self, p, out_path):
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=60)
+        took = time.monotonic() - t0
+        msgs = self.messages(out_path)
+        self.assertEqual(rc, 0, msgs[-3:])
+        self.assertLess(took, 5, "the stop waited for lock_timeout")
+        self.assertEqual([m for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"], [])
+        return msgs
+
+    def test_sigterm_while_creating_the_publication(self):
+        cat = configured_catalog(self.discover(), streams=["lk_a", "lk_b"])
+        release = self.hold_lock("lk_b")
+        out_path = os.path.join(self.tmp, "out")
+        p = self.start(self.read_argv(cat) + ["--follow"], out_path)
+        self.wait_for_blocked(p, "CREATE PUBLICATION")
+        msgs = self.stop_promptly(p, out_path)
+        self.assertEqual([m for m in msgs if m["type"] in ("STATE", "RECORD")], [])
+        release()
+        # nothing half made: the next read starts from scratch and copies both tables
+        r = self.read(cat)
+        self.assertEqual(len(r.records()), 200)
+
+    def test_sigterm_while_adding_a_table(self):
+        cat = configured_catalog(self.discover(), streams=["lk_a"])
+        state = self.read(cat).states()[-1]
+        cat = configured_catalog(self.discover(), streams=["lk_a", "lk_b"])
+        self.hold_lock("lk_b")
+        out_path = os.path.join(self.tmp, "out")
+        p = self.start(self.read_argv(cat, state=state) + ["--follow"], out_path)
+        self.wait_for_blocked(p, "ALTER PUBLICATION")
+        self.stop_promptly(p, out_path)
+
+    def test_sigterm_while_a_full_refresh_waits_to_lock(self):
+        cfg = cluster.config(cdc=False)
+        cat = configured_catalog(self.discover(cfg), streams=["lk_b"], sync_mode="full_refresh")
+        self.hold_lock("lk_b")
+        out_path = os.path.join(self.tmp, "out")
+        p = self.start(self.read_argv(cat, cfg=cfg), out_path)
+        self.wait_for_blocked(p, "BEGIN")
+        msgs = self.stop_promptly(p, out_path)
+        self.assertEqual([m["trace"]["stream_status"]["status"] for m in msgs if m["type"] == "TRACE"
+                          and m["trace"]["type"] == "STREAM_STATUS"], ["STARTED", "INCOMPLETE"])
+
+    def test_lock_timeout_adding_a_table_is_transient(self):
+        cat = configured_catalog(self.discover(), streams=["lk_a"])
+        state = self.read(cat).states()[-1]
+        cat = configured_catalog(self.discover(), streams=["lk_a", "lk_b"])
+        self.hold_lock("lk_b")
+        r = self.read(cat, state=state, expect_rc=1)
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "transient_error", err)
+        self.assertIn("another session held a lock", err["message"])
+        self.assertNotIn("ownership", err["message"])
+
+
 class KeylessRewriteTest(ReadBase):
     """A keyless table is backfilled by ctid block ranges. A rewrite (VACUUM FULL here) moves every
     row to a new ctid: a backfill that went on from its block number would skip the rows moved
