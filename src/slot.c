@@ -116,7 +116,17 @@ slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point, char *snap
 	snprintf(sql, sizeof(sql), "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", q,
 			 snapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT");
 	PQfreemem(q);
-	/* it waits for the transactions running on the server to end */
+	/*
+	 * It waits for every transaction running on the server to end, a lock wait that the
+	 * session's lock_timeout would cut short after 10 s, failing a first read whenever a long
+	 * transaction is open (a report, a batch job). Waited for as long as it takes; a stop signal
+	 * cancels it. Left at 0 for the connection: a command after this one would end the exported
+	 * snapshot, and the stream it goes on to run waits for no lock.
+	 */
+	if (!pgc_command(repl, "lifting lock_timeout for the slot's creation", "SET lock_timeout = 0"))
+		return false;
+	log_info("creating replication slot \"%s\": it waits for the transactions open on the server "
+			 "now to end", name);
 	res = pgc_query_waiting(repl, "creating the replication slot", "", sql);
 	if (res == NULL)
 		return false;

@@ -1130,6 +1130,37 @@ class LockWaitTest(ReadBase):
         self.assertEqual([m["trace"]["stream_status"]["status"] for m in msgs if m["type"] == "TRACE"
                           and m["trace"]["type"] == "STREAM_STATUS"], ["STARTED", "INCOMPLETE"])
 
+    def open_transaction(self, seconds):
+        """Another session's transaction, holding an xid, open for seconds (then committed)"""
+        t = threading.Thread(target=cluster.psql, args=(
+            "BEGIN; INSERT INTO lk_a VALUES (1000, 0); SELECT pg_sleep(%d); COMMIT;" % seconds,))
+        t.start()
+        self.addCleanup(t.join)
+        deadline = time.monotonic() + 30
+        while not cluster.query("SELECT 1 FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND query LIKE '%pg_sleep%'"):
+            self.assertLess(time.monotonic(), deadline, "the transaction never started")
+            time.sleep(0.05)
+
+    def test_first_read_waits_for_a_long_transaction(self):
+        """Creating the slot waits for every open transaction to end: past lock_timeout (10 s),
+        rather than failing the first read whenever a long transaction runs"""
+        cat = configured_catalog(self.discover(), streams=["lk_a", "lk_b"])
+        self.open_transaction(13)
+        r = self.read(cat)
+        self.assertGreater(r.seconds, 10)
+        self.assertEqual(len(r.records()), 201)
+
+    def test_sigterm_while_creating_the_slot(self):
+        cat = configured_catalog(self.discover(), streams=["lk_a"])
+        self.open_transaction(30)
+        out_path = os.path.join(self.tmp, "out")
+        p = self.start(self.read_argv(cat) + ["--follow"], out_path)
+        self.wait_for_blocked(p, "CREATE_REPLICATION_SLOT")
+        msgs = self.stop_promptly(p, out_path)
+        self.assertEqual([m for m in msgs if m["type"] in ("STATE", "RECORD")], [])
+        self.assertEqual(cluster.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot),
+                         [["0"]])
+
     def test_lock_timeout_adding_a_table_is_transient(self):
         cat = configured_catalog(self.discover(), streams=["lk_a"])
         state = self.read(cat).states()[-1]
