@@ -440,6 +440,47 @@ mark_key_columns(rd_stream *s, const json_t *pk)
 	}
 }
 
+/*
+ * A CDC stream's key (the configured primary_key, else the table's) must be in the changes'
+ * replica identity, or its DELETEs and key UPDATEs would not carry it: a destination
+ * deduplicating by it could not remove the row. The identity is the table's key (see
+ * table_cdc_capable) unless it is FULL (every column); a partitioned table's changes carry its
+ * partitions' identities. False (config error) otherwise.
+ */
+static bool
+key_in_identity(const rd_stream *s)
+{
+	const sp_table *t = s->table;
+
+	if (t->replident == 'f' || t->relkind == 'p')
+		return true;
+	for (int i = 0; i < s->nsel; i++)
+	{
+		bool		in = false;
+
+		if (!s->is_key[i])
+			continue;
+		for (int k = 0; k < t->nkey; k++)
+			in |= t->key[k] == s->sel[i];
+		if (!in)
+		{
+			char		ident[512] = "";
+			size_t		len = 0;
+
+			for (int k = 0; k < t->nkey && len < sizeof(ident); k++)
+				len += (size_t) snprintf(ident + len, sizeof(ident) - len, "%s%s", k ? ", " : "",
+										 t->cols[t->key[k]].name);
+			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: its primary key "
+					"column %s is not in the table's replica identity (%s), so its DELETEs would "
+					"not carry it; refresh the source schema and reset the stream if the table's "
+					"key changed, or run ALTER TABLE ... REPLICA IDENTITY FULL", t->ns, t->name,
+					t->cols[s->sel[i]].name, ident);
+			return false;
+		}
+	}
+	return true;
+}
+
 static bool
 add_stream(reader *r, const json_t *cs)
 {
@@ -585,9 +626,21 @@ add_stream(reader *r, const json_t *cs)
 		}
 		if (!table_cdc_capable(t))
 		{
-			err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: it has neither a "
-					"primary key nor REPLICA IDENTITY FULL; add a primary key, run ALTER TABLE "
-					"... REPLICA IDENTITY FULL, or sync it as full refresh", t->ns, t->name);
+			if (t->replident == 'n')
+				err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: its REPLICA "
+						"IDENTITY is NOTHING, so its UPDATEs and DELETEs carry no key; run ALTER "
+						"TABLE ... REPLICA IDENTITY %s, or sync it as full refresh", t->ns, t->name,
+						t->nkey > 0 && t->key_is_pk ? "DEFAULT (its primary key) or FULL" : "FULL");
+			else if (t->replident == 'i' || (t->replident == 'd' && t->nkey > 0 && t->key_is_pk))
+				err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: its REPLICA "
+						"IDENTITY is an index that is not its key, so its DELETEs would not carry "
+						"the key; run ALTER TABLE ... REPLICA IDENTITY DEFAULT (or FULL), or sync "
+						"it as full refresh", t->ns, t->name);
+			else
+				err_set(ERR_CONFIG, NULL, "stream %s.%s cannot be captured by CDC: it has neither "
+						"a primary key nor REPLICA IDENTITY FULL; add a primary key, run ALTER "
+						"TABLE ... REPLICA IDENTITY FULL, or sync it as full refresh", t->ns,
+						t->name);
 			return false;
 		}
 		s->incremental = true;
@@ -635,6 +688,8 @@ add_stream(reader *r, const json_t *cs)
 	if (s->incremental && json_is_object(props))
 		add_gone_columns(s, props);
 	mark_key_columns(s, json_object_get(cs, "primary_key"));
+	if (s->incremental && !key_in_identity(s))
+		return false;
 	return true;
 }
 

@@ -329,6 +329,24 @@ on_relation(repl_ctx *c, const pgo_relation *rel)
 	}
 	if (s)
 		map_key_columns(m, s->table, rel);
+	/*
+	 * The replica identity changed while streaming (ALTER TABLE ... REPLICA IDENTITY, a new
+	 * primary key): a stream key column it no longer holds would be missing from DELETEs, and a
+	 * change to it would come without the old row. Stop here rather than leave the old rows in
+	 * the destination (the next read says the same at its start until the table is fixed).
+	 */
+	if (s && rel->replident != 'f' && s->table->relkind != 'p')
+		for (int j = 0; j < rel->ncols; j++)
+			if (m->selidx[j] >= 0 && m->selidx[j] < s->nsel && s->is_key[m->selidx[j]] &&
+				!rel->cols[j].is_key)
+			{
+				err_set(ERR_CONFIG, NULL, "stream %s.%s: its replica identity changed while "
+						"streaming and no longer holds its key column %s, so its DELETEs and key "
+						"changes would not carry it; run ALTER TABLE ... REPLICA IDENTITY DEFAULT "
+						"(or FULL), or refresh the source schema and reset the stream if the "
+						"table's key changed", rel->nspname, rel->relname, rel->cols[j].name);
+				return false;
+			}
 	return true;
 }
 

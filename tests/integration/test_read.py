@@ -1036,6 +1036,64 @@ class SlotBusyTest(ReadBase):
         self.assertEqual([m for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"], [])
         self.sigterm(holder)
 
+class IdentityTest(ReadBase):
+    """A CDC stream's key must be in the table's replica identity, or its DELETEs and key updates
+    would come without it and the old rows would stay in a deduplicating destination."""
+    slot = "sp_slot_ident"
+    pub = "sp_pub_ident"
+
+    def setUp(self):
+        super().setUp()
+        self.drop_slot()
+        cluster.psql("DROP TABLE IF EXISTS ident;"
+                     "CREATE TABLE ident (id int PRIMARY KEY, u int NOT NULL UNIQUE, v text);"
+                     "ALTER TABLE ident OWNER TO capture;"
+                     "INSERT INTO ident VALUES (1, 100, 'a'), (2, 200, 'b'), (3, 300, 'c');")
+        self.addCleanup(self.drop_slot)
+
+    def test_identity_changed_while_streaming(self):
+        cat = configured_catalog(self.discover(), streams=["ident"])
+        state = self.read(cat).states()[-1]
+        out_path = os.path.join(self.tmp, "out")
+        p = self.start(self.read_argv(cat, state=state) + ["--follow"], out_path)
+        deadline = time.monotonic() + 60
+        while cluster.query("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot) != [["t"]]:
+            self.assertIsNone(p.poll(), "the --follow run exited")
+            self.assertLess(time.monotonic(), deadline, "the --follow run never took the slot")
+            time.sleep(0.05)
+        cluster.psql("ALTER TABLE ident REPLICA IDENTITY USING INDEX ident_u_key;"
+                     "DELETE FROM ident WHERE id = 2;")
+        self.assertEqual(p.wait(timeout=60), 1)
+        msgs = self.messages(out_path)
+        errs = [m["trace"]["error"] for m in msgs if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
+        self.assertEqual(errs[0]["failure_type"], "config_error")
+        self.assertIn("replica identity changed while streaming", errs[0]["message"])
+        # no delete without its key went out
+        self.assertEqual([m for m in msgs if m["type"] == "RECORD" and "id" not in m["record"]["data"]], [])
+        # the next read says what to fix before reading anything
+        r = self.read(cat, state=state, expect_rc=1)
+        self.assertIn("REPLICA IDENTITY is an index that is not its key", r.trace_errors()[0]["message"])
+        self.assertEqual(r.records(), [])
+
+    def test_key_changed_between_reads(self):
+        cat = configured_catalog(self.discover(), streams=["ident"])
+        state = self.read(cat).states()[-1]
+        cluster.psql("ALTER TABLE ident DROP CONSTRAINT ident_pkey; ALTER TABLE ident ADD PRIMARY KEY (u);"
+                     "DELETE FROM ident WHERE id = 2;")
+        r = self.read(cat, state=state, expect_rc=1)
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "config_error")
+        self.assertIn("primary key column id is not in the table's replica identity (u)", err["message"])
+        self.assertEqual(r.records(), [])
+
+    def test_identity_nothing_names_it(self):
+        cat = configured_catalog(self.discover(), streams=["ident"])
+        cluster.psql("ALTER TABLE ident REPLICA IDENTITY NOTHING;")
+        r = self.read(cat, expect_rc=1)
+        self.assertIn("REPLICA IDENTITY is NOTHING", r.trace_errors()[0]["message"])
+        self.assertIn("REPLICA IDENTITY DEFAULT (its primary key) or FULL", r.trace_errors()[0]["message"])
+
+
 class LockWaitTest(ReadBase):
     """Statements that wait for another session's lock (the publication's DDL, a copy's LOCK
     TABLE): SIGTERM cancels the wait and the read stops cleanly at once, instead of failing when
