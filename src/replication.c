@@ -74,6 +74,7 @@ typedef struct rel_map
 	int		   *selidx;			/* per relation column: index into stream->sel, or -1 */
 	tc_type    *types;			/* per relation column: resolved now (the table may have changed) */
 	int			keycol[32];		/* per key column of the table: the relation column, or -1 */
+	char	   *qname;			/* its "schema"."name" now, for re-reads (NULL: look it up) */
 } rel_map;
 
 #define WM_DELIVERED 4096
@@ -385,41 +386,61 @@ wait_txn_visible(repl_ctx *c)
 }
 
 /*
+ * The relation's "schema"."name" now, looked up by its OID: the name a change came under (or the
+ * read began with) may belong to another table since (a rename, a swap). False with *gone when the
+ * relation no longer exists; false with an error recorded when the server cannot be asked.
+ */
+static bool
+resolve_name(repl_ctx *c, rel_map *m, bool *gone)
+{
+	char		oid[16];
+	const char *params[1] = {oid};
+	PGresult   *res;
+
+	*gone = false;
+	free(m->qname);
+	m->qname = NULL;
+	snprintf(oid, sizeof(oid), "%u", m->oid);
+	res = pgc_query(c->r->conn, "looking up a table by its OID for a re-read",
+					"SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c "
+					"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::pg_catalog.oid",
+					1, params);
+	if (res == NULL)
+		return false;
+	if (PQntuples(res) == 1)
+		m->qname = strdup(PQgetvalue(res, 0, 0));
+	else
+		*gone = true;
+	PQclear(res);
+	if (m->qname == NULL && !*gone)
+		abort();
+	return m->qname != NULL;
+}
+
+/*
  * An unchanged TOASTed value that pgoutput did not send: read the row's current value by key,
- * once others see the transaction. Returns the result (caller clears) or NULL when the row is
- * gone (a later change deletes it).
+ * once others see the transaction, from the relation the change is of (by OID: not another table
+ * that took its name since, and ONLY the table, not its inheritance children). Returns the result
+ * (caller clears) or NULL when the row is gone (a later change deletes it, or the table is gone).
  */
 static PGresult *
-refetch_row(repl_ctx *c, const rel_map *m, const pgo_relation *rel, const pgo_tuple *newtup,
-			const pgo_tuple *oldtup, bool *failed)
+refetch_row(repl_ctx *c, rel_map *m, const pgo_tuple *newtup, const pgo_tuple *oldtup,
+			bool *failed)
 {
 	rd_stream  *s = m->stream;
 	const sp_table *t = s->table;
-	char	   *qt = pgc_qualified(c->r->conn, t->ns, t->name);
-	const char *params[32];
+	const char *params[34];
 	char	   *owned[32];
+	char		oid[16];
 	int			np = 0;
+	bool		looked_up = false;
+	bool		gone;
 	PGresult   *res = NULL;
 
 	*failed = false;
-	buf_reset(&c->sql);
-	buf_puts(&c->sql, "SELECT ");
-	for (int k = 0; k < s->nsel; k++)
-	{
-		char	   *q = pgc_ident(c->r->conn, t->cols[s->sel[k]].name);
-
-		buf_puts(&c->sql, k ? ", " : "");
-		buf_puts(&c->sql, q ? q : "NULL");
-		PQfreemem(q);
-	}
-	buf_printf(&c->sql, " FROM %s WHERE ", qt ? qt : "");
-	free(qt);
 	for (int k = 0; k < t->nkey && k < 32; k++)
 	{
-		const sp_column *kc = &t->cols[t->key[k]];
 		const pgo_value *v = NULL;
-		char	   *q = pgc_ident(c->r->conn, kc->name);
-
 		int			j = m->keycol[k];
 
 		if (j >= 0)
@@ -431,7 +452,6 @@ refetch_row(repl_ctx *c, const rel_map *m, const pgo_relation *rel, const pgo_tu
 		}
 		if (v == NULL)
 		{
-			PQfreemem(q);
 			for (int i = 0; i < np; i++)
 				free(owned[i]);
 			return NULL;
@@ -439,23 +459,97 @@ refetch_row(repl_ctx *c, const rel_map *m, const pgo_relation *rel, const pgo_tu
 		owned[np] = strndup(v->data, v->len);
 		params[np] = owned[np];
 		np++;
-		buf_printf(&c->sql, "%s%s = $%d::%s", k ? " AND " : "", q ? q : "NULL", np, kc->type_name);
-		PQfreemem(q);
 	}
-	if (np > 0 && !wait_txn_visible(c))
-		*failed = true;
-	else if (np > 0)
+	if (np == 0)
+		return NULL;
+	if (!wait_txn_visible(c))
 	{
-		res = pgc_query(c->r->conn, "re-reading a row for an unchanged TOASTed value", c->sql.data,
-						np, params);
-		if (res == NULL)
-			*failed = true;
-		else if (PQntuples(res) != 1)
-		{
-			PQclear(res);
-			res = NULL;
-		}
+		*failed = true;
+		goto done;
 	}
+	snprintf(oid, sizeof(oid), "%u", m->oid);
+	if (m->qname == NULL)
+	{
+		if (!resolve_name(c, m, &gone))
+		{
+			*failed = !gone;
+			goto done;
+		}
+		looked_up = true;
+	}
+	/* twice at most: with the name known, then with the name looked up again by OID */
+	for (;;)
+	{
+		char		state[6];
+		char		msg[1024];
+		char	   *before;
+		bool		same;
+
+		buf_reset(&c->sql);
+		buf_puts(&c->sql, "SELECT ");
+		for (int k = 0; k < s->nsel; k++)
+		{
+			char	   *q = pgc_ident(c->r->conn, t->cols[s->sel[k]].name);
+
+			buf_puts(&c->sql, k ? ", " : "");
+			buf_puts(&c->sql, q ? q : "NULL");
+			PQfreemem(q);
+		}
+		/* whether the name is the change's table now, compared below */
+		buf_printf(&c->sql, ", pg_catalog.to_regclass($%d)::pg_catalog.oid = $%d::pg_catalog.oid "
+				   "FROM %s%s WHERE ", np + 1, np + 2, t->relkind == 'p' ? "" : "ONLY ", m->qname);
+		for (int k = 0; k < np; k++)
+		{
+			const sp_column *kc = &t->cols[t->key[k]];
+			char	   *q = pgc_ident(c->r->conn, kc->name);
+
+			buf_printf(&c->sql, "%s%s = $%d::%s", k ? " AND " : "", q ? q : "NULL", k + 1,
+					   kc->type_name);
+			PQfreemem(q);
+		}
+		params[np] = m->qname;
+		params[np + 1] = oid;
+		res = pgc_try(c->r->conn, c->sql.data, np + 2, params, state, msg, sizeof(msg));
+		if (res == NULL)
+		{
+			/* the name is no table's now (renamed away), or lacks a column: look it up again */
+			if (!looked_up && (strcmp(state, "42P01") == 0 || strcmp(state, "42703") == 0))
+			{
+				if (!resolve_name(c, m, &gone))
+				{
+					*failed = !gone;
+					goto done;
+				}
+				looked_up = true;
+				continue;
+			}
+			pgc_fail("re-reading a row for an unchanged TOASTed value", state, msg, NULL);
+			*failed = true;
+			goto done;
+		}
+		if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, s->nsel), "t") == 0)
+			goto done;			/* the row, of this very table */
+		PQclear(res);
+		res = NULL;
+		if (looked_up)
+			goto done;			/* the name is right: the row is gone */
+		/* no row, or another table's: the name may be another table's now */
+		before = strdup(m->qname);
+		if (before == NULL)
+			abort();
+		if (!resolve_name(c, m, &gone))
+		{
+			free(before);
+			*failed = !gone;
+			goto done;
+		}
+		looked_up = true;
+		same = strcmp(before, m->qname) == 0;
+		free(before);
+		if (same)
+			goto done;			/* the row is gone */
+	}
+done:
 	for (int i = 0; i < np; i++)
 		free(owned[i]);
 	return res;
@@ -527,7 +621,7 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 			bool		failed;
 
 			tried_refetch = true;
-			refetched = refetch_row(c, m, rel, newtup, old_kind ? oldtup : NULL, &failed);
+			refetched = refetch_row(c, m, newtup, old_kind ? oldtup : NULL, &failed);
 			if (failed)
 				return false;
 		}
@@ -1526,6 +1620,7 @@ done:
 	{
 		free(c.rels[i].selidx);
 		free(c.rels[i].types);
+		free(c.rels[i].qname);
 	}
 	free(c.rels);
 	buf_free(&c.sql);

@@ -257,6 +257,47 @@ class CdcTest(ReadBase):
                 self.assertEqual(x["data"]["body"], big, t)
                 self.assertNotIn("meta", x)
 
+    def test_toast_reread_is_of_the_changed_table_only(self):
+        """An unchanged TOASTed value is re-read from the table the change is of: ONLY it (an
+        inheritance child holding the same key is not it), and by its OID (renamed while
+        streaming, it is still found, and a table that took its name is not read)."""
+        cluster.psql("""
+            DROP TABLE IF EXISTS tdoc_child, tdoc, tdoc_other, tdoc_moved;
+            CREATE TABLE tdoc (id int PRIMARY KEY, title text, body text); ALTER TABLE tdoc OWNER TO capture;
+            CREATE TABLE tdoc_other (id int PRIMARY KEY, title text, body text); ALTER TABLE tdoc_other OWNER TO capture;
+        """)
+        cat = configured_catalog(self.discover(), streams=["tdoc"])
+        state = self.read(cat).states()[-1]
+        big = TOASTED
+        cluster.psql("""
+            INSERT INTO tdoc VALUES (1, 't', '%s'), (2, 't', '%s');
+            CREATE TABLE tdoc_child () INHERITS (tdoc); INSERT INTO tdoc_child VALUES (1, 'child', 'CHILD');
+            INSERT INTO tdoc_other VALUES (2, 'other', 'OTHER');
+            UPDATE ONLY tdoc SET title = 't2' WHERE id = 1;
+        """ % (big, big))
+        r = self.read(cat, state=state)
+        self.assertEqual([(x["data"]["title"], x["data"]["body"], "meta" in x) for x in r.records("tdoc")],
+                         [("t", big, False), ("t", big, False), ("t2", big, False)])
+        state = r.states()[-1]
+        out_path = os.path.join(self.tmp, "out")
+        p = self.start(self.read_argv(cat, state=state) + ["--follow"], out_path)
+        deadline = time.monotonic() + 60
+        while cluster.query("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot) != [["t"]]:
+            self.assertIsNone(p.poll(), "the --follow run exited")
+            self.assertLess(time.monotonic(), deadline, "the --follow run never took the slot")
+            time.sleep(0.05)
+        # the change is re-read after the swap: tdoc is the other table by then
+        cluster.psql("BEGIN; UPDATE ONLY tdoc SET title = 't3' WHERE id = 2;"
+                     "ALTER TABLE tdoc RENAME TO tdoc_moved; ALTER TABLE tdoc_other RENAME TO tdoc; COMMIT;")
+        deadline = time.monotonic() + 60
+        while not [m for m in self.messages(out_path) if m["type"] == "RECORD"]:
+            self.assertIsNone(p.poll(), "the --follow run exited: %s" % self.messages(out_path)[-3:])
+            self.assertLess(time.monotonic(), deadline, "the change never came")
+            time.sleep(0.1)
+        self.sigterm(p)
+        recs = [m["record"]["data"] for m in self.messages(out_path) if m["type"] == "RECORD"]
+        self.assertEqual([(x["id"], x["title"], x["body"]) for x in recs], [(2, "t3", big)])
+
     def test_changes_before_a_column_is_renamed_or_dropped_keep_it(self):
         """Changes made before a column was renamed or dropped carry its configured name: they are
         read with it, not silently without it. A TOASTed value of such a column that the change did
