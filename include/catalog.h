@@ -35,6 +35,7 @@ typedef struct sp_table
 	char		replident;		/* 'd', 'n', 'f', 'i' */
 	bool		in_publication;
 	bool		added_to_publication;	/* by this read: its earlier changes were not decoded */
+	uint32_t	publication_rel;	/* its pg_publication_rel row's OID (0: none, FOR ALL TABLES) */
 	char	   *partition_without_identity; /* partitions with no replica identity, or NULL */
 	char	   *unlogged;		/* it, or its partitions, if UNLOGGED or foreign (not in the WAL) */
 	bool		has_children;	/* inheritance children (or partitions): their rows are its own */

@@ -33,6 +33,8 @@ typedef struct stream_state
 	long long	ctid_block;		/* keyless tables: next heap block to copy (-1 when unused) */
 	long long	ctid_filenode;	/* the table's relfilenode those blocks belong to (0: unknown) */
 	uint32_t	table_oid;		/* the table this state is of (0: unknown) */
+	uint32_t	publication_rel;	/* its pg_publication_rel row (0: none, or unknown): another
+									 * means it left the publication and came back since */
 	pg_lsn		changes_from;	/* a table backfilled again: its changes committed before this
 								 * are in the copy, and older ones were partly never decoded */
 	/*

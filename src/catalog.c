@@ -172,7 +172,8 @@ static const char keys_sql[] =
  * says (publication_fits refuses the publication if that is off).
  */
 #define PUBTABLES_SQL(in_schema) \
-	"SELECT c.oid FROM pg_publication p, pg_class c WHERE p.pubname = $1 " \
+	"SELECT c.oid, (SELECT pr.oid FROM pg_publication_rel pr WHERE pr.prpubid = p.oid AND " \
+	"pr.prrelid = c.oid) FROM pg_publication p, pg_class c WHERE p.pubname = $1 " \
 	"AND c.oid = ANY($2::oid[]) AND (p.puballtables OR EXISTS (SELECT 1 FROM pg_publication_rel pr " \
 	"WHERE pr.prpubid = p.oid AND pr.prrelid = c.oid)" in_schema ")"
 
@@ -377,7 +378,11 @@ catalog_load(PGconn *conn, const config_t *cfg, sp_catalog *out)
 			int			i = find_table_by_oid(out, (uint32_t) strtoul(PQgetvalue(res, r, 0), NULL, 10));
 
 			if (i >= 0)
+			{
 				out->tables[i].in_publication = true;
+				if (!PQgetisnull(res, r, 1))
+					out->tables[i].publication_rel = (uint32_t) strtoul(PQgetvalue(res, r, 1), NULL, 10);
+			}
 		}
 		PQclear(res);
 		res = NULL;

@@ -551,6 +551,7 @@ add_stream(reader *r, const json_t *cs)
 	s->st.name = t->name;
 	s->st.ctid_block = -1;
 	s->st.table_oid = t->oid;
+	s->st.publication_rel = t->publication_rel;
 	s->st.partitions = t->partitions;	/* borrowed from the catalog */
 	s->st.cursor_key = key_signature(t);
 	if (strcmp(json_string_value(mode), "incremental") == 0 && r->cfg->method != REPL_CDC)
@@ -1082,6 +1083,14 @@ set_batch_end(reader *r)
  * Prepare CDC: publication, slot, start position (from the state or the slot), lost-position
  * handling, and the end-of-batch position.
  */
+/* The states say which pg_publication_rel row each table is in the publication by, as of now */
+static void
+note_publication_rels(reader *r)
+{
+	for (int i = 0; i < r->nstreams; i++)
+		r->streams[i].st.publication_rel = r->streams[i].table->publication_rel;
+}
+
 static bool
 prepare_cdc(reader *r, const sp_state *state)
 {
@@ -1262,6 +1271,7 @@ prepare_cdc(reader *r, const sp_state *state)
 	if (!resuming &&
 		!publication_ensure(r->conn, cfg->publication, tables, ntables, r->server_version))
 		goto done;
+	note_publication_rels(r);
 
 	if (slot.exists && !resuming && strcmp(slot.wal_status, "lost") == 0)
 	{
@@ -1377,6 +1387,15 @@ prepare_cdc(reader *r, const sp_state *state)
 				goto done;
 			s->backfill_again = true;
 		}
+		else if (saved->publication_rel != 0 && s->table->publication_rel != 0 &&
+				 saved->publication_rel != s->table->publication_rel)
+		{
+			log_warn("stream %s.%s: the table left publication \"%s\" and was added to it again "
+					 "since the state was saved, so its changes in between were not captured: "
+					 "backfilling it again; rows deleted meanwhile stay in the destination until "
+					 "the stream is refreshed", s->table->ns, s->table->name, cfg->publication);
+			s->backfill_again = true;
+		}
 		else if (!s->table->in_publication)
 		{
 			log_warn("stream %s.%s: the table was not in publication \"%s\", so its changes since "
@@ -1448,6 +1467,7 @@ prepare_cdc(reader *r, const sp_state *state)
 		buf_free(&oids);
 		if (res == NULL)
 			goto done;
+		note_publication_rels(r);
 		standby = PQgetvalue(res, 0, 1)[0] == 't';
 		/* a standby makes a commit visible as it replays it: nothing to wait for there */
 		if (!standby &&

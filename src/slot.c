@@ -186,6 +186,30 @@ publication_ddl(PGconn *conn, const char *what, const char *denied_hint, const c
 	return res != NULL;
 }
 
+/* The pg_publication_rel rows of tables this read added to the publication (sp_table) */
+static bool
+publication_rels(PGconn *conn, const char *name, sp_table *const *tables, int n)
+{
+	const char *p[1] = {name};
+	PGresult   *res = NULL;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (!tables[i]->added_to_publication)
+			continue;
+		if (res == NULL && (res = pgc_query(conn, "reading the publication's tables",
+											"SELECT pr.prrelid, pr.oid FROM pg_catalog.pg_publication_rel pr "
+											"JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid "
+											"WHERE p.pubname = $1", 1, p)) == NULL)
+			return false;
+		for (int r = 0; r < PQntuples(res); r++)
+			if ((uint32_t) strtoul(PQgetvalue(res, r, 0), NULL, 10) == tables[i]->oid)
+				tables[i]->publication_rel = (uint32_t) strtoul(PQgetvalue(res, r, 1), NULL, 10);
+	}
+	PQclear(res);
+	return true;
+}
+
 bool
 publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int n,
 				   int server_version)
@@ -252,7 +276,7 @@ publication_ensure(PGconn *conn, const char *name, sp_table *const *tables, int 
 			tables[i]->added_to_publication = true;
 		}
 	}
-	ok = true;
+	ok = publication_rels(conn, name, tables, n);
 done:
 	PQfreemem(pub);
 	buf_free(&sql);

@@ -41,6 +41,7 @@ parse_stream(const json_t *entry, stream_state *ss)
 	const json_t *filenode = json_object_get(s, "relation_filenode");
 	const json_t *key = json_object_get(s, "cursor_key");
 	const json_t *oid = json_object_get(s, "table_oid");
+	const json_t *prel = json_object_get(s, "publication_rel");
 	const json_t *from = json_object_get(s, "changes_from");
 	const json_t *snap = json_object_get(s, "copy_snapshot");
 	const json_t *parts = json_object_get(s, "partitions");
@@ -84,6 +85,8 @@ parse_stream(const json_t *entry, stream_state *ss)
 		ss->cursor_key = dupstr(json_string_value(key));
 	if (json_is_integer(oid) && json_integer_value(oid) > 0 && json_integer_value(oid) <= UINT32_MAX)
 		ss->table_oid = (uint32_t) json_integer_value(oid);
+	if (json_is_integer(prel) && json_integer_value(prel) > 0 && json_integer_value(prel) <= UINT32_MAX)
+		ss->publication_rel = (uint32_t) json_integer_value(prel);
 	if (from != NULL && (!json_is_string(from) || !pgo_lsn_parse(json_string_value(from), &ss->changes_from)))
 		return bad_state("a stream_state's changes_from is not an LSN");
 	if (snap != NULL)
@@ -298,6 +301,8 @@ state_stream_json(const stream_state *ss)
 	}
 	if (ss->table_oid > 0)
 		json_object_set_new(s, "table_oid", json_integer(ss->table_oid));
+	if (ss->publication_rel > 0)
+		json_object_set_new(s, "publication_rel", json_integer(ss->publication_rel));
 	if (ss->partitions)
 		json_object_set_new(s, "partitions", json_string(ss->partitions));
 	if (ss->changes_from > 0)
