@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "error.h"
 #include "log.h"
@@ -25,6 +26,12 @@
 	"-c lock_timeout=" SP_STR(PGC_LOCK_TIMEOUT_MS) " -c idle_in_transaction_session_timeout=0"
 
 static char last_connect_error[1536];
+
+/* see pgc_cancel_arm */
+static PGcancel *volatile cancel_armed;
+static volatile sig_atomic_t stop_signalled;
+static volatile sig_atomic_t cancel_sent;
+
 
 static const char *
 ssl_mode_name(ssl_mode_t m)
@@ -90,8 +97,12 @@ pick_line(const char *in, const char *const *pats, char *out, size_t outsz)
 			bestlen = len;
 			break;
 		}
-		/* an indented line continues the one before it ("server closed the connection...") */
-		if (len > 0 && line[0] != '\t' && line[0] != ' ')
+		/*
+		 * an indented line continues the one before it ("server closed the connection..."), and
+		 * so do the server's DETAIL and HINT lines
+		 */
+		if (len > 0 && line[0] != '\t' && line[0] != ' ' && strncmp(line, "DETAIL:  ", 9) != 0 &&
+			strncmp(line, "HINT:  ", 7) != 0)
 		{
 			best = line;
 			bestlen = len;
@@ -102,6 +113,15 @@ pick_line(const char *in, const char *const *pats, char *out, size_t outsz)
 		bestlen = outsz - 1;
 	memcpy(out, best ? best : "", bestlen);
 	out[bestlen] = '\0';
+	/* the DETAIL right after it says more ("User does not have CONNECT privilege.") */
+	if (best && best[bestlen] == '\n' && strncmp(best + bestlen + 1, "DETAIL:  ", 9) == 0)
+	{
+		const char *d = best + bestlen + 10;
+		const char *e = strchr(d, '\n');
+		size_t		n = strlen(out);
+
+		snprintf(out + n, outsz - n, " (%.*s)", (int) (e ? (size_t) (e - d) : strlen(d)), d);
+	}
 }
 
 void
@@ -118,6 +138,73 @@ has_libpq_param(const config_t *cfg, const char *key)
 		if (strcmp(cfg->libpq_params[i].key, key) == 0)
 			return true;
 	return false;
+}
+
+enum
+{
+	CONNECT_DONE,				/* connected, or failed (PQstatus, PQerrorMessage) */
+	CONNECT_TIMEOUT,			/* an attempt took longer than connect_timeout */
+	CONNECT_STOPPED				/* a stop signal came first */
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * PQconnectdbParams, but a stop signal ends the wait (a server that never answers would hold a
+ * stopped read for connect_timeout): PQconnectPoll in slices of at most 200 ms, each attempt (a
+ * new socket: another address of the host) given timeout_s seconds, as libpq's own
+ * connect_timeout does.
+ */
+static PGconn *
+connect_interruptible(const char *const *keys, const char *const *vals, int timeout_s, int *outcome)
+{
+	PGconn	   *c = PQconnectStartParams(keys, vals, 0);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	int			sock = -1;
+	int64_t		deadline = 0;
+
+	*outcome = CONNECT_DONE;
+	if (c == NULL || PQstatus(c) == CONNECTION_BAD)
+		return c;
+	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
+	{
+		struct pollfd pfd;
+		int64_t		now = mono_ms();
+		int			rc;
+
+		if (PQsocket(c) != sock)
+		{
+			sock = PQsocket(c);
+			deadline = now + (int64_t) timeout_s * 1000;
+		}
+		if (stop_signalled)
+		{
+			cancel_sent = 1;	/* stopped as a cancelled statement is: a stop, not an error */
+			*outcome = CONNECT_STOPPED;
+			return c;
+		}
+		if (now >= deadline)
+		{
+			*outcome = CONNECT_TIMEOUT;
+			return c;
+		}
+		pfd.fd = sock;
+		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, deadline - now < 200 ? (int) (deadline - now) : 200);
+		if (rc < 0 && errno != EINTR)
+			return c;			/* PQconnectPoll would fail the same way: try it */
+		if (rc > 0)
+			st = PQconnectPoll(c);
+	}
+	return c;
 }
 
 PGconn *
@@ -139,6 +226,8 @@ pgc_connect(const config_t *cfg, bool replication)
 	char		msg[1024];
 	off_t		mark;
 	bool		unreached = false;	/* no server answered: the tunnel may say why */
+	bool		busy = false;	/* the server answered, but cannot take us now */
+	int			outcome;
 	bool		tunnel_closed = false;
 	char		hp[300];
 
@@ -211,14 +300,26 @@ pgc_connect(const config_t *cfg, bool replication)
 	 */
 	PQsetSSLKeyPassHook_OpenSSL(PQdefaultSSLKeyPassHook_OpenSSL);
 	mark = cfg->tunnel != TUNNEL_NONE ? tunnel_mark() : 0;
-	conn = PQconnectdbParams(keys, vals, 0);
+	conn = connect_interruptible(keys, vals, atoi(timeout), &outcome);
 	free(options);
+	if (outcome == CONNECT_STOPPED)
+	{
+		pgc_host_port(hp, sizeof(hp), cfg->host, cfg->port);
+		snprintf(last_connect_error, sizeof(last_connect_error), "stopped while connecting to %s",
+				 hp);
+		err_set(ERR_TRANSIENT, NULL, "%s", last_connect_error);
+		PQfinish(conn);
+		return NULL;
+	}
 	/* the server's notices and warnings go to stderr (libpq's default), which Airbyte logs */
 	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
 		return conn;
 
 	/* the line of the attempt that got furthest: its failure is the one to fix */
-	pick_line(conn ? PQerrorMessage(conn) : "out of memory", informative, msg, sizeof(msg));
+	if (outcome == CONNECT_TIMEOUT)
+		snprintf(msg, sizeof(msg), "timeout expired");
+	else
+		pick_line(conn ? PQerrorMessage(conn) : "out of memory", informative, msg, sizeof(msg));
 	pgc_host_port(hp, sizeof(hp), cfg->host, cfg->port);
 	/*
 	 * Through a tunnel libpq names its loopback end ("connection to server at "127.0.0.1", port
@@ -287,6 +388,35 @@ pgc_connect(const config_t *cfg, bool replication)
 				 "TLS failure connecting to %s with ssl_mode %s: %s; check ssl_mode and the "
 				 "certificates",
 				 hp, ssl_mode_name(cfg->ssl_mode), msg);
+	else if (strstr(msg, "not permitted to log in"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "could not log in to %s as \"%s\": %s; ALTER ROLE \"%s\" LOGIN", hp,
+				 cfg->username, msg, cfg->username);
+	else if (strstr(msg, "permission denied for database"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "could not connect to database \"%s\" on %s: %s; GRANT CONNECT ON DATABASE "
+				 "\"%s\" TO \"%s\"", cfg->database, hp, msg, cfg->database, cfg->username);
+	else if (strstr(msg, "is not currently accepting connections"))
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "could not connect to database \"%s\" on %s: %s; ALTER DATABASE \"%s\" "
+				 "ALLOW_CONNECTIONS true, or name another database", cfg->database, hp, msg,
+				 cfg->database);
+	else if (strstr(msg, "too many connections") || strstr(msg, "too many clients") ||
+			 strstr(msg, "remaining connection slots"))
+	{
+		busy = true;
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "the server at %s has no connection to spare: %s; the next attempt tries again "
+				 "(raise max_connections or the role's CONNECTION LIMIT if it persists)", hp, msg);
+	}
+	else if (strstr(msg, "starting up") || strstr(msg, "shutting down") ||
+			 strstr(msg, "in recovery mode") || strstr(msg, "not yet accepting connections"))
+	{
+		busy = true;
+		snprintf(last_connect_error, sizeof(last_connect_error),
+				 "the server at %s is not accepting connections yet: %s; the next attempt tries "
+				 "again", hp, msg);
+	}
 	else
 	{
 		unreached = true;
@@ -306,7 +436,7 @@ pgc_connect(const config_t *cfg, bool replication)
 					 "could not connect to %s (the host and port as the SSH jump server sees "
 					 "them): %s", hp, why);
 	}
-	err_set(tunnel_closed ? ERR_TRANSIENT : ERR_CONFIG, msg, "%s", last_connect_error);
+	err_set(tunnel_closed || busy ? ERR_TRANSIENT : ERR_CONFIG, msg, "%s", last_connect_error);
 	PQfinish(conn);
 	return NULL;
 }
@@ -466,6 +596,10 @@ pgc_fail(const char *what, const char *sqlstate, const char *msg, const char *in
 	else if (strstr(msg, "wal_level") != NULL)
 		err_set(ERR_CONFIG, internal, "%s failed: %s; set wal_level = logical in "
 				"postgresql.conf and restart the server", what, msg);
+	else if (strstr(msg, "replication slots are in use") != NULL)
+		err_set(ERR_CONFIG, internal, "%s failed: %s; drop a replication slot no longer used "
+				"(pg_replication_slots) or raise max_replication_slots in postgresql.conf and "
+				"restart the server", what, msg);
 	else if (strcmp(sqlstate, "55P03") == 0 || strcmp(sqlstate, "40P01") == 0)
 		err_set(ERR_TRANSIENT, internal, "%s failed: %s: another session held a lock it needed "
 				"(for longer than %d s, or in a deadlock); the next attempt tries again", what,
@@ -474,9 +608,6 @@ pgc_fail(const char *what, const char *sqlstate, const char *msg, const char *in
 		err_set(pgc_error_kind(sqlstate), internal, "%s failed: %s", what, msg);
 }
 
-static PGcancel *volatile cancel_armed;
-static volatile sig_atomic_t stop_signalled;
-static volatile sig_atomic_t cancel_sent;
 
 bool
 pgc_cancel_arm(PGconn *c)

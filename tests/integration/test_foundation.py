@@ -179,6 +179,53 @@ class CheckTest(Base):
         self.assertIn("within 3 seconds", st["message"])
         self.assertLess(elapsed, 15)
 
+    def test_stop_while_connecting(self):
+        """SIGTERM while the connection waits on a server that never answers: the read stops at
+        once (exit 0, no error), not after connect_timeout_seconds"""
+        with socket.socket() as hole:
+            hole.bind(("127.0.0.1", 0))
+            hole.listen(16)
+            cfg = cluster.config(port=hole.getsockname()[1], connect_timeout_seconds=60)
+            cat = {"streams": [{"stream": {"name": "t", "namespace": "public", "json_schema": {"type": "object", "properties": {}},
+                                           "supported_sync_modes": ["full_refresh"]},
+                                "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}
+            argv = [BINARY, "read"]
+            for name, obj in (("config", cfg), ("catalog", cat)):
+                path = os.path.join(self.tmp, name + ".json")
+                with open(path, "w") as f:
+                    json.dump(obj, f)
+                argv += ["--" + name, path]
+            p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(1.5)
+            t0 = time.time()
+            p.send_signal(15)
+            out, err = p.communicate(timeout=60)
+            elapsed = time.time() - t0
+        self.assertEqual(p.returncode, 0, out.decode() + err.decode())
+        self.assertLess(elapsed, 5)
+        self.assertNotIn(b'"type":"ERROR"', out)
+
+    def test_refused_logins_name_the_fix(self):
+        cluster.psql("""
+            DROP DATABASE IF EXISTS sp_closed; DROP DATABASE IF EXISTS sp_private;
+            DROP ROLE IF EXISTS sp_nologin; CREATE ROLE sp_nologin NOLOGIN PASSWORD '%s';
+            CREATE DATABASE sp_closed ALLOW_CONNECTIONS false; CREATE DATABASE sp_private;
+            REVOKE CONNECT ON DATABASE sp_private FROM PUBLIC;""" % PASSWORD)
+        cases = [
+            (cluster.config(cdc=False, user="sp_nologin"), 'ALTER ROLE "sp_nologin" LOGIN'),
+            (cluster.config(cdc=False, db="sp_closed"), 'ALTER DATABASE "sp_closed" ALLOW_CONNECTIONS true'),
+            (cluster.config(cdc=False, db="sp_private"), 'GRANT CONNECT ON DATABASE "sp_private" TO "capture"'),
+        ]
+        for cfg, fix in cases:
+            st = self.status(self.run_cmd(["check"], config=cfg))
+            self.assertEqual(st["status"], "FAILED")
+            self.assertIn(fix, st["message"])
+            self.assertNotIn("check the host, the port", st["message"])
+        # the server's DETAIL line is kept with the line it explains
+        st = self.status(self.run_cmd(["check"], config=cluster.config(cdc=False, db="sp_private")))
+        self.assertIn("permission denied for database", st["message"])
+        self.assertIn("CONNECT privilege", st["message"])
+
     def test_role_without_replication(self):
         st = self.status(self.run_cmd(["check"], config=cluster.config(user="norepl")))
         self.assertEqual(st["status"], "FAILED")

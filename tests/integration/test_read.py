@@ -1159,6 +1159,25 @@ class IdentityTest(ReadBase):
         self.assertIn("REPLICA IDENTITY DEFAULT (its primary key) or FULL", r.trace_errors()[0]["message"])
 
 
+class SlotLimitTest(ReadBase):
+    def test_no_free_slot_names_the_fix(self):
+        """Every replication slot taken: the first read's error is a config error naming
+        max_replication_slots, as check's is"""
+        other = Cluster(settings={"max_replication_slots": "1"}).start()
+        try:
+            other.create_capture_role()
+            other.psql("CREATE TABLE sl (id int PRIMARY KEY); ALTER TABLE sl OWNER TO capture;"
+                       "SELECT pg_create_logical_replication_slot('taken', 'pgoutput');")
+            cfg = other.config()
+            cat = configured_catalog(run_connector(["discover"], self.tmp, config=cfg).of_type("CATALOG")[0], streams=["sl"])
+            r = self.read(cat, cfg=cfg, expect_rc=1)
+            err = r.trace_errors()[0]
+            self.assertEqual(err["failure_type"], "config_error", err)
+            self.assertIn("max_replication_slots", err["message"])
+        finally:
+            other.stop()
+
+
 class LockWaitTest(ReadBase):
     """Statements that wait for another session's lock (the publication's DDL, a copy's LOCK
     TABLE): SIGTERM cancels the wait and the read stops cleanly at once, instead of failing when
