@@ -1569,18 +1569,25 @@ config_load(const char *path, config_t *cfg)
 		err_set(ERR_CONFIG, NULL, "config file \"%s\" is empty", path);
 		goto done;
 	}
-	root = json_loadb(data + skip, len - skip, 0, &jerr);
+	/* any JSON value: one that is not an object is told as such (below) */
+	root = json_loadb(data + skip, len - skip, JSON_DECODE_ANY, &jerr);
 	if (root == NULL)
 	{
 		char		detail[JSON_ERROR_TEXT_LENGTH + 64];
+		char		reason[JSON_ERROR_TEXT_LENGTH];
+		char	   *near;
 
 		json_error_detail(&jerr, detail, sizeof(detail));
+		/* jansson's reason, without the text it quotes ("near ..."), which may be a secret's */
+		snprintf(reason, sizeof(reason), "%s", jerr.text);
+		if ((near = strstr(reason, " near ")) != NULL)
+			*near = '\0';
 		if (json_error_code(&jerr) == json_error_numeric_overflow)
 			err_set(ERR_CONFIG, detail, "config file \"%s\" holds a number too large for a 64-bit "
 					"integer (line %d, column %d)", path, jerr.line, jerr.column);
 		else
-			err_set(ERR_CONFIG, detail, "config file \"%s\" is not valid JSON (line %d, column %d)",
-					path, jerr.line, jerr.column);
+			err_set(ERR_CONFIG, detail, "config file \"%s\" is not valid JSON: %s (line %d, column "
+					"%d)", path, reason, jerr.line, jerr.column);
 		goto done;
 	}
 	if (!json_is_object(root))

@@ -1036,6 +1036,7 @@ test_load_files(void **state)
 	char	   *broken = write_file("broken.json", "{\"host\": \"h\",\n \"password\": " SECRET "}",
 									strlen("{\"host\": \"h\",\n \"password\": " SECRET "}"));
 	char	   *array = write_file("array.json", "[1, 2]", 6);
+	char	   *null_doc = write_file("null.json", "null", 4);
 	const char *good_text = "\xEF\xBB\xBF{\"host\": \"h\", \"port\": 5432, \"database\": \"d\", "
 		"\"username\": \"u\", \"password\": \"" SECRET "\"}";
 	char	   *good = write_file("good.json", good_text, strlen(good_text));
@@ -1045,10 +1046,14 @@ test_load_files(void **state)
 	expect_load_error(missing, "does not exist");
 	expect_load_error(empty, "is empty");
 	expect_load_error(blank, "is empty");
-	expect_load_error(broken, "is not valid JSON");
+	expect_load_error(broken, "is not valid JSON: invalid token");
 	assert_non_null(strstr(err_message(), "line 2"));
 	assert_non_null(strstr(err_internal(), "line 2"));
+	/* the reason, never the text it was found in */
+	assert_null(strstr(err_message(), SECRET));
+	assert_null(strstr(err_internal(), SECRET));
 	expect_load_error(array, "must hold a JSON object, found array");
+	expect_load_error(null_doc, "must hold a JSON object, found null");
 	expect_load_error(tmpdir, "");
 
 	err_clear();
@@ -1079,6 +1084,7 @@ test_load_files(void **state)
 	free(blank);
 	free(broken);
 	free(array);
+	free(null_doc);
 	free(good);
 }
 
