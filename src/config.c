@@ -1366,9 +1366,27 @@ looks_like_conninfo(const char *v)
 	return opts != NULL;
 }
 
+/* Spaces and line ends around a value pasted from elsewhere: not part of it. */
+static void
+trim(char *v)
+{
+	size_t		start = 0;
+	size_t		len;
+
+	if (v == NULL)
+		return;
+	while (v[start] && isspace((unsigned char) v[start]))
+		start++;
+	len = strlen(v + start);
+	while (len > 0 && isspace((unsigned char) v[start + len - 1]))
+		len--;
+	memmove(v, v + start, len);
+	v[len] = '\0';
+}
+
 /* host, database and username name one thing each (see looks_like_conninfo). */
 static bool
-check_plain_fields(const config_t *cfg)
+check_plain_fields(config_t *cfg)
 {
 	static const char *const rest = "put the host, port, database, username and password in "
 		"their own fields, and other connection parameters in jdbc_url_params";
@@ -1381,7 +1399,18 @@ check_plain_fields(const config_t *cfg)
 		{"database", cfg->database, "the name of the database"},
 		{"username", cfg->username, "the name of the role"},
 	};
-	const char *h = cfg->host;
+	const char *h;
+
+	if (cfg->host == NULL)
+		return true;
+	trim(cfg->host);
+	h = cfg->host;
+	if (h[0] == '\0')
+	{
+		err_set(ERR_CONFIG, NULL, "config field \"host\" is blank; give the server's host name or "
+				"IP address");
+		return false;
+	}
 
 	/*
 	 * A host is a name or an address (IPv6 in brackets or not), a comma-separated list of them

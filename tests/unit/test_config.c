@@ -374,6 +374,10 @@ test_bracketed_ipv6_host(void **state)
 	assert_true(parse_sq("{'host': '[db]', 'port': 5432, 'database': 'd', 'username': 'u'}", &cfg));
 	assert_string_equal(cfg.host, "[db]");
 	config_free(&cfg);
+	/* spaces and a line end pasted around a host are not part of it */
+	assert_true(parse_sq("{'host': ' db.example.com\\n', 'port': 5432, 'database': 'd', 'username': 'u'}", &cfg));
+	assert_string_equal(cfg.host, "db.example.com");
+	config_free(&cfg);
 }
 
 /* Only the required fields: every default checked. */
@@ -835,6 +839,8 @@ static const bad_case bad_cases[] = {
 	/* empty strings */
 	{"{'host': '', 'port': 5432, 'database': 'd', 'username': 'u'}", true,
 	"\"host\" must not be empty", NULL},
+	{"{'host': ' \\n ', 'port': 5432, 'database': 'd', 'username': 'u'}", true,
+	"config field \"host\" is blank", NULL},
 	{"{'host': 'h', 'port': 5432, 'database': '', 'username': 'u'}", true,
 	"\"database\" must not be empty", NULL},
 	{"{'host': 'h', 'port': 5432, 'database': 'd', 'username': ''}", true,
