@@ -1243,6 +1243,17 @@ write_pem_file(const char *field, const char *tag, const char *pem, char **out_p
 	int			fd;
 	int			n;
 
+	/* a path, or a file's name, is not what it takes (and the value is not repeated: a secret) */
+	if (strstr(pem, "-----BEGIN") == NULL && strchr(pem, '\n') == NULL &&
+		(pem[0] == '/' || pem[0] == '~' || strncmp(pem, "./", 2) == 0 ||
+		 (strlen(pem) > 4 && (strcmp(pem + strlen(pem) - 4, ".pem") == 0 ||
+							  strcmp(pem + strlen(pem) - 4, ".crt") == 0 ||
+							  strcmp(pem + strlen(pem) - 4, ".key") == 0))))
+	{
+		err_set(ERR_CONFIG, NULL, "config field \"%s\" must hold the PEM text itself, from its "
+				"\"-----BEGIN\" line to its \"-----END\" line, not a file path", field);
+		return false;
+	}
 	if (dir == NULL || dir[0] == '\0')
 		dir = "/tmp";
 	n = snprintf(path, sizeof(path), "%s/source-postgres-%s-XXXXXX", dir, tag);

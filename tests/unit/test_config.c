@@ -839,6 +839,8 @@ static const bad_case bad_cases[] = {
 	/* empty strings */
 	{"{'host': '', 'port': 5432, 'database': 'd', 'username': 'u'}", true,
 	"\"host\" must not be empty", NULL},
+	{BASE ", 'ssl_mode': {'mode': 'verify-ca', 'ca_certificate': '/etc/ssl/certs/root.crt'}", false,
+	"\"ssl_mode.ca_certificate\" must hold the PEM text itself", NULL},
 	{"{'host': ' \\n ', 'port': 5432, 'database': 'd', 'username': 'u'}", true,
 	"config field \"host\" is blank", NULL},
 	{"{'host': 'h', 'port': 5432, 'database': '', 'username': 'u'}", true,
