@@ -310,6 +310,34 @@ check_tables(PGconn *conn, const config_t *cfg, const sp_catalog *cat)
 	return r;
 }
 
+/*
+ * heartbeat_action_query run once as reads run it (PostgreSQL's default search_path), in a
+ * transaction rolled back, so a typo or a missing privilege fails here rather than in the next
+ * read.
+ */
+static const char *
+check_heartbeat(PGconn *conn, const config_t *cfg)
+{
+	char		code[6];
+	char		msg[512];
+	PGresult   *res;
+	const char *failure = NULL;
+
+	if (cfg->heartbeat_action_query == NULL || cfg->heartbeat_action_query[0] == '\0')
+		return NULL;
+	if (!pgc_command(conn, "setting the heartbeat's search_path", "SET search_path = \"$user\", public") ||
+		!pgc_command(conn, "starting a transaction for the heartbeat", "BEGIN"))
+		return fail_from_err();
+	res = pgc_try(conn, cfg->heartbeat_action_query, 0, NULL, code, msg, sizeof(msg));
+	if (res == NULL)
+		failure = failf("heartbeat_action_query fails: %s (SQLSTATE %s); fix the query, or leave "
+						"it empty", msg, code);
+	PQclear(res);
+	PQclear(PQexec(conn, "ROLLBACK"));
+	PQclear(PQexec(conn, "RESET search_path"));
+	return failure;
+}
+
 bool
 cmd_check(const cli_args *args)
 {
@@ -345,7 +373,8 @@ cmd_check(const cli_args *args)
 			(failure = check_role(conn, &cfg)) != NULL ||
 			(failure = check_replication_connection(&cfg)) != NULL ||
 			(failure = check_slot(conn, &cfg)) != NULL ||
-			(failure = check_publication(conn, &cfg, &cat)) != NULL)
+			(failure = check_publication(conn, &cfg, &cat)) != NULL ||
+			(failure = check_heartbeat(conn, &cfg)) != NULL)
 			goto done;
 	}
 	failure = check_tables(conn, &cfg, &cat);

@@ -471,6 +471,14 @@ class CdcTest(ReadBase):
         self.assertEqual(err["failure_type"], "config_error")
         self.assertIn("heartbeat_action_query", err["message"])
         self.assertIn("no_such_table", err["message"])
+        # check says so first, and runs a good one without keeping its effect
+        r = run_connector(["check"], self.tmp, config=self.cfg(heartbeat_action_query="UPDATE no_such_table SET n = 1"))
+        st = r.of_type("CONNECTION_STATUS")[0]["connectionStatus"]
+        self.assertEqual(st["status"], "FAILED")
+        self.assertIn("heartbeat_action_query", st["message"])
+        r = run_connector(["check"], self.tmp, config=cfg)
+        self.assertEqual(r.of_type("CONNECTION_STATUS")[0]["connectionStatus"]["status"], "SUCCEEDED", r.raw)
+        self.assertEqual(cluster.query("SELECT n FROM airbyte_heartbeat"), [["2"]])
 
     def test_idle_read_is_quick_and_advances(self):
         cluster.psql("DROP TABLE IF EXISTS idle; CREATE TABLE idle (id int PRIMARY KEY); ALTER TABLE idle OWNER TO capture;"
