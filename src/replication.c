@@ -75,6 +75,9 @@ typedef struct rel_map
 	tc_type    *types;			/* per relation column: resolved now (the table may have changed) */
 	int			keycol[32];		/* per key column of the table: the relation column, or -1 */
 	char	   *qname;			/* its "schema"."name" now, for re-reads (NULL: look it up) */
+	int			key_missing;	/* a stream key column its replica identity lacks (its index in
+								 * the relation), or -1 */
+	bool		key_warned;		/* that was said for an UPDATE or DELETE */
 } rel_map;
 
 #define WM_DELIVERED 4096
@@ -331,23 +334,21 @@ on_relation(repl_ctx *c, const pgo_relation *rel)
 	if (s)
 		map_key_columns(m, s->table, rel);
 	/*
-	 * The replica identity changed while streaming (ALTER TABLE ... REPLICA IDENTITY, a new
-	 * primary key): a stream key column it no longer holds would be missing from DELETEs, and a
-	 * change to it would come without the old row. Stop here rather than leave the old rows in
-	 * the destination (the next read says the same at its start until the table is fixed).
+	 * The replica identity changed while streaming (ALTER TABLE ... REPLICA IDENTITY, a primary
+	 * key dropped or replaced): a stream key column it no longer holds is missing from DELETEs, and
+	 * a change to it comes without the old row. Said when an UPDATE or DELETE of the stream comes
+	 * (see warn_key_missing), not here: INSERTs need no old key, and changes a reset stream drops
+	 * do not matter. Not an error: these changes stay in the WAL, and no fix made since would get
+	 * a read past them; a read starting while the identity still lacks the key fails there
+	 * (read.c key_in_identity) until the table or the stream is fixed.
 	 */
+	m->key_missing = -1;
+	m->key_warned = false;
 	if (s && rel->replident != 'f' && s->table->relkind != 'p')
-		for (int j = 0; j < rel->ncols; j++)
+		for (int j = 0; j < rel->ncols && m->key_missing < 0; j++)
 			if (m->selidx[j] >= 0 && m->selidx[j] < s->nsel && s->is_key[m->selidx[j]] &&
 				!rel->cols[j].is_key)
-			{
-				err_set(ERR_CONFIG, NULL, "stream %s.%s: its replica identity changed while "
-						"streaming and no longer holds its key column %s, so its DELETEs and key "
-						"changes would not carry it; run ALTER TABLE ... REPLICA IDENTITY DEFAULT "
-						"(or FULL), or refresh the source schema and reset the stream if the "
-						"table's key changed", rel->nspname, rel->relname, rel->cols[j].name);
-				return false;
-			}
+				m->key_missing = j;
 	return true;
 }
 
@@ -594,6 +595,21 @@ change_stream(repl_ctx *c, const rel_map *m)
 	return s;
 }
 
+/* An UPDATE or DELETE of a stream whose key its replica identity lacked when it was made */
+static void
+warn_key_missing(rel_map *m, const pgo_relation *rel, const rd_stream *s)
+{
+	if (m->key_missing < 0 || m->key_warned)
+		return;
+	m->key_warned = true;
+	log_warn("stream %s.%s: changes made while the table's replica identity did not hold its key "
+			 "column %s: their DELETEs cannot name the row (they are left out), and an UPDATE "
+			 "changing the key comes without the old row, so the destination may keep rows the "
+			 "source no longer has; run ALTER TABLE ... "
+			 "REPLICA IDENTITY DEFAULT (or FULL) if it still lacks it, and refresh the stream to "
+			 "re-sync it", s->table->ns, s->table->name, rel->cols[m->key_missing].name);
+}
+
 /* Insert or update: the full new row. */
 static bool
 emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pgo_tuple *oldtup,
@@ -609,6 +625,8 @@ emit_row(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *newtup, const pg
 
 	if (s == NULL)
 		return true;
+	if (oldtup != NULL || old_kind != 0)
+		warn_key_missing(m, rel, s);
 	/*
 	 * Resolve unchanged TOAST values before the record is opened (the re-read is a query). A
 	 * column the table no longer has cannot be re-read: it is null, and the record says so.
@@ -675,6 +693,10 @@ emit_delete(repl_ctx *c, const pgo_relation *rel, const pgo_tuple *oldtup, char 
 	bool		first = true;
 
 	if (s == NULL)
+		return;
+	warn_key_missing(m, rel, s);
+	/* a delete without the stream's key would name no row (and a null key breaks some destinations) */
+	if (m->key_missing >= 0 && old_kind != 'O')
 		return;
 	out = reader_record_begin(r, s);
 	for (int j = 0; j < rel->ncols; j++)
