@@ -10,6 +10,7 @@
 
 #include "airbyte.h"
 #include "commands.h"
+#include "buf.h"
 #include "error.h"
 #include "log.h"
 #include "pgconn.h"
@@ -103,6 +104,52 @@ slot_wait_released(PGconn *conn, const char *name, int max_ms, slot_info *out)
 	return true;
 }
 
+/*
+ * What creating the slot will wait for: a prepared transaction (it waits for it too, and one
+ * forgotten would hold it for ever) fails the read naming it; open transactions are logged.
+ */
+static bool
+slot_waits_for(PGconn *repl, const char *name)
+{
+	PGresult   *res = pgc_query(repl, "listing prepared transactions",
+								"SELECT gid, database, owner, prepared::text FROM pg_catalog.pg_prepared_xacts "
+								"ORDER BY prepared LIMIT 3", 0, NULL);
+	buf_t		list;
+
+	if (res == NULL)
+		return false;
+	if (PQntuples(res) > 0)
+	{
+		err_set(ERR_TRANSIENT, NULL, "creating replication slot \"%s\" waits for every open "
+				"transaction to end, prepared ones too, and prepared transaction '%s' (database %s, "
+				"owner %s, prepared at %s) is open: COMMIT PREPARED or ROLLBACK PREPARED it, then "
+				"try again", name, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+				PQgetvalue(res, 0, 3));
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	res = pgc_query(repl, "listing open transactions",
+					"SELECT pid, coalesce(application_name, ''), xact_start::text FROM pg_catalog.pg_stat_activity "
+					"WHERE backend_xid IS NOT NULL AND pid <> pg_catalog.pg_backend_pid() "
+					"ORDER BY xact_start LIMIT 5", 0, NULL);
+	if (res == NULL)
+		return false;
+	buf_init(&list, 0);
+	for (int i = 0; i < PQntuples(res); i++)
+		buf_printf(&list, "%spid %s (%s, open since %s)", i ? ", " : "", PQgetvalue(res, i, 0),
+				   PQgetvalue(res, i, 1)[0] ? PQgetvalue(res, i, 1) : "no application name",
+				   PQgetvalue(res, i, 2));
+	if (PQntuples(res) > 0)
+		log_info("creating replication slot \"%s\": it waits for the transactions open on the "
+				 "server now to end: %s%s", name, list.data, PQntuples(res) == 5 ? ", ..." : "");
+	else
+		log_info("creating replication slot \"%s\"", name);
+	buf_free(&list);
+	PQclear(res);
+	return true;
+}
+
 bool
 slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point, char *snapshot,
 			size_t snapshot_len)
@@ -123,10 +170,9 @@ slot_create(PGconn *repl, const char *name, pg_lsn *consistent_point, char *snap
 	 * cancels it. Left at 0 for the connection: a command after this one would end the exported
 	 * snapshot, and the stream it goes on to run waits for no lock.
 	 */
-	if (!pgc_command(repl, "lifting lock_timeout for the slot's creation", "SET lock_timeout = 0"))
+	if (!pgc_command(repl, "lifting lock_timeout for the slot's creation", "SET lock_timeout = 0") ||
+		!slot_waits_for(repl, name))
 		return false;
-	log_info("creating replication slot \"%s\": it waits for the transactions open on the server "
-			 "now to end", name);
 	res = pgc_query_waiting(repl, "creating the replication slot", "", sql);
 	if (res == NULL)
 		return false;

@@ -1316,6 +1316,19 @@ class LockWaitTest(ReadBase):
         self.assertGreater(r.seconds, 10)
         self.assertEqual(len(r.records()), 201)
 
+    def test_first_read_names_a_prepared_transaction(self):
+        """A prepared transaction holds the slot's creation until it is committed or rolled back
+        (one forgotten, for ever): the read fails at once naming it, instead of waiting"""
+        cat = configured_catalog(self.discover(), streams=["lk_a"])
+        cluster.psql("BEGIN; INSERT INTO lk_b VALUES (1000, 0); PREPARE TRANSACTION 'sp_forgotten';")
+        self.addCleanup(lambda: cluster.psql("ROLLBACK PREPARED 'sp_forgotten';"))
+        r = self.read(cat, expect_rc=1, timeout=60)
+        err = r.trace_errors()[0]
+        self.assertEqual(err["failure_type"], "transient_error")
+        self.assertIn("sp_forgotten", err["message"])
+        self.assertIn("ROLLBACK PREPARED", err["message"])
+        self.assertLess(r.seconds, 20)
+
     def test_sigterm_while_creating_the_slot(self):
         cat = configured_catalog(self.discover(), streams=["lk_a"])
         self.open_transaction(30)
