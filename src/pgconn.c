@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -156,6 +158,34 @@ mono_ms(void)
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The connect_timeout libpq would use: the last one given (jdbc_url_params' comes after ours) */
+static int
+connect_timeout_of(const char *const *keys, const char *const *vals)
+{
+	int			t = 10;
+
+	for (int i = 0; keys[i]; i++)
+		if (strcmp(keys[i], "connect_timeout") == 0)
+			t = atoi(vals[i]);
+	/* as libpq: 0 (or less) waits for ever, and less than 2 s is 2 s */
+	if (t <= 0)
+		return 0;
+	return t < 2 ? 2 : t;
+}
+
+/* A host list, or a name that may resolve to several addresses (not an address, not a socket) */
+static bool
+may_have_more_addresses(const char *host)
+{
+	unsigned char a[16];
+
+	if (host == NULL || host[0] == '/' || host[0] == '@')
+		return false;
+	if (strchr(host, ',') != NULL)
+		return true;
+	return inet_pton(AF_INET, host, a) != 1 && inet_pton(AF_INET6, host, a) != 1;
+}
+
 /*
  * PQconnectdbParams, but a stop signal ends the wait (a server that never answers would hold a
  * stopped read for connect_timeout): PQconnectPoll in slices of at most 200 ms, each attempt (a
@@ -182,7 +212,7 @@ connect_interruptible(const char *const *keys, const char *const *vals, int time
 		if (PQsocket(c) != sock)
 		{
 			sock = PQsocket(c);
-			deadline = now + (int64_t) timeout_s * 1000;
+			deadline = timeout_s > 0 ? now + (int64_t) timeout_s * 1000 : INT64_MAX;
 		}
 		if (stop_signalled)
 		{
@@ -228,6 +258,7 @@ pgc_connect(const config_t *cfg, bool replication)
 	bool		unreached = false;	/* no server answered: the tunnel may say why */
 	bool		busy = false;	/* the server answered, but cannot take us now */
 	int			outcome;
+	int			wait_s;
 	bool		tunnel_closed = false;
 	char		hp[300];
 
@@ -300,7 +331,18 @@ pgc_connect(const config_t *cfg, bool replication)
 	 */
 	PQsetSSLKeyPassHook_OpenSSL(PQdefaultSSLKeyPassHook_OpenSSL);
 	mark = cfg->tunnel != TUNNEL_NONE ? tunnel_mark() : 0;
-	conn = connect_interruptible(keys, vals, atoi(timeout), &outcome);
+	conn = connect_interruptible(keys, vals, wait_s = connect_timeout_of(keys, vals), &outcome);
+	/*
+	 * Timed out on one address: libpq's own wait goes on to the host's next address or the next
+	 * host, which PQconnectPoll cannot be told to do. Where there may be one, let it (from the
+	 * first again: the stop signal is not heard meanwhile, and the first times out once more).
+	 */
+	if (outcome == CONNECT_TIMEOUT && may_have_more_addresses(cfg->host))
+	{
+		PQfinish(conn);
+		conn = PQconnectdbParams(keys, vals, 0);
+		outcome = CONNECT_DONE;
+	}
 	free(options);
 	if (outcome == CONNECT_STOPPED)
 	{
@@ -359,9 +401,9 @@ pgc_connect(const config_t *cfg, bool replication)
 				 "jdbc_url_params", hp, msg);
 	else if ((unreached = strstr(msg, "timeout expired") || strstr(msg, "timed out")))
 		snprintf(last_connect_error, sizeof(last_connect_error),
-				 "could not connect to %s within %s seconds: %s; check the host, the port "
+				 "could not connect to %s within %d seconds: %s; check the host, the port "
 				 "and that the network allows the connection",
-				 hp, timeout, msg);
+				 hp, wait_s, msg);
 	else if (strstr(msg, "pg_hba.conf") && strstr(msg, "no encryption"))
 		snprintf(last_connect_error, sizeof(last_connect_error),
 				 "the server at %s refused an unencrypted connection: %s; if it takes only "

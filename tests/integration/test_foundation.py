@@ -205,6 +205,24 @@ class CheckTest(Base):
         self.assertLess(elapsed, 5)
         self.assertNotIn(b'"type":"ERROR"', out)
 
+    def test_timeout_moves_on_to_the_next_host(self):
+        """An address that never answers costs connect_timeout, then the next host is tried, as
+        libpq does; and jdbc_url_params' connectTimeout is the timeout when given"""
+        with socket.socket() as hole:
+            hole.bind(("127.0.0.2", cluster.port))
+            hole.listen(16)
+            t0 = time.time()
+            st = self.status(self.run_cmd(["check"], config=cluster.config(host="127.0.0.2,127.0.0.1",
+                                                                       connect_timeout_seconds=2)))
+            self.assertEqual(st["status"], "SUCCEEDED", st)
+            self.assertLess(time.time() - t0, 20)
+            t0 = time.time()
+            st = self.status(self.run_cmd(["check"], config=cluster.config(host="127.0.0.2",
+                                                                       jdbc_url_params="connectTimeout=2")))
+            self.assertEqual(st["status"], "FAILED")
+            self.assertIn("within 2 seconds", st["message"])
+            self.assertLess(time.time() - t0, 8)
+
     def test_refused_logins_name_the_fix(self):
         cluster.psql("""
             DROP DATABASE IF EXISTS sp_closed; DROP DATABASE IF EXISTS sp_private;
