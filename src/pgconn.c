@@ -16,8 +16,8 @@
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <time.h>
 
+#include "airbyte.h"
 #include "error.h"
 #include "log.h"
 #include "tunnel.h"
@@ -149,15 +149,6 @@ enum
 	CONNECT_STOPPED				/* a stop signal came first */
 };
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The connect_timeout libpq would use: the last one given (jdbc_url_params' comes after ours) */
 static int
 connect_timeout_of(const char *const *keys, const char *const *vals)
@@ -206,7 +197,7 @@ connect_interruptible(const char *const *keys, const char *const *vals, int time
 	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
 	{
 		struct pollfd pfd;
-		int64_t		now = mono_ms();
+		int64_t		now = ab_mono_ms();
 		int			rc;
 
 		if (PQsocket(c) != sock)
