@@ -117,6 +117,14 @@ class ReadBase(unittest.TestCase):
         self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
         return p
 
+    def wait_slot_taken(self, p):
+        """Wait until the run p (a --follow read) holds this test's slot, failing if it exits first"""
+        deadline = time.monotonic() + 60
+        while cluster.query("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot) != [["t"]]:
+            self.assertIsNone(p.poll(), "the --follow run exited")
+            self.assertLess(time.monotonic(), deadline, "the --follow run never took the slot")
+            time.sleep(0.05)
+
     def sigterm(self, p):
         """Stop a run with SIGTERM: it exits 0"""
         p.send_signal(signal.SIGTERM)
@@ -281,11 +289,7 @@ class CdcTest(ReadBase):
         state = r.states()[-1]
         out_path = os.path.join(self.tmp, "out")
         p = self.start(self.read_argv(cat, state=state) + ["--follow"], out_path)
-        deadline = time.monotonic() + 60
-        while cluster.query("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot) != [["t"]]:
-            self.assertIsNone(p.poll(), "the --follow run exited")
-            self.assertLess(time.monotonic(), deadline, "the --follow run never took the slot")
-            time.sleep(0.05)
+        self.wait_slot_taken(p)
         # the change is re-read after the swap: tdoc is the other table by then
         cluster.psql("BEGIN; UPDATE ONLY tdoc SET title = 't3' WHERE id = 2;"
                      "ALTER TABLE tdoc RENAME TO tdoc_moved; ALTER TABLE tdoc_other RENAME TO tdoc; COMMIT;")
@@ -1062,11 +1066,7 @@ class SlotBusyTest(ReadBase):
         cluster.psql("INSERT INTO busy SELECT generate_series(1, 20);")
         argv = self.read_argv(cat, state=state)
         holder = self.start(argv + ["--follow"])
-        deadline = time.monotonic() + 60
-        while cluster.query("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot) != [["t"]]:
-            self.assertIsNone(holder.poll(), "the --follow run exited")
-            self.assertLess(time.monotonic(), deadline, "the --follow run never took the slot")
-            time.sleep(0.05)
+        self.wait_slot_taken(holder)
         return argv, holder
 
     def start_waiter(self, argv):
@@ -1129,11 +1129,7 @@ class IdentityTest(ReadBase):
         state = self.read(cat).states()[-1]
         out_path = os.path.join(self.tmp, "out")
         p = self.start(self.read_argv(cat, state=state) + ["--follow"], out_path)
-        deadline = time.monotonic() + 60
-        while cluster.query("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % self.slot) != [["t"]]:
-            self.assertIsNone(p.poll(), "the --follow run exited")
-            self.assertLess(time.monotonic(), deadline, "the --follow run never took the slot")
-            time.sleep(0.05)
+        self.wait_slot_taken(p)
         cluster.psql("ALTER TABLE ident REPLICA IDENTITY USING INDEX ident_u_key;"
                      "INSERT INTO ident VALUES (4, 400, 'd'); DELETE FROM ident WHERE id = 2;")
         # the change comes, and the warning says what it lacks and what to do
