@@ -469,23 +469,24 @@ refetch_row(repl_ctx *c, rel_map *m, const pgo_tuple *newtup, const pgo_tuple *o
 		goto done;
 	}
 	snprintf(oid, sizeof(oid), "%u", m->oid);
-	if (m->qname == NULL)
-	{
-		if (!resolve_name(c, m, &gone))
-		{
-			*failed = !gone;
-			goto done;
-		}
-		looked_up = true;
-	}
-	/* twice at most: with the name known, then with the name looked up again by OID */
-	for (;;)
+	/*
+	 * With the name known, then, if it is no table's now, lacks a column, or gives no row of this
+	 * very table, once more with the name looked up again by OID
+	 */
+	for (bool lookup = m->qname == NULL;; lookup = true)
 	{
 		char		state[6];
 		char		msg[1024];
-		char	   *before;
-		bool		same;
 
+		if (lookup)
+		{
+			if (!resolve_name(c, m, &gone))
+			{
+				*failed = !gone;
+				goto done;
+			}
+			looked_up = true;
+		}
 		buf_reset(&c->sql);
 		buf_puts(&c->sql, "SELECT ");
 		for (int k = 0; k < s->nsel; k++)
@@ -515,15 +516,7 @@ refetch_row(repl_ctx *c, rel_map *m, const pgo_tuple *newtup, const pgo_tuple *o
 		{
 			/* the name is no table's now (renamed away), or lacks a column: look it up again */
 			if (!looked_up && (strcmp(state, "42P01") == 0 || strcmp(state, "42703") == 0))
-			{
-				if (!resolve_name(c, m, &gone))
-				{
-					*failed = !gone;
-					goto done;
-				}
-				looked_up = true;
 				continue;
-			}
 			pgc_fail("re-reading a row for an unchanged TOASTed value", state, msg, NULL);
 			*failed = true;
 			goto done;
@@ -534,21 +527,6 @@ refetch_row(repl_ctx *c, rel_map *m, const pgo_tuple *newtup, const pgo_tuple *o
 		res = NULL;
 		if (looked_up)
 			goto done;			/* the name is right: the row is gone */
-		/* no row, or another table's: the name may be another table's now */
-		before = strdup(m->qname);
-		if (before == NULL)
-			abort();
-		if (!resolve_name(c, m, &gone))
-		{
-			free(before);
-			*failed = !gone;
-			goto done;
-		}
-		looked_up = true;
-		same = strcmp(before, m->qname) == 0;
-		free(before);
-		if (same)
-			goto done;			/* the row is gone */
 	}
 done:
 	for (int i = 0; i < np; i++)
